@@ -1,0 +1,169 @@
+"""Command line: ``loopviz SCRIPT`` (live app), ``loopviz record SCRIPT -o TRACE`` (headless).
+
+Every problem a user can cause (a missing script, an unwritable trace path) ends here as one
+clear sentence on stderr and a non-zero exit status, never as a traceback from loopviz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from loopviz import __version__
+
+COMMANDS = ("record",)
+
+
+class UsageError(Exception):
+    """Something the user can fix; the message says what."""
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--block-threshold",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="a step or callback that runs longer than this blocks the loop (default: 0.1)",
+    )
+    parser.add_argument("script", help="the asyncio program to run (any Python script)")
+    parser.epilog = (parser.epilog or "") + " Arguments after -- go to the script."
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse loopviz's own options anywhere before ``--``; what follows ``--`` is the script's."""
+    if "--" in argv:
+        split = argv.index("--")
+        own, script_args = argv[:split], argv[split + 1 :]
+    else:
+        own, script_args = argv, []
+    options = parser.parse_args(own)
+    options.args = script_args
+    return options
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopviz",
+        description="Run an asyncio program and watch its event loop live.",
+        epilog="Other commands: loopviz record SCRIPT -o TRACE (headless recording).",
+    )
+    parser.add_argument("--version", action="version", version=f"loopviz {__version__}")
+    parser.add_argument(
+        "-o", "--output", metavar="TRACE",
+        help="where to save the trace (default: a new file under ~/.cache/loopviz/traces)",
+    )  # fmt: skip
+    _common_options(parser)
+    return parser
+
+
+def _record_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopviz record",
+        description="Run an asyncio program headless, write its trace and print a summary. "
+        "Exits with the program's own exit status.",
+    )
+    parser.add_argument("-o", "--output", metavar="TRACE", required=True,
+                        help="trace file to write (.jsonl, or .jsonl.gz to compress)")  # fmt: skip
+    _common_options(parser)
+    return parser
+
+
+def _check_script(path: str) -> Path:
+    script = Path(path)
+    if not script.exists():
+        raise UsageError(f"{path}: no such file. Give the path of a Python script to run.")
+    if script.is_dir():
+        raise UsageError(f"{path} is a directory. Give the path of a Python script inside it.")
+    if not os.access(script, os.R_OK):
+        raise UsageError(f"{path} cannot be read (permission denied).")
+    return script
+
+
+def _check_output(path: str) -> Path:
+    output = Path(path)
+    folder = output.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: the folder {folder} is not writable.")
+    return output
+
+
+def _default_trace_path(script: Path) -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = cache / "loopviz" / "traces"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+
+
+def _session(options: argparse.Namespace, trace: Path):
+    from loopviz.session import Session, Target
+
+    target = Target(_check_script(options.script), options.args)
+    return Session(target, trace, block_threshold=options.block_threshold)
+
+
+def cmd_record(argv: list[str]) -> int:
+    from loopviz.summary import summarize
+
+    options = _parse(_record_parser(), argv)
+    session = _session(options, _check_output(options.output))
+    session.start()
+    try:
+        while not session.finished:
+            _echo_output(session.poll(timeout=0.05))
+    except KeyboardInterrupt:
+        print("loopviz: stopping the scenario (Ctrl-C); the trace is kept.", file=sys.stderr)
+        session.stop()
+        session.wait()
+    print(summarize(session.timeline, str(options.output)), file=sys.stderr)
+    return session.exit_code or 0
+
+
+def _echo_output(events: list[dict]) -> None:
+    """Pass the scenario's own output through, as if it ran without loopviz."""
+    for event in events:
+        if event["ev"] == "output":
+            stream = sys.stderr if event["stream"] == "stderr" else sys.stdout
+            stream.write(event["text"])
+            stream.flush()
+
+
+def cmd_run(argv: list[str]) -> int:
+    options = _parse(_run_parser(), argv)
+    script = _check_script(options.script)
+    if not sys.stdout.isatty():
+        raise UsageError(
+            "the live view needs a terminal. To record without one, run: "
+            f"loopviz record {options.script} -o trace.jsonl"
+        )
+    trace = _check_output(options.output) if options.output else _default_trace_path(script)
+    session = _session(options, trace)
+
+    from loopviz.ui.app import LoopvizApp
+
+    app = LoopvizApp(session)
+    try:
+        app.run()
+    finally:
+        session.stop()
+    print(f"loopviz: trace saved to {trace}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in COMMANDS else "run"
+    handler = {"record": cmd_record, "run": cmd_run}[command]
+    try:
+        return handler(argv)
+    except UsageError as exc:
+        print(f"loopviz: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"loopviz: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1

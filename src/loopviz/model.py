@@ -1,0 +1,354 @@
+"""The timeline model: what every task, the loop and each worker thread was doing, and when.
+
+Pure Python with no UI import, so the same model serves the live app, replays, exports and tests.
+Events go in (in time order); lanes of state spans come out, with an index by time so that "what
+was the state of everything at time t" costs a binary search per lane.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+# Task states, as DESIGN.md defines them.
+RUNNING = "running"
+READY = "ready"
+WAITING = "waiting"
+BLOCKED = "blocked"
+DONE = "done"
+# Loop-only states.
+BUSY = "busy"
+IDLE = "idle"
+
+
+_INTERNAL_COROUTINES = frozenset(
+    {"BaseEventLoop.shutdown_asyncgens", "BaseEventLoop.shutdown_default_executor"}
+)
+
+
+@dataclass(slots=True)
+class Span:
+    """One stretch of a lane in one state. ``end`` is None while it is still going on."""
+
+    start: int
+    end: int | None
+    state: str
+    label: str = ""
+    deadline: int | None = None  # a wait's own end (a sleep's deadline), if known in advance
+
+
+@dataclass(slots=True)
+class Lane:
+    """A row of the timeline: spans in start order, indexed for lookups by time."""
+
+    spans: list[Span] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+
+    def open(self, span: Span) -> Span:
+        self.spans.append(span)
+        self.starts.append(span.start)
+        return span
+
+    @property
+    def current(self) -> Span | None:
+        spans = self.spans
+        return spans[-1] if spans and spans[-1].end is None else None
+
+    def close(self, t: int) -> Span | None:
+        span = self.current
+        if span is not None:
+            span.end = t
+        return span
+
+    def span_at(self, t: int) -> Span | None:
+        i = bisect_right(self.starts, t) - 1
+        if i < 0:
+            return None
+        span = self.spans[i]
+        return span if span.end is None or t < span.end or span.start == span.end == t else None
+
+    def spans_between(self, t0: int, t1: int, now: int) -> Iterator[Span]:
+        """Spans overlapping [t0, t1), with an open wait whose deadline passed split at it."""
+        i = max(bisect_right(self.starts, t0) - 1, 0)
+        spans = self.spans
+        for span in spans[i:]:
+            if span.start >= t1:
+                break
+            end = span.end if span.end is not None else now
+            if end < t0:
+                continue
+            if span.end is None and span.deadline is not None and span.deadline < now:
+                yield Span(span.start, span.deadline, span.state, span.label)
+                yield Span(span.deadline, None, READY, "starved")
+            else:
+                yield span
+
+
+@dataclass(slots=True)
+class TaskLane(Lane):
+    id: int = 0
+    name: str = ""
+    coro: str = ""
+    parent: int | None = None
+    where: str = ""
+    created: int = 0
+    done_at: int | None = None
+    outcome: str = ""  # returned | raised | cancelled
+    detail: str = ""
+    steps: int = 0
+    busy_ns: int = 0
+    longest_step_ns: int = 0
+    waiting_on: dict | None = None
+
+    @property
+    def label(self) -> str:
+        """The name to show: the task's own, or its coroutine's where asyncio named it Task-N."""
+        if self.name.startswith("Task-") and self.name[5:].isdigit():
+            return self.coro.rsplit(".", 1)[-1]
+        return self.name
+
+    @property
+    def internal(self) -> bool:
+        """asyncio's own housekeeping tasks (``asyncio.run`` shutting down), not the program's."""
+        return self.coro in _INTERNAL_COROUTINES
+
+    def state_at(self, t: int) -> str | None:
+        if t < self.created:
+            return None
+        if self.done_at is not None and t >= self.done_at:
+            return DONE
+        span = self.span_at(t)
+        if span is None:
+            return None
+        if span.state == WAITING and span.deadline is not None and t >= span.deadline:
+            return READY
+        return span.state
+
+
+@dataclass(slots=True)
+class ThreadLane(Lane):
+    name: str = ""
+
+
+@dataclass(slots=True)
+class Block:
+    """The loop held by one step or callback for longer than the threshold."""
+
+    task: int | None
+    start: int
+    end: int | None
+    where: str
+    code: str
+    stack: list[str]
+
+    def duration(self, now: int) -> int:
+        return (self.end if self.end is not None else now) - self.start
+
+
+@dataclass(slots=True)
+class Output:
+    t: int
+    stream: str
+    text: str
+
+
+class Timeline:
+    def __init__(self, block_threshold_ns: int = 100_000_000) -> None:
+        self.block_threshold_ns = block_threshold_ns
+        self.tasks: dict[int, TaskLane] = {}
+        self.threads: dict[str, ThreadLane] = {}
+        self.loop = Lane()
+        self.blocks: list[Block] = []
+        self.outputs: list[Output] = []
+        self.events: list[dict] = []
+        self.loop_impl: str | None = None
+        self.unrecorded: str = ""
+        self.now = 0
+        self.end_t: int = 0
+        self.exit_code: int | None = None
+        self.error: str | None = None
+        self.ended = False
+        self._running: dict[int, int] = {}  # task id -> start of its running step
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def add_events(self, events: Iterable[dict]) -> None:
+        for event in events:
+            self.events.append(event)
+            handler = getattr(self, "_on_" + event["ev"], None)
+            if handler is not None:
+                handler(event)
+            self.end_t = max(self.end_t, event["t"])
+        self.now = max(self.now, self.end_t)
+
+    def _on_loop(self, e: dict) -> None:
+        self.loop_impl = self.loop_impl or e["impl"]
+        self.unrecorded = e.get("unrecorded", "")
+
+    def _on_create(self, e: dict) -> None:
+        lane = TaskLane(
+            id=e["task"], name=e["name"], coro=e["coro"], parent=e["parent"],
+            where=e["where"], created=e["t"],
+        )  # fmt: skip
+        lane.open(Span(e["t"], None, READY, "scheduled"))
+        self.tasks[lane.id] = lane
+
+    def _on_rename(self, e: dict) -> None:
+        lane = self.tasks.get(e["task"])
+        if lane is not None:
+            lane.name = e["name"]
+
+    def _on_resume(self, e: dict) -> None:
+        lane = self.tasks.get(e["task"])
+        t = e["t"]
+        if lane is None:
+            return
+        waited = lane.close(t)
+        if waited is not None and waited.deadline is not None and waited.deadline < t:
+            waited.end = max(waited.deadline, waited.start)
+            lane.open(Span(waited.end, t, READY, "ready"))
+        lane.open(Span(t, None, RUNNING))
+        lane.waiting_on = None
+        self._running[lane.id] = t
+        if not self._running_elsewhere(lane.id):
+            self.loop.close(t)
+            self.loop.open(Span(t, None, BUSY))
+
+    def _running_elsewhere(self, task_id: int) -> bool:
+        return any(other != task_id for other in self._running)
+
+    def _end_step(self, lane: TaskLane, t: int) -> None:
+        span = lane.close(t)
+        start = self._running.pop(lane.id, t)
+        duration = t - start
+        lane.steps += 1
+        lane.busy_ns += duration
+        lane.longest_step_ns = max(lane.longest_step_ns, duration)
+        if span is not None and duration >= self.block_threshold_ns:
+            span.state = BLOCKED
+        if not self._running:
+            loop_span = self.loop.close(t)
+            if loop_span is not None and duration >= self.block_threshold_ns:
+                loop_span.state = BLOCKED
+
+    def _on_suspend(self, e: dict) -> None:
+        lane = self.tasks.get(e["task"])
+        if lane is None:
+            return
+        t = e["t"]
+        self._end_step(lane, t)
+        waiting_on = e.get("waiting_on") or {}
+        lane.waiting_on = waiting_on
+        lane.open(Span(t, None, WAITING, waiting_on.get("label", ""), waiting_on.get("deadline")))
+
+    def _on_done(self, e: dict) -> None:
+        lane = self.tasks.get(e["task"])
+        if lane is None:
+            return
+        t = e["t"]
+        self._end_step(lane, t)
+        lane.done_at = t
+        lane.outcome = e["outcome"]
+        lane.detail = e.get("detail", "")
+        lane.waiting_on = None
+
+    def _on_block_begin(self, e: dict) -> None:
+        self.blocks.append(
+            Block(e["task"], e["start"], None, e["where"], e["code"], list(e.get("stack", [])))
+        )
+
+    def _on_block(self, e: dict) -> None:
+        for block in reversed(self.blocks):
+            if block.start == e["start"] and block.task == e["task"]:
+                block.end = e["end"]
+                block.where = block.where or e["where"]
+                block.code = block.code or e["code"]
+                return
+        self.blocks.append(
+            Block(e["task"], e["start"], e["end"], e["where"], e["code"], list(e.get("stack", [])))
+        )
+
+    def _on_idle(self, e: dict) -> None:
+        if self.loop.current is None:
+            self.loop.open(Span(e["start"], e["t"], IDLE))
+
+    def _on_thread_start(self, e: dict) -> None:
+        lane = self.threads.get(e["thread"])
+        if lane is None:
+            lane = self.threads[e["thread"]] = ThreadLane(name=e["thread"])
+        label = e["func"]
+        if e.get("task") is not None and e["task"] in self.tasks:
+            label = f"{label} for {self.tasks[e['task']].name}"
+        lane.open(Span(e["t"], None, RUNNING, label))
+
+    def _on_thread_end(self, e: dict) -> None:
+        lane = self.threads.get(e["thread"])
+        if lane is not None:
+            lane.close(e["t"])
+
+    def _on_output(self, e: dict) -> None:
+        self.outputs.append(Output(e["t"], e["stream"], e["text"]))
+
+    def _on_end(self, e: dict) -> None:
+        self.ended = True
+        self.exit_code = e.get("exit_code")
+        self.error = e.get("error")
+        t = e["t"]
+        for block in self.blocks:
+            if block.end is None:
+                block.end = t
+
+    # -- questions ------------------------------------------------------------------------
+
+    def current_block(self) -> Block | None:
+        """The block in progress at ``now``: reported by the watchdog, or inferred from a step
+        that has run past the threshold without a word (a C call holding the GIL)."""
+        if self.ended:
+            return None
+        for block in reversed(self.blocks):
+            if block.end is None:
+                return block
+            break
+        for task_id, start in self._running.items():
+            if self.now - start >= self.block_threshold_ns:
+                return Block(task_id, start, None, "", "", [])
+        return None
+
+    def loop_status(self) -> str:
+        if self.ended:
+            return "finished"
+        if self.current_block() is not None:
+            return "blocked"
+        return "running" if self._running else "idle"
+
+    def blocks_until(self, now: int) -> list[Block]:
+        """Every block, the one in progress included (as it stands at ``now``)."""
+        current = self.current_block()
+        blocks = list(self.blocks)
+        if current is not None and current not in blocks:
+            blocks.append(current)
+        return blocks
+
+    def starved(self, block: Block) -> list[TaskLane]:
+        """Tasks that became ready during the block but could not run until it ended."""
+        end = block.end if block.end is not None else self.now
+        starved = []
+        for lane in self.tasks.values():
+            if lane.id == block.task:
+                continue
+            for span in lane.spans_between(block.start, end, self.now):
+                ready_at = span.start if span.state == READY else None
+                if ready_at is not None and block.start <= ready_at <= end:
+                    starved.append(lane)
+                    break
+        return starved
+
+    def states_at(self, t: int) -> dict[int, str | None]:
+        return {task_id: lane.state_at(t) for task_id, lane in self.tasks.items()}
+
+    def display_name(self, task_id: int | None) -> str:
+        if task_id is None:
+            return "a callback"
+        lane = self.tasks.get(task_id)
+        return lane.label if lane else f"task {task_id}"

@@ -1,0 +1,89 @@
+"""Entry point of the child process: record one scenario, run as ``__main__``, then report how it ended.
+
+The parent starts ``python -m loopviz.recorder --events-fd N [--block-threshold S] SCRIPT ARGS...``.
+The scenario must not notice: ``sys.argv`` is its own, its folder is first on ``sys.path``, stdin is
+empty, and its own exceptions are printed as Python would print them, minus loopviz's frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import traceback
+
+from loopviz.recorder import sources
+from loopviz.recorder.runtime import LoopInstaller, RecordedStream, Recorder
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="loopviz.recorder")
+    parser.add_argument("--events-fd", type=int, required=True)
+    parser.add_argument("--block-threshold", type=float, default=0.1)
+    parser.add_argument("script")
+    parser.add_argument("args", nargs=argparse.REMAINDER)
+    return parser.parse_args(argv)
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The scenario's traceback without the frames of loopviz and runpy that started it."""
+    tb = exc.__traceback__
+    while tb is not None and not sources.is_user_file(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) or tb is None:
+        return "".join(traceback.format_exception_only(type(exc), exc))
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def run_script(script: str, args: list[str]) -> tuple[int, str | None]:
+    """Run the scenario as ``__main__``; return (exit code, error summary or None)."""
+    sys.argv = [script, *args]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0, None
+        if isinstance(code, int):
+            return code, None
+        print(code, file=sys.stderr)
+        return 1, None
+    except BaseException as exc:  # the scenario's own failure, reported as Python would
+        sys.stderr.write(_user_traceback(exc))
+        return 1, f"{type(exc).__name__}: {exc}"
+    return 0, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parse(sys.argv[1:] if argv is None else argv)
+    recorder = Recorder(options.events_fd, int(options.block_threshold * 1e9))
+    recorder.start()
+    LoopInstaller(recorder).patch_asyncio()
+
+    original_stdout, original_stderr = sys.stdout, sys.stderr
+    sys.stdout = RecordedStream(recorder, "stdout", original_stdout)
+    sys.stderr = RecordedStream(recorder, "stderr", original_stderr)
+
+    def restore_streams_in_forked_child() -> None:
+        # A forked worker (ProcessPoolExecutor) has no writer thread: let it write to the fds.
+        sys.stdout, sys.stderr = original_stdout, original_stderr
+        recorder.events = []
+
+    os.register_at_fork(after_in_child=restore_streams_in_forked_child)
+
+    real_exit = os._exit
+
+    def recorded_exit(status: int) -> None:
+        if os.getpid() == recorder_pid:
+            recorder.finish(status, None)
+        real_exit(status)
+
+    recorder_pid = os.getpid()
+    os._exit = recorded_exit
+
+    exit_code, error = run_script(options.script, options.args)
+    recorder.finish(exit_code, error)
+    sys.stdout, sys.stderr = original_stdout, original_stderr
+    return exit_code

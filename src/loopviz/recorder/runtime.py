@@ -1,0 +1,510 @@
+"""The recording machinery: event buffer, writer thread, watchdog, task factory and loop hooks.
+
+Hot paths (a task step's resume and suspend) append a few ints and strings to one flat list and do
+nothing else; a writer thread drains that list every few milliseconds into framed msgpack on the
+event pipe (see ``loopviz.wire``). A watchdog thread samples the loop thread's stack when a step
+runs past the block threshold, so the culprit line is known *while* the loop is blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.runners
+import collections.abc
+import concurrent.futures
+import functools
+import itertools
+import os
+import reprlib
+import sys
+import threading
+import time
+import weakref
+
+from loopviz import wire
+from loopviz.recorder import sources
+from loopviz.recorder.waits import WaitNamer
+from loopviz.wire import NONE
+
+_clock = time.perf_counter_ns
+_short = reprlib.Repr()
+_short.maxstring = 60
+_short.maxother = 60
+# 3.13.0 renames unnamed tasks "None" whenever a task factory is installed (gh-124269).
+_RESTORE_NONE_NAMES = sys.version_info[:3] == (3, 13, 0)
+
+
+class Recorder:
+    """One per recorded process: owns the event buffer, the pipe, and the helper threads."""
+
+    def __init__(
+        self,
+        fd: int,
+        block_threshold_ns: int,
+        flush_interval: float = 0.005,
+        watermark_margin_ns: int = 20_000_000,
+    ) -> None:
+        self.fd = fd
+        self.block_threshold_ns = block_threshold_ns
+        self.flush_interval = flush_interval
+        self.watermark_margin_ns = watermark_margin_ns
+        self.t0 = _clock()
+        # Flat event buffer: kind, t, fields... (layouts in loopviz.wire). Appended with one
+        # ``extend`` call per event, which is atomic under the GIL, from any thread.
+        self.events: list = []
+        # Flat (t, task id, parent, where, coro, task) groups whose names are read at drain time,
+        # because asyncio names a task only after the task factory returns.
+        self.pending_creates: list = []
+        self.loops: list[LoopState] = []
+        self._task_ids = itertools.count(1)
+        self._job_ids = itertools.count(1)
+        self._stop = threading.Event()
+        self._write_lock = threading.Lock()
+        self._broken = False
+        self._writer = threading.Thread(target=self._write_loop, name="loopviz-writer", daemon=True)
+        self._watchdog = threading.Thread(
+            target=self._watch_loop, name="loopviz-watchdog", daemon=True
+        )
+
+    def now(self) -> int:
+        return _clock() - self.t0
+
+    def start(self) -> None:
+        self.emit(wire.HELLO, self.t0, sys.version.split()[0], os.getpid())
+        self._writer.start()
+        self._watchdog.start()
+
+    def emit(self, kind: int, *fields) -> None:
+        """Append one event stamped now (for rare events; hot paths extend ``events`` directly)."""
+        self.events.extend((kind, _clock() - self.t0, *fields))
+
+    def next_task_id(self) -> int:
+        return next(self._task_ids)
+
+    def next_job_id(self) -> int:
+        return next(self._job_ids)
+
+    # -- writer ---------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            self.drain()
+
+    def drain(self) -> None:
+        """Send everything buffered so far as one frame. Safe to call from any thread."""
+        with self._write_lock:
+            if self._broken:
+                del self.events[:]
+                del self.pending_creates[:]
+                return
+            watermark = self.now() - self.watermark_margin_ns
+            events = self.events
+            n = len(events)
+            chunk = events[:n]
+            del events[:n]
+            flat = self._resolve_creates()
+            flat.extend(chunk)
+            frame = wire.encode_frame(watermark, flat)
+            try:
+                view = memoryview(frame)
+                while view:
+                    written = os.write(self.fd, view)
+                    view = view[written:]
+            except OSError:
+                # The parent is gone: keep the scenario running, unrecorded, as it would without us.
+                self._broken = True
+
+    def _resolve_creates(self) -> list:
+        pending = self.pending_creates
+        n = len(pending)
+        groups = pending[:n]
+        del pending[:n]
+        flat = []
+        for i in range(0, n, 6):
+            t, task_id, parent, where, coro, task = groups[i : i + 6]
+            name = task.get_name()
+            proxy = task.get_coro()
+            if _RESTORE_NONE_NAMES and name == "None" and isinstance(proxy, TaskCoroutine):
+                name = proxy.default_name
+                task.set_name(name)
+            if isinstance(proxy, TaskCoroutine):
+                proxy.sent_name = name
+            flat.extend((wire.CREATE, t, task_id, name, coro, parent, where))
+        return flat
+
+    # -- watchdog -------------------------------------------------------------------------
+
+    def _watch_loop(self) -> None:
+        interval = min(0.02, self.block_threshold_ns / 5e9)
+        while not self._stop.wait(interval):
+            for state in self.loops:
+                state.check_block(self)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def finish(self, exit_code: int, error: str | None) -> None:
+        """Record the end, stop the helper threads and push the last frame out."""
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, RecordedStream):
+                stream.flush()
+        self.emit(wire.END, exit_code, error)
+        self._stop.set()
+        self.watermark_margin_ns = -(10**18)  # the last frame promises nothing is still to come
+        self.drain()
+
+
+class LoopState:
+    """Per-loop step bookkeeping shared by the task proxies and the watchdog."""
+
+    def __init__(self, recorder: Recorder, loop: asyncio.AbstractEventLoop) -> None:
+        self.recorder = recorder
+        self.loop_ref = weakref.ref(loop)
+        self.thread_id = threading.get_ident()
+        self.step_start = 0  # 0 = no step running
+        self.step_task = NONE
+        self.step_serial = 0
+        # (serial, where, code, stack) sampled by the watchdog for the step now running
+        self.block_sample: tuple[int, str, str, str] | None = None
+        self.inner_factory = None
+        self.serials = itertools.count(1)
+        self.jobs = JobTable()
+        offset = loop.time() * 1e9 - (_clock())
+        t0 = recorder.t0
+        self.loop_time_to_ns = lambda when: int(when * 1e9 - offset) - t0
+        self.waits = WaitNamer(self.loop_time_to_ns, task_id_of, self.jobs.get_by_future)
+
+    def check_block(self, recorder: Recorder) -> None:
+        start, serial = self.step_start, self.step_serial
+        if not start or (self.block_sample and self.block_sample[0] == serial):
+            return
+        if recorder.now() - start < recorder.block_threshold_ns:
+            return
+        frame = sys._current_frames().get(self.thread_id)
+        culprit = sources.innermost_user_frame(frame)
+        where = sources.where(culprit) if culprit else ""
+        code = sources.source_line(culprit) if culprit else ""
+        stack = "\n".join(sources.user_stack(frame))
+        del frame, culprit
+        if self.step_serial != serial:
+            return  # the step ended while we looked
+        self.block_sample = (serial, where, code, stack)
+        recorder.emit(wire.BLOCK_BEGIN, self.step_task, start, where, code, stack)
+
+
+class JobTable(dict):
+    """Executor futures awaited by tasks -> (job id, function name), forgotten when done."""
+
+    def get_by_future(self, fut: object) -> tuple[int, str] | None:
+        return self.get(id(fut))
+
+    def track(self, fut: asyncio.Future, job: int, func: str) -> None:
+        key = id(fut)
+        self[key] = (job, func)
+        fut.add_done_callback(lambda _f: self.pop(key, None))
+
+
+def task_id_of(task: object) -> int:
+    coro = task.get_coro() if hasattr(task, "get_coro") else None
+    return coro.task_id if isinstance(coro, TaskCoroutine) else NONE
+
+
+def _outcome_of(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, StopIteration):
+        return "returned", _short.repr(exc.value)
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled", str(exc)
+    return "raised", f"{type(exc).__name__}: {exc}"[:200]
+
+
+class TaskCoroutine(collections.abc.Coroutine):
+    """Wraps a task's coroutine: every send/throw the Task makes is one recorded step.
+
+    It defines no ``__next__``: on 3.12+ the C Task would drive it with ``PyIter_Send`` and bypass
+    ``send`` (DESIGN.md). Frame and code attributes pass through, so ``task.get_stack()``,
+    ``repr(task)`` and ``inspect.getcoroutinestate()`` keep working.
+    """
+
+    __slots__ = ("_coro", "task_id", "_state", "default_name", "sent_name", "__weakref__")
+
+    def __init__(self, coro, task_id: int, state: LoopState) -> None:
+        self._coro = coro
+        self.task_id = task_id
+        self._state = state
+        self.default_name = f"Task-{task_id}"
+        self.sent_name = None
+
+    def send(self, value):
+        return self._step(self._coro.send, value)
+
+    def throw(self, *exc_info):
+        return self._step(self._coro.throw, *exc_info)
+
+    def _step(self, advance, *args):
+        state = self._state
+        recorder = state.recorder
+        events = recorder.events
+        task_id = self.task_id
+        t0 = recorder.t0
+        # An eager task's first step runs inside another task's step: save and restore it.
+        outer_start, outer_task, outer_serial = state.step_start, state.step_task, state.step_serial
+        start = _clock() - t0
+        serial = state.step_serial = next(state.serials)
+        state.step_task = task_id
+        state.step_start = start
+        events.extend((wire.RESUME, start, task_id))
+        try:
+            yielded = advance(*args)
+        except BaseException as exc:
+            end = _clock() - t0
+            self._end_step(state, serial, start, end)
+            outcome, detail = _outcome_of(exc)
+            events.extend((wire.DONE, end, task_id, outcome, detail))
+            self._check_rename()
+            raise
+        else:
+            end = _clock() - t0
+            self._end_step(state, serial, start, end)
+            events.extend((wire.SUSPEND, end, task_id, *state.waits.describe(yielded, self._coro)))
+            return yielded
+        finally:
+            state.step_start, state.step_task = outer_start, outer_task
+            state.step_serial = outer_serial
+
+    def _end_step(self, state: LoopState, serial: int, start: int, end: int) -> None:
+        recorder = state.recorder
+        if end - start < recorder.block_threshold_ns:
+            return
+        sample = state.block_sample
+        where, code, stack = sample[1:] if sample and sample[0] == serial else ("", "", "")
+        recorder.events.extend((wire.BLOCK, end, self.task_id, start, end, where, code, stack))
+
+    def _check_rename(self) -> None:
+        sent = self.sent_name
+        if sent is None:
+            return
+        task = asyncio.current_task()
+        if task is not None and task.get_coro() is self and task.get_name() != sent:
+            self.sent_name = task.get_name()
+            self._state.recorder.emit(wire.RENAME, self.task_id, self.sent_name)
+
+    def close(self):
+        return self._coro.close()
+
+    def __await__(self):
+        return self._coro.__await__()
+
+    def __getattr__(self, name: str):
+        # cr_frame, cr_await, cr_code, cr_running, __name__, __qualname__... of the real coroutine
+        return getattr(self._coro, name)
+
+    def __repr__(self) -> str:
+        return repr(self._coro)
+
+
+def _qualname(coro) -> str:
+    return getattr(coro, "__qualname__", None) or type(coro).__qualname__
+
+
+def _spawn_site() -> str:
+    frame = sources.innermost_user_frame(sys._getframe(2))
+    return sources.where(frame) if frame is not None else ""
+
+
+def _describe_callable(func) -> str:
+    while isinstance(func, functools.partial):
+        # asyncio.to_thread submits partial(context.run, func, *args)
+        inner = func.args[0] if func.func.__qualname__ == "Context.run" and func.args else func.func
+        func = inner
+    return f"{getattr(func, '__qualname__', None) or repr(func)}()"
+
+
+class LoopInstaller:
+    """Finds every event loop the scenario makes and instruments it once."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self._installed: weakref.WeakSet = weakref.WeakSet()
+
+    def patch_asyncio(self) -> None:
+        installer = self
+        original_lazy_init = asyncio.runners.Runner._lazy_init
+
+        @functools.wraps(original_lazy_init)
+        def _lazy_init(runner):
+            original_lazy_init(runner)
+            installer.install(runner._loop)
+
+        asyncio.runners.Runner._lazy_init = _lazy_init
+
+        policy_class = asyncio.events.BaseDefaultEventLoopPolicy
+        original_new_loop = policy_class.new_event_loop
+
+        @functools.wraps(original_new_loop)
+        def new_event_loop(policy):
+            loop = original_new_loop(policy)
+            installer.install(loop)
+            return loop
+
+        policy_class.new_event_loop = new_event_loop
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop in self._installed:
+            return
+        self._installed.add(loop)
+        recorder = self.recorder
+        state = LoopState(recorder, loop)
+        state.inner_factory = loop.get_task_factory()
+        unrecorded = []
+        loop.set_task_factory(self._make_factory(state))
+        if not self._try_patch(loop, "set_task_factory", self._make_set_factory(state)):
+            unrecorded.append("task factories set later by the scenario")
+        else:
+            self._try_patch(loop, "get_task_factory", lambda: state.inner_factory)
+        if not self._try_patch(loop, "run_in_executor", self._make_run_in_executor(loop, state)):
+            unrecorded.append("worker threads")
+        if not self._patch_select(loop, state):
+            unrecorded.append("idle time")
+        recorder.loops.append(state)
+        package = type(loop).__module__.split(".")[0]
+        impl = package if package in ("asyncio", "uvloop") else f"{package}.{type(loop).__name__}"
+        recorder.emit(wire.LOOP, impl, ", ".join(unrecorded))
+
+    @staticmethod
+    def _try_patch(obj, name: str, value) -> bool:
+        try:
+            setattr(obj, name, value)
+        except (AttributeError, TypeError):
+            return False
+        return True
+
+    def _make_factory(self, state: LoopState):
+        recorder = self.recorder
+
+        def loopviz_task_factory(loop, coro, **kwargs):
+            t = recorder.now()
+            task_id = recorder.next_task_id()
+            state.thread_id = threading.get_ident()
+            parent_task = asyncio.current_task(loop) if loop.is_running() else None
+            parent = task_id_of(parent_task) if parent_task is not None else NONE
+            proxy = TaskCoroutine(coro, task_id, state)
+            inner = state.inner_factory
+            if inner is not None:
+                task = inner(loop, proxy, **kwargs)
+            else:
+                task = asyncio.Task(proxy, loop=loop, **kwargs)
+            recorder.pending_creates.extend((t, task_id, parent, _spawn_site(), _qualname(coro), task))
+            return task
+
+        return loopviz_task_factory
+
+    @staticmethod
+    def _make_set_factory(state: LoopState):
+        def set_task_factory(factory):
+            if factory is not None and not callable(factory):
+                raise TypeError("task factory must be a callable or None")
+            state.inner_factory = factory
+
+        return set_task_factory
+
+    def _make_run_in_executor(self, loop, state: LoopState):
+        recorder = self.recorder
+        original = loop.run_in_executor
+
+        def run_in_executor(executor, func, *args):
+            job = recorder.next_job_id()
+            current = asyncio.current_task(loop)
+            task = task_id_of(current) if current is not None else NONE
+            name = _describe_callable(func)
+            if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+                recorder.emit(wire.THREAD_START, "process pool", job, task, name)
+                fut = original(executor, func, *args)
+                fut.add_done_callback(
+                    lambda _f: recorder.emit(wire.THREAD_END, "process pool", job, task, name)
+                )
+            else:
+
+                def recorded_job():
+                    thread = threading.current_thread().name
+                    recorder.emit(wire.THREAD_START, thread, job, task, name)
+                    try:
+                        return func(*args)
+                    finally:
+                        recorder.emit(wire.THREAD_END, thread, job, task, name)
+
+                fut = original(executor, recorded_job)
+            state.jobs.track(fut, job, name)
+            return fut
+
+        return run_in_executor
+
+    def _patch_select(self, loop, state: LoopState) -> bool:
+        selector = getattr(loop, "_selector", None)
+        if selector is None or not hasattr(selector, "select"):
+            return False
+        recorder = self.recorder
+        original = selector.select
+        events = recorder.events
+        t0 = recorder.t0
+
+        def select(timeout=None):
+            if timeout is not None and timeout <= 0:
+                return original(timeout)
+            start = _clock() - t0
+            ready = original(timeout)
+            events.extend((wire.IDLE, _clock() - t0, start))
+            return ready
+
+        return self._try_patch(selector, "select", select)
+
+
+class RecordedStream:
+    """Stands in for sys.stdout/sys.stderr: each line becomes an ``output`` event, stamped when
+    it started, so the timeline places the scenario's prints exactly between task steps."""
+
+    def __init__(self, recorder: Recorder, stream_name: str, original) -> None:
+        self._recorder = recorder
+        self._stream_name = stream_name
+        self._original = original
+        self._pending = ""
+        self._pending_t = 0
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if not text:
+            return 0
+        if not self._pending:
+            self._pending_t = self._recorder.now()
+        self._pending += text
+        if "\n" in text:
+            complete, _, rest = self._pending.rpartition("\n")
+            self._recorder.events.extend(
+                (wire.OUTPUT, self._pending_t, self._stream_name, complete + "\n")
+            )
+            self._pending = rest
+            self._pending_t = self._recorder.now()
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._recorder.events.extend(
+                (wire.OUTPUT, self._pending_t, self._stream_name, self._pending)
+            )
+            self._pending = ""
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        # fileno, buffer, encoding, errors...: the real stream's, so byte-level writes still work
+        return getattr(self._original, name)

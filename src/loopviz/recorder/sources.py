@@ -1,0 +1,81 @@
+"""Telling the scenario's own code apart from the library code it calls.
+
+A block's culprit, a task's spawn site and the place a task awaits are all "the innermost frame in
+user code". User code is anything outside the standard library, installed packages and loopviz
+itself; this module decides that once per file name and formats frames for people.
+"""
+
+from __future__ import annotations
+
+import io
+import linecache
+import os
+import sysconfig
+import tokenize
+from functools import lru_cache
+from types import FrameType
+
+_LIBRARY_DIRS = tuple(
+    os.path.realpath(p) + os.sep
+    for p in {
+        sysconfig.get_paths()[key]
+        for key in ("stdlib", "platstdlib", "purelib", "platlib")
+        if key in sysconfig.get_paths()
+    }
+) + (os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep,)
+
+
+@lru_cache(maxsize=4096)
+def is_user_file(filename: str) -> bool:
+    if filename.startswith("<"):
+        return False
+    return not os.path.realpath(filename).startswith(_LIBRARY_DIRS)
+
+
+@lru_cache(maxsize=4096)
+def display_path(filename: str) -> str:
+    """A path as short as it can be while still naming the file: relative to the cwd if under it."""
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
+def where(frame: FrameType) -> str:
+    return f"{display_path(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def source_line(frame: FrameType) -> str:
+    """The frame's line of source, without a trailing comment, as a header has room for."""
+    return _without_comment(linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip())
+
+
+@lru_cache(maxsize=4096)
+def _without_comment(line: str) -> str:
+    if "#" not in line:
+        return line
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(line).readline):
+            if token.type == tokenize.COMMENT:
+                return line[: token.start[1]].rstrip() or line
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return line
+
+
+def innermost_user_frame(frame: FrameType | None) -> FrameType | None:
+    """Walk outwards from ``frame`` to the first frame whose code is the user's."""
+    while frame is not None and not is_user_file(frame.f_code.co_filename):
+        frame = frame.f_back
+    return frame
+
+
+def user_stack(frame: FrameType | None, limit: int = 12) -> list[str]:
+    """The user frames from innermost outwards, as ``file:line in func: source``."""
+    stack = []
+    while frame is not None and len(stack) < limit:
+        if is_user_file(frame.f_code.co_filename):
+            stack.append(f"{where(frame)} in {frame.f_code.co_name}: {source_line(frame)}")
+        frame = frame.f_back
+    return stack

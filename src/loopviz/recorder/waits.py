@@ -1,0 +1,213 @@
+"""Naming what a suspended task waits on.
+
+When a task step suspends, the Task is handed the value its coroutine yielded: ``None`` for a bare
+yield, or the Future it now waits on. That Future alone rarely says much, so we also walk the
+``cr_await`` chain of coroutines and look for a known asyncio primitive (``Lock.acquire``,
+``Queue.get``, ``sleep``...) by its code object. The outermost primitive wins: ``Queue.join`` waits
+on an internal ``Event``, and the person reading the timeline wants to see ``queue.join``.
+
+The result is a flat tuple matching the wire's suspend layout, so nothing here allocates a
+container per event beyond that one tuple.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.locks
+import asyncio.queues
+import asyncio.streams
+import asyncio.taskgroups
+import asyncio.tasks
+from collections.abc import Callable
+from types import CodeType
+
+from loopviz.recorder.sources import display_path, is_user_file
+from loopviz.wire import NONE
+
+# (kind, label, obj, deadline, ref, where)
+Wait = tuple[str, str, int, int, object, str]
+
+YIELD = ("sleep", "sleep 0", NONE, NONE, 0, "")
+
+
+class ObjectIds:
+    """Small, stable ids for the objects tasks wait on, so waits on one Lock share an id."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, int] = {}
+
+    def of(self, obj: object) -> int:
+        key = id(obj)
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = len(self._ids) + 1
+        return found
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+class WaitNamer:
+    """Turns (yielded value, coroutine) into a wait description for one loop's clock."""
+
+    def __init__(
+        self,
+        loop_time_to_ns: Callable[[float], int],
+        task_id_of: Callable[[object], int],
+        job_of_future: Callable[[object], tuple[int, str] | None],
+    ) -> None:
+        self._to_ns = loop_time_to_ns
+        self._task_id = task_id_of
+        self._job_of = job_of_future
+        self._objects = ObjectIds()
+        self._by_code: dict[CodeType, Callable] = {
+            asyncio.tasks.sleep.__code__: self._sleep,
+            asyncio.tasks.wait_for.__code__: self._wait_for,
+            asyncio.locks.Lock.acquire.__code__: self._primitive("lock", lambda o: "Lock"),
+            asyncio.locks.Semaphore.acquire.__code__: self._primitive(
+                "semaphore", lambda o: f"{type(o).__name__} ({o._value} free)"
+            ),
+            asyncio.locks.Event.wait.__code__: self._primitive("event", lambda o: "Event"),
+            asyncio.locks.Condition.wait.__code__: self._primitive(
+                "condition", lambda o: "Condition"
+            ),
+            asyncio.locks.Barrier.wait.__code__: self._primitive(
+                "barrier", lambda o: f"Barrier ({o.n_waiting + 1}/{o.parties})"
+            ),
+            asyncio.queues.Queue.get.__code__: self._primitive(
+                "queue", lambda o: f"queue.get (size {o.qsize()})"
+            ),
+            asyncio.queues.Queue.put.__code__: self._primitive(
+                "queue", lambda o: f"queue.put (full {o.qsize()}/{o.maxsize})"
+            ),
+            asyncio.queues.Queue.join.__code__: self._primitive(
+                "queue", lambda o: f"queue.join ({o._unfinished_tasks} unfinished)"
+            ),
+            asyncio.taskgroups.TaskGroup.__aexit__.__code__: self._task_group,
+            asyncio.tasks._wait.__code__: self._children_of("fs", "wait"),
+            asyncio.streams.StreamReader._wait_for_data.__code__: self._stream_read,
+            asyncio.streams.FlowControlMixin._drain_helper.__code__: self._stream_write,
+        }
+        for name in ("sock_recv", "sock_recv_into", "sock_recvfrom", "sock_accept"):
+            self._add_loop_io(name, "read")
+        for name in ("sock_sendall", "sock_sendto", "sock_connect"):
+            self._add_loop_io(name, "write")
+
+    def _add_loop_io(self, method: str, direction: str) -> None:
+        from asyncio import selector_events
+
+        func = getattr(selector_events.BaseSelectorEventLoop, method, None)
+        if func is not None:
+            self._by_code[func.__code__] = lambda frame, fut: (
+                "io",
+                f"{direction} {method}",
+                NONE,
+                NONE,
+                NONE,
+            )
+
+    def describe(self, yielded: object, coro: object) -> Wait:
+        if yielded is None:
+            return YIELD
+        known, user_where = self._walk(coro)
+        if known is not None:
+            code_handler, frame = known
+            kind, label, obj, deadline, ref = code_handler(frame, yielded)
+            return kind, label, obj, deadline, ref, user_where
+        return (*self._describe_future(yielded), user_where)
+
+    def _walk(self, coro: object):
+        """Find the outermost known primitive in the await chain, and the innermost user frame."""
+        known = None
+        user_where = ""
+        node = coro
+        while node is not None:
+            code = getattr(node, "cr_code", None) or getattr(node, "gi_code", None)
+            if code is None:
+                break
+            frame = getattr(node, "cr_frame", None) or getattr(node, "gi_frame", None)
+            if frame is None:
+                break
+            if known is None:
+                handler = self._by_code.get(code)
+                if handler is not None:
+                    known = (handler, frame)
+                elif is_user_file(code.co_filename):
+                    user_where = f"{display_path(code.co_filename)}:{frame.f_lineno}"
+            node = getattr(node, "cr_await", None) or getattr(node, "gi_yieldfrom", None)
+        return known, user_where
+
+    def _describe_future(self, fut: object) -> tuple[str, str, int, int, object]:
+        if isinstance(fut, asyncio.Task):
+            target = self._task_id(fut)
+            return "task", f"task {fut.get_name()}", NONE, NONE, target
+        children = getattr(fut, "_children", None)
+        if children is not None and type(fut).__name__ == "_GatheringFuture":
+            ids = [self._task_id(child) for child in children]
+            return "gather", f"gather ({len(ids)})", NONE, NONE, ids
+        job = self._job_of(fut)
+        if job is not None:
+            job_id, func = job
+            return "thread", f"thread {func}", NONE, NONE, job_id
+        return "future", "future", NONE, NONE, NONE
+
+    def _sleep(self, frame, fut) -> tuple[str, str, int, int, object]:
+        local = frame.f_locals
+        delay = local.get("delay", 0)
+        handle = local.get("h")
+        deadline = self._to_ns(handle.when()) if handle is not None else NONE
+        return "sleep", f"sleep {_seconds(delay)}", NONE, deadline, int(delay * 1e9)
+
+    def _wait_for(self, frame, fut) -> tuple[str, str, int, int, object]:
+        local = frame.f_locals
+        inner = local.get("fut")
+        handle = local.get("timeout_handle")
+        deadline = self._to_ns(handle.when()) if handle is not None else NONE
+        timeout = local.get("timeout")
+        suffix = f", timeout {_seconds(timeout)}" if timeout is not None else ""
+        if isinstance(inner, asyncio.Task):
+            return "task", f"wait_for {inner.get_name()}{suffix}", NONE, deadline, self._task_id(
+                inner
+            )
+        kind, label, obj, _deadline, ref = self._describe_future(fut)
+        return kind, f"wait_for {label}{suffix}", obj, deadline, ref
+
+    def _primitive(self, kind: str, label: Callable[[object], str]):
+        def describe(frame, fut) -> tuple[str, str, int, int, object]:
+            owner = frame.f_locals.get("self")
+            return kind, label(owner), self._objects.of(owner), NONE, NONE
+
+        return describe
+
+    def _task_group(self, frame, fut):
+        group = frame.f_locals.get("self")
+        ids = [self._task_id(task) for task in getattr(group, "_tasks", ())]
+        return "gather", f"TaskGroup ({len(ids)} left)", self._objects.of(group), NONE, ids
+
+    def _children_of(self, local_name: str, label: str):
+        def describe(frame, fut):
+            children = frame.f_locals.get(local_name) or ()
+            ids = [self._task_id(child) for child in children if isinstance(child, asyncio.Task)]
+            return "gather", f"{label} ({len(ids)})", NONE, NONE, ids
+
+        return describe
+
+    def _stream_read(self, frame, fut):
+        reader = frame.f_locals.get("self")
+        transport = getattr(reader, "_transport", None)
+        return "io", f"read {_peer(transport)}".rstrip(), self._objects.of(reader), NONE, NONE
+
+    def _stream_write(self, frame, fut):
+        protocol = frame.f_locals.get("self")
+        transport = getattr(protocol, "_transport", None)
+        return "io", f"write {_peer(transport)}".rstrip(), self._objects.of(protocol), NONE, NONE
+
+
+def _peer(transport) -> str:
+    if transport is None:
+        return ""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) if peer else ""

@@ -1,0 +1,285 @@
+"""The parent side of a recording: start the child, read its streams, merge, persist, model.
+
+Pipes are read by plain threads, so neither a flood of events nor a frozen child can stall the
+caller; the caller (the Textual app, or ``loopviz record``) calls ``poll()`` when it likes and gets
+the new events in time order. Events are released once the child's watermark promises nothing
+earlier is still on its way, appended to the trace file, and fed to the timeline model.
+"""
+
+from __future__ import annotations
+
+import codecs
+import heapq
+import itertools
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopviz import wire
+from loopviz.model import Timeline
+from loopviz.trace import TraceWriter
+
+_clock = time.perf_counter_ns
+
+
+@dataclass
+class Target:
+    """What to run: a script path and its arguments."""
+
+    script: Path
+    args: list[str]
+
+    @property
+    def label(self) -> str:
+        return str(self.script)
+
+
+class Session:
+    def __init__(
+        self,
+        target: Target,
+        trace_path: Path | str | None,
+        block_threshold: float = 0.1,
+        python: str = sys.executable,
+    ) -> None:
+        self.target = target
+        self.trace_path = Path(trace_path) if trace_path else None
+        self.block_threshold = block_threshold
+        self.python = python
+        self.timeline = Timeline(block_threshold_ns=int(block_threshold * 1e9))
+        self.process: subprocess.Popen | None = None
+        self.exit_code: int | None = None
+        self.finished = False
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._heap: list = []
+        self._order = itertools.count()
+        self._watermark = -1
+        self._released_t = 0
+        self._open_streams = 0
+        self._t0: int | None = None
+        self._python_version = ""
+        self._loop_impl: str | None = None
+        self._writer: TraceWriter | None = None
+        self._unwritten: list[dict] = []
+        self._started_at = 0
+        self._saw_end = False
+        self.broken_reason: str | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        read_events, write_events = os.pipe()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = [
+            self.python, "-m", "loopviz.recorder",
+            "--events-fd", str(write_events),
+            "--block-threshold", str(self.block_threshold),
+            str(self.target.script), *self.target.args,
+        ]  # fmt: skip
+        self._started_at = _clock()
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(write_events,),
+            env=env,
+            process_group=0,
+        )
+        os.close(write_events)
+        readers = [
+            (self._read_events, read_events),
+            (self._read_output, self.process.stdout, "stdout"),
+            (self._read_output, self.process.stderr, "stderr"),
+        ]
+        self._open_streams = len(readers)
+        for target, *args in readers:
+            threading.Thread(target=target, args=args, daemon=True).start()
+
+    def stop(self, grace: float = 3.0) -> None:
+        """Ask the scenario to stop as Ctrl-C would, then insist. What was recorded is kept."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        steps = ((signal.SIGINT, False), (signal.SIGTERM, True), (signal.SIGKILL, True))
+        for sig, whole_group in steps:
+            try:
+                if whole_group:
+                    os.killpg(process.pid, sig)
+                else:
+                    process.send_signal(sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def wait(self, poll_interval: float = 0.02) -> None:
+        """Poll until the child has exited and every stream is drained (for headless use)."""
+        while not self.finished:
+            self.poll(timeout=poll_interval)
+
+    # -- reader threads -------------------------------------------------------------------
+
+    def _read_events(self, fd: int) -> None:
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            try:
+                while True:
+                    header = _read_exactly(pipe, wire.FRAME_HEADER.size)
+                    if header is None:
+                        break
+                    (length,) = wire.FRAME_HEADER.unpack(header)
+                    body = _read_exactly(pipe, length)
+                    if body is None:
+                        break
+                    self._inbox.put(("frame", *wire.decode_frame(body)))
+            except wire.WireError as exc:
+                self._inbox.put(("broken", str(exc)))
+        self._inbox.put(("eof",))
+
+    def _read_output(self, pipe, stream: str) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        with pipe:
+            while chunk := pipe.read1(65536):
+                self._inbox.put(("output", stream, _clock(), decoder.decode(chunk)))
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                self._inbox.put(("output", stream, _clock(), tail))
+        self._inbox.put(("eof",))
+
+    # -- merging --------------------------------------------------------------------------
+
+    def now(self) -> int:
+        """The child's clock now: ns since the recording started (parent and child share it)."""
+        if self._t0 is None:
+            return 0
+        if self.finished:
+            return self.timeline.end_t
+        return _clock() - self._t0
+
+    def poll(self, timeout: float | None = None) -> list[dict]:
+        """Take in what the readers have, and return the events released in time order."""
+        try:
+            item = self._inbox.get(timeout=timeout) if timeout else self._inbox.get_nowait()
+        except queue.Empty:
+            item = None
+        while item is not None:
+            self._take(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                item = None
+        if self._open_streams == 0 and not self.finished and self.process.poll() is not None:
+            self._finish()
+            released = self._release(None)
+        else:
+            released = self._release(self._watermark)
+        self.timeline.now = self.now()
+        return released
+
+    def _take(self, item: tuple) -> None:
+        kind = item[0]
+        if kind == "frame":
+            _kind, watermark, events = item
+            for event in events:
+                if event["ev"] == "hello":
+                    self._t0 = event["t0"]
+                    self._python_version = event["python"]
+                    continue
+                if event["ev"] == "loop" and self._loop_impl is None:
+                    self._loop_impl = event["impl"]
+                if event["ev"] == "end":
+                    self._saw_end = True
+                heapq.heappush(self._heap, (event["t"], next(self._order), event))
+            self._watermark = max(self._watermark, watermark)
+        elif kind == "output":
+            _kind, stream, at, text = item
+            t = at - self._t0 if self._t0 is not None else 0
+            event = {"t": t, "ev": "output", "stream": stream, "text": text}
+            heapq.heappush(self._heap, (t, next(self._order), event))
+        elif kind == "eof":
+            self._open_streams -= 1
+        elif kind == "broken":
+            self.broken_reason = item[1]
+
+    def _release(self, up_to: int | None) -> list[dict]:
+        heap = self._heap
+        released = []
+        while heap and (up_to is None or heap[0][0] <= up_to):
+            t, _order, event = heapq.heappop(heap)
+            if t < self._released_t:
+                event["t"] = t = self._released_t  # a straggler: keep the file sorted
+            self._released_t = t
+            released.append(event)
+        if released:
+            self.timeline.add_events(released)
+            self._persist(released)
+        return released
+
+    def _finish(self) -> None:
+        self.exit_code = _exit_status(self.process.returncode)
+        if not self._saw_end:
+            reason = _death_reason(self.process.returncode)
+            t = max(self._released_t, max((t for t, *_ in self._heap), default=0))
+            event = {"t": t, "ev": "end", "exit_code": self.exit_code, "error": reason}
+            heapq.heappush(self._heap, (t, next(self._order), event))
+        self.finished = True
+
+    def _persist(self, events: list[dict]) -> None:
+        if self.trace_path is None:
+            return
+        if self._writer is None:
+            self._unwritten.extend(events)
+            waited = _clock() - self._started_at > 2e9
+            if self._loop_impl or self.finished or waited or len(self._unwritten) > 10_000:
+                self._writer = TraceWriter(self.trace_path, self.header())
+                events, self._unwritten = self._unwritten, []
+            else:
+                return
+        self._writer.write(events)
+        if self.finished:
+            self._writer.close()
+        else:
+            self._writer.flush()
+
+    def header(self) -> dict:
+        return {
+            "scenario": self.target.label,
+            "python": self._python_version,
+            "loop": self._loop_impl,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "block_threshold_ns": int(self.block_threshold * 1e9),
+        }
+
+
+def _read_exactly(pipe, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = pipe.read(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _exit_status(returncode: int) -> int:
+    """The status a shell would report: 128 + N for a death by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _death_reason(returncode: int) -> str | None:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the scenario was killed by {name}"
+    return "the scenario's process ended without reporting how" if returncode else None

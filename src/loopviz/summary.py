@@ -1,0 +1,46 @@
+"""The short plain-text account of a run that ``loopviz record`` prints at the end.
+
+It answers what a developer asks first: how many tasks, how many events, how long, how it ended,
+and every block with the line that caused it. Plain text, so it reads the same in a terminal,
+a CI log or a bug report.
+"""
+
+from __future__ import annotations
+
+from loopviz.model import Timeline
+from loopviz.units import clock, duration
+
+
+def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
+    tasks = timeline.tasks.values()
+    outcomes = {}
+    for lane in tasks:
+        key = lane.outcome or "unfinished"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    outcome_text = ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items()))
+    lines = [
+        f"loopviz: {len(timeline.events):,} events, {len(timeline.tasks)} tasks"
+        + (f" ({outcome_text})" if outcome_text else "")
+        + f", {len(timeline.threads)} worker threads, {duration(timeline.end_t)} in all",
+    ]
+    blocks = timeline.blocks
+    if blocks:
+        total = sum(block.duration(timeline.end_t) for block in blocks)
+        lines.append(f"loop blocked {len(blocks)} time(s), {duration(total)} in all:")
+        for block in blocks:
+            culprit = f"{block.code} at {block.where}" if block.where else "unknown (no sample)"
+            lines.append(
+                f"  {clock(block.start)}  {duration(block.duration(timeline.end_t)):>8}"
+                f"  {timeline.display_name(block.task)}: {culprit}"
+            )
+    else:
+        lines.append("loop never blocked")
+    ending = f"exit status {timeline.exit_code}"
+    if timeline.error:
+        ending += f" ({timeline.error})"
+    lines.append(ending)
+    if timeline.unrecorded:
+        lines.append(f"not recorded on this loop: {timeline.unrecorded}")
+    if trace_path:
+        lines.append(f"trace written to {trace_path}")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""Trace files: the public, documented record of a run (docs/trace-format.md).
+
+JSON Lines, optionally gzip-compressed; a header line, then events sorted by ``t``. Writing is
+incremental, so a run that dies still leaves a readable trace. Reading accepts a truncated last
+line (the mark of a run cut short) and refuses anything that is not a loopviz trace, or is from a
+newer major version, with a message a person can act on. Reading never executes anything.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+FORMAT_NAME = "loopviz-trace"
+FORMAT_VERSION = 1
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+class TraceError(Exception):
+    """A trace file that cannot be read; the message says why and what to do."""
+
+
+def _open_binary(path: Path, mode: str):
+    if path.suffix == ".gz":
+        return gzip.open(path, mode, compresslevel=6) if "w" in mode else gzip.open(path, mode)
+    return open(path, mode)
+
+
+class TraceWriter:
+    """Appends events to a trace file as they come, flushing often enough to survive a crash."""
+
+    def __init__(self, path: Path | str, header: dict) -> None:
+        self.path = Path(path)
+        self._file = _open_binary(self.path, "wb")
+        self.events_written = 0
+        self._file.write(_encoder.encode({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header}))
+        self._file.write(b"\n")
+
+    def write(self, events: list[dict]) -> None:
+        if not events:
+            return
+        self._file.write(b"\n".join(_encoder.encode(event) for event in events) + b"\n")
+        self.events_written += len(events)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class Trace:
+    header: dict
+    events: list[dict] = field(default_factory=list)
+    truncated: bool = False  # the file ended mid-line or mid-stream: the run was cut short
+
+
+def read_header(first_line: bytes, source: str) -> dict:
+    try:
+        header = _decoder.decode(first_line)
+    except msgspec.DecodeError:
+        raise TraceError(f"{source} is not a loopviz trace (its first line is not JSON).") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise TraceError(f"{source} is not a loopviz trace (no loopviz-trace header).")
+    version = header.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise TraceError(
+            f"{source} is a loopviz trace of version {version}; this loopviz reads version "
+            f"{FORMAT_VERSION}. Upgrade loopviz to read it."
+        )
+    return header
+
+
+def iter_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
+    """Yield (line, complete) pairs; a gzip stream cut short ends with what could be inflated."""
+    with _open_binary(path, "rb") as raw:
+        stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+        while True:
+            try:
+                line = stream.readline()
+            except (EOFError, zlib.error, gzip.BadGzipFile):
+                return
+            if not line:
+                return
+            yield line.rstrip(b"\n"), line.endswith(b"\n")
+
+
+def read_trace(path: Path | str) -> Trace:
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise TraceError(f"{source} does not exist.")
+    if path.is_dir():
+        raise TraceError(f"{source} is a directory, not a trace file.")
+    lines = iter_lines(path)
+    try:
+        first, _complete = next(lines)
+    except StopIteration:
+        raise TraceError(f"{source} is empty: it holds no loopviz trace.") from None
+    except (OSError, gzip.BadGzipFile) as exc:
+        raise TraceError(f"{source} cannot be read: {exc}") from None
+    trace = Trace(read_header(first, source))
+    for line, complete in lines:
+        if not line:
+            continue
+        try:
+            event = _decoder.decode(line)
+        except msgspec.DecodeError:
+            if complete:
+                raise TraceError(f"{source} has a line that is not JSON: {line[:60]!r}") from None
+            trace.truncated = True
+            break
+        trace.events.append(event)
+    else:
+        trace.truncated = not trace.events or trace.events[-1].get("ev") != "end"
+    return trace

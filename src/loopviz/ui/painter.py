@@ -1,0 +1,265 @@
+"""Painting timeline rows as Rich segments: one place that decides how each state looks.
+
+The Textual widget turns these rows into Strips; exports (SVG, PNG, text) print the same rows
+through a Rich console. Keeping the painting here, apart from any widget, is what makes a picture
+of a trace look exactly like the app.
+
+A row is a gutter (state glyph and lane name) and a track of cells, each cell covering
+``ns_per_cell`` nanoseconds from ``t_start``. Within a cell the most telling state wins
+(blocked > running > ready > waiting), so a step far shorter than a cell still shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+
+from loopviz import model
+from loopviz.model import Block, Lane, Span, TaskLane, Timeline
+from loopviz.units import duration
+
+GUTTER = 18
+
+# Within one cell the state with the highest priority is drawn.
+_PRIORITY = {
+    None: 0,
+    model.IDLE: 1,
+    model.WAITING: 2,
+    model.READY: 3,
+    model.BUSY: 4,
+    model.RUNNING: 4,
+    model.BLOCKED: 5,
+}
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    cells: dict[str | None, tuple[str, Style]]
+    lane_glyphs: dict[str, str]
+    label: Style
+    band: Style
+    band_label: Style
+    axis: Style
+    gutter: Style
+    selected: Style
+    outcomes: dict[str, tuple[str, Style]]
+
+
+def _s(spec: str) -> Style:
+    return Style.parse(spec)
+
+
+DEFAULT_THEME = Theme(
+    name="default",
+    cells={
+        None: (" ", _s("")),
+        model.IDLE: ("·", _s("grey42")),
+        model.WAITING: ("─", _s("#5f87ff")),
+        model.READY: ("▒", _s("bold #ffaf00")),
+        model.BUSY: ("█", _s("#00d75f")),
+        model.RUNNING: ("█", _s("bold #00ff5f")),
+        model.BLOCKED: ("█", _s("bold #ff3030")),
+    },
+    lane_glyphs={
+        model.RUNNING: "▶",
+        model.READY: "●",
+        model.WAITING: "◷",
+        model.BLOCKED: "■",
+        model.DONE: "✔",
+        model.BUSY: "▶",
+        model.IDLE: "◷",
+    },
+    label=_s("#afd7ff"),
+    band=_s("on #5f0000"),
+    band_label=_s("bold #ffffff on #af0000"),
+    axis=_s("#bcbcbc"),
+    gutter=_s("bold #ffffff"),
+    selected=_s("bold #000000 on #ffd700"),
+    outcomes={
+        "returned": ("✔", _s("bold #00ff5f")),
+        "raised": ("✘", _s("bold #ff3030")),
+        "cancelled": ("⊘", _s("bold #ffaf00")),
+    },
+)
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """Which stretch of time the track shows, and how many cells it has."""
+
+    t_start: int
+    ns_per_cell: float
+    cells: int
+
+    @property
+    def t_end(self) -> int:
+        return int(self.t_start + self.ns_per_cell * self.cells)
+
+    def cell_of(self, t: int) -> int:
+        return math.floor((t - self.t_start) / self.ns_per_cell)
+
+    def cell_range(self, start: int, end: int) -> tuple[int, int]:
+        """Cells a [start, end) interval touches, at least one, clipped to the track."""
+        first = self.cell_of(start)
+        last = max(math.ceil((end - self.t_start) / self.ns_per_cell), first + 1)
+        return max(first, 0), min(last, self.cells)
+
+
+class Painter:
+    def __init__(self, theme: Theme = DEFAULT_THEME) -> None:
+        self.theme = theme
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def axis_row(self, timeline: Timeline, view: Viewport) -> list[Segment]:
+        cells = [" "] * view.cells
+        step = _tick_step(view.ns_per_cell)
+        first = math.ceil(view.t_start / step) * step
+        t = first
+        while t < view.t_end:
+            c = view.cell_of(t)
+            label = "╵" + duration(t) if t else "╵0"
+            if 0 <= c and c + len(label) <= view.cells:
+                cells[c : c + len(label)] = label
+            t += step
+        track = self._with_band(timeline, view, [(ch, self.theme.axis) for ch in cells])
+        self._label_blocks(timeline, view, track)
+        return [Segment(" time".ljust(GUTTER), self.theme.gutter), *_merge(track)]
+
+    def loop_row(self, timeline: Timeline, view: Viewport) -> list[Segment]:
+        status = timeline.loop_status()
+        glyph = {"blocked": "■", "running": "▶", "idle": "◷"}.get(status, "✔")
+        codes = self._paint(timeline.loop.spans_between(view.t_start, view.t_end, timeline.now),
+                            view, timeline.now)  # fmt: skip
+        for block in timeline.blocks_until(timeline.now):
+            end = block.end if block.end is not None else timeline.now
+            first, last = view.cell_range(block.start, end)
+            for c in range(first, last):
+                codes[c] = model.BLOCKED
+        track = self._cells(codes)
+        return self._row(f"{glyph} event loop", self.theme.gutter, timeline, view, track)
+
+    def task_row(
+        self, timeline: Timeline, lane: TaskLane, view: Viewport, selected: bool = False
+    ) -> list[Segment]:
+        now = timeline.now
+        spans = list(lane.spans_between(view.t_start, view.t_end, now))
+        codes = self._paint(spans, view, now)
+        track = self._cells(codes)
+        self._write_labels(spans, view, codes, track, now)
+        if lane.done_at is not None:
+            c = view.cell_of(lane.done_at)
+            if 0 <= c < view.cells:
+                track[c] = self.theme.outcomes.get(lane.outcome, ("■", self.theme.label))
+        state = lane.state_at(now) or model.READY
+        glyph = self.theme.outcomes[lane.outcome][0] if lane.done_at is not None else (
+            self.theme.lane_glyphs.get(state, " ")
+        )  # fmt: skip
+        style = self.theme.selected if selected else self.theme.gutter
+        return self._row(f"{glyph} {lane.label}", style, timeline, view, track)
+
+    def thread_row(self, timeline: Timeline, lane: Lane, name: str, view: Viewport) -> list[Segment]:
+        spans = list(lane.spans_between(view.t_start, view.t_end, timeline.now))
+        codes = self._paint(spans, view, timeline.now)
+        track = [
+            (self.theme.cells[model.RUNNING][0], _s("bold #d75fff")) if code else (" ", _s(""))
+            for code in codes
+        ]
+        self._write_labels(spans, view, codes, track, timeline.now, state=model.RUNNING)
+        return self._row(f"⚙ {name}", self.theme.gutter, timeline, view, track)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _row(self, title: str, style: Style, timeline: Timeline, view: Viewport, track):
+        gutter = (title[: GUTTER - 1]).ljust(GUTTER)
+        return [Segment(gutter, style), *_merge(self._with_band(timeline, view, track))]
+
+    def _paint(self, spans: Iterable[Span], view: Viewport, now: int) -> list[str | None]:
+        codes: list[str | None] = [None] * view.cells
+        for span in spans:
+            end = span.end if span.end is not None else now
+            first, last = view.cell_range(span.start, end)
+            priority = _PRIORITY[span.state]
+            for c in range(first, last):
+                if priority > _PRIORITY[codes[c]]:
+                    codes[c] = span.state
+        return codes
+
+    def _cells(self, codes: list[str | None]) -> list[tuple[str, Style]]:
+        cells = self.theme.cells
+        return [cells[code] for code in codes]
+
+    def _write_labels(self, spans, view, codes, track, now, state=model.WAITING) -> None:
+        """Print a span's label inside it where the span has room and nothing else covers it."""
+        for span in spans:
+            if span.state != state or not span.label:
+                continue
+            end = span.end if span.end is not None else now
+            first, last = view.cell_range(span.start, end)
+            text = f" {span.label} "
+            start = first + 1
+            if last - start < len(text):
+                continue
+            if all(codes[c] == state for c in range(start, start + len(text))):
+                for i, ch in enumerate(text):
+                    track[start + i] = (ch, self.theme.label)
+
+    def _with_band(self, timeline: Timeline, view: Viewport, track):
+        for block in timeline.blocks_until(timeline.now):
+            end = block.end if block.end is not None else timeline.now
+            first, last = view.cell_range(block.start, end)
+            for c in range(first, last):
+                ch, style = track[c]
+                track[c] = (ch, style + self.theme.band)
+        return track
+
+    def _label_blocks(self, timeline: Timeline, view: Viewport, track) -> None:
+        for block in timeline.blocks_until(timeline.now):
+            end = block.end if block.end is not None else timeline.now
+            first, last = view.cell_range(block.start, end)
+            text = f" BLOCKED {duration(block.duration(timeline.now), 2)} "
+            if last - first >= len(text):
+                for i, ch in enumerate(text):
+                    track[first + i] = (ch, self.theme.band_label)
+
+
+def block_headline(timeline: Timeline, block: Block) -> str:
+    """``BLOCKED 1.3 s: time.sleep(2) at blocking.py:25``, the words the header shows."""
+    text = f"BLOCKED {duration(block.duration(timeline.now), 2)}"
+    if block.where:
+        filename, _, line = block.where.rpartition(":")
+        text += f": {block.code} at {filename.rsplit('/', 1)[-1]}:{line}"
+    else:
+        text += f" in {timeline.display_name(block.task)} (no sample yet)"
+    return text
+
+
+def _tick_step(ns_per_cell: float, min_cells: int = 12) -> int:
+    """The smallest 1-2-5 step in ns that keeps tick labels ``min_cells`` apart."""
+    target = ns_per_cell * min_cells
+    magnitude = 10 ** math.floor(math.log10(max(target, 1)))
+    for factor in (1, 2, 5, 10):
+        if magnitude * factor >= target:
+            return int(magnitude * factor)
+    return int(magnitude * 10)
+
+
+def _merge(cells: list[tuple[str, Style]]) -> list[Segment]:
+    """Join neighbouring cells of one style into one Segment."""
+    segments: list[Segment] = []
+    text, style = "", None
+    for ch, cell_style in cells:
+        if cell_style == style:
+            text += ch
+        else:
+            if text:
+                segments.append(Segment(text, style))
+            text, style = ch, cell_style
+    if text:
+        segments.append(Segment(text, style))
+    return segments

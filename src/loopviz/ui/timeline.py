@@ -1,0 +1,156 @@
+"""The timeline widget: one Line-API ScrollView for every lane, however many tasks there are.
+
+The time axis and the loop lane stay pinned at the top; task and thread lanes scroll beneath
+them. The widget owns only the view (which stretch of time, which lane is selected); the data
+comes from the model, and the look from ``painter``.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from loopviz.model import Timeline
+from loopviz.ui.painter import GUTTER, Painter, Viewport
+
+PINNED_ROWS = 2  # axis and loop lane
+MIN_SPAN_NS = 4_000_000_000  # a live run starts by showing 4 s, so early steps are not huge
+MIN_NS_PER_CELL = 1_000  # 1 µs per cell at the closest zoom
+
+
+class TimelineView(ScrollView, can_focus=True):
+    DEFAULT_CSS = """
+    TimelineView {
+        background: #000000;
+        scrollbar-size-horizontal: 0;
+    }
+    """
+
+    BINDINGS = [
+        Binding("up", "select(-1)", "Prev lane", show=False),
+        Binding("down", "select(1)", "Next lane", show=False),
+        Binding("plus,equals", "zoom(0.5)", "Zoom in"),
+        Binding("minus", "zoom(2)", "Zoom out"),
+        Binding("0", "fit", "Fit all"),
+        Binding("f", "follow", "Follow now"),
+    ]
+
+    class TaskSelected(Message):
+        def __init__(self, task_id: int | None) -> None:
+            super().__init__()
+            self.task_id = task_id
+
+    def __init__(self, timeline: Timeline, painter: Painter | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.timeline = timeline
+        self.painter = painter or Painter()
+        self.selected: int | None = None  # index into the lane list
+        self.following = True
+        self.fit_all = True
+        self._t_start = 0
+        self._ns_per_cell = MIN_SPAN_NS / 80
+
+    # -- geometry -----------------------------------------------------------------------------
+
+    @property
+    def track_cells(self) -> int:
+        return max(self.size.width - GUTTER, 1)
+
+    def lane_ids(self) -> list[int]:
+        return [task_id for task_id, lane in self.timeline.tasks.items() if not lane.internal]
+
+    def viewport(self) -> Viewport:
+        cells = self.track_cells
+        now = self.timeline.now
+        if self.fit_all:
+            span = max(now, MIN_SPAN_NS if not self.timeline.ended else 1) * 1.02
+            return Viewport(0, max(span / cells, MIN_NS_PER_CELL), cells)
+        if self.following:
+            self._t_start = int(now - self._ns_per_cell * cells * 0.98)
+        return Viewport(self._t_start, self._ns_per_cell, cells)
+
+    def refresh_model(self) -> None:
+        """The model changed: resize for new lanes and redraw."""
+        rows = PINNED_ROWS + len(self.lane_ids()) + len(self.timeline.threads)
+        self.virtual_size = Size(self.size.width, rows)
+        if self.selected is None and self.timeline.tasks:
+            self.selected = 0
+            self.post_message(self.TaskSelected(self.lane_ids()[0]))
+        self.refresh()
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        view = self.viewport()
+        timeline = self.timeline
+        if y == 0:
+            segments = self.painter.axis_row(timeline, view)
+        elif y == 1:
+            segments = self.painter.loop_row(timeline, view)
+        else:
+            row = y - PINNED_ROWS + int(self.scroll_offset.y)
+            segments = self._lane_row(row, view)
+        return Strip(segments).crop_extend(0, self.size.width, None)
+
+    def _lane_row(self, row: int, view: Viewport) -> list[Segment]:
+        ids = self.lane_ids()
+        timeline = self.timeline
+        if row < len(ids):
+            lane = timeline.tasks[ids[row]]
+            return self.painter.task_row(timeline, lane, view, selected=row == self.selected)
+        row -= len(ids)
+        threads = list(timeline.threads.items())
+        if row < len(threads):
+            name, lane = threads[row]
+            return self.painter.thread_row(timeline, lane, name, view)
+        return []
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def action_select(self, delta: int) -> None:
+        ids = self.lane_ids()
+        if not ids:
+            return
+        current = self.selected if self.selected is not None else -1
+        self.selected = min(max(current + delta, 0), len(ids) - 1)
+        visible = self.size.height - PINNED_ROWS
+        top = int(self.scroll_offset.y)
+        if self.selected < top:
+            self.scroll_to(y=self.selected, animate=False)
+        elif self.selected >= top + visible:
+            self.scroll_to(y=self.selected - visible + 1, animate=False)
+        self.post_message(self.TaskSelected(ids[self.selected]))
+        self.refresh()
+
+    def action_zoom(self, factor: float) -> None:
+        view = self.viewport()
+        centre = self.timeline.now if self.following else view.t_start + (view.t_end - view.t_start) / 2
+        self.fit_all = False
+        self._ns_per_cell = max(view.ns_per_cell * factor, MIN_NS_PER_CELL)
+        if not self.following:
+            self._t_start = int(centre - self._ns_per_cell * view.cells / 2)
+        self.refresh()
+
+    def action_fit(self) -> None:
+        self.fit_all = True
+        self.following = True
+        self.refresh()
+
+    def action_follow(self) -> None:
+        self.following = True
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y < PINNED_ROWS:
+            return
+        row = event.y - PINNED_ROWS + int(self.scroll_offset.y)
+        ids = self.lane_ids()
+        if row < len(ids):
+            self.selected = row
+            self.post_message(self.TaskSelected(ids[row]))
+            self.refresh()

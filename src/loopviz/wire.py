@@ -1,0 +1,116 @@
+"""The event stream between the recorder (child) and the session (parent).
+
+The recorder keeps events as one flat list of ints and strings, because a flat list holds no
+per-event container objects and so never wakes the cyclic GC (DESIGN.md, "Cost"). This module is
+the single place that knows how that flat list is laid out: which fields follow each kind code.
+It is imported by both sides and imports nothing but msgspec, so the child stays light.
+
+A frame on the pipe is a 4-byte big-endian length followed by a msgpack array:
+``[watermark, kind, t, field, ..., kind, t, field, ...]``. The watermark promises that every event
+with ``t`` below it has been sent, which lets the parent merge out-of-order threads into time order.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import msgspec
+
+FRAME_HEADER = struct.Struct(">I")
+
+# Kind code -> (trace kind name, field names after ``t``). The order of fields is the wire order.
+LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
+    1: ("hello", ("t0", "python", "pid")),
+    2: ("loop", ("impl", "unrecorded")),
+    3: ("create", ("task", "name", "coro", "parent", "where")),
+    4: ("resume", ("task",)),
+    5: ("suspend", ("task", "kind", "label", "obj", "deadline", "ref", "where")),
+    6: ("done", ("task", "outcome", "detail")),
+    7: ("block_begin", ("task", "start", "where", "code", "stack")),
+    8: ("block", ("task", "start", "end", "where", "code", "stack")),
+    9: ("thread_start", ("thread", "job", "task", "func")),
+    10: ("thread_end", ("thread", "job", "task", "func")),
+    11: ("output", ("stream", "text")),
+    12: ("idle", ("start",)),
+    13: ("rename", ("task", "name")),
+    14: ("end", ("exit_code", "error")),
+}
+CODES: dict[str, int] = {name: code for code, (name, _fields) in LAYOUTS.items()}
+
+HELLO = CODES["hello"]
+LOOP = CODES["loop"]
+CREATE = CODES["create"]
+RESUME = CODES["resume"]
+SUSPEND = CODES["suspend"]
+DONE = CODES["done"]
+BLOCK_BEGIN = CODES["block_begin"]
+BLOCK = CODES["block"]
+THREAD_START = CODES["thread_start"]
+THREAD_END = CODES["thread_end"]
+OUTPUT = CODES["output"]
+IDLE = CODES["idle"]
+RENAME = CODES["rename"]
+END = CODES["end"]
+
+NONE = -1  # an absent int field on the wire (no parent task, no deadline, no object)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(list)
+
+
+class WireError(ValueError):
+    """The stream from the child is not what a loopviz recorder writes."""
+
+
+def encode_frame(watermark: int, flat: list) -> bytes:
+    body = _encoder.encode([watermark, *flat])
+    return FRAME_HEADER.pack(len(body)) + body
+
+
+def decode_frame(body: bytes) -> tuple[int, list[dict]]:
+    """Turn one frame body into its watermark and a list of event dicts, as the trace has them."""
+    try:
+        flat = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise WireError(f"undecodable frame: {exc}") from None
+    watermark = flat[0]
+    events = []
+    i, n = 1, len(flat)
+    try:
+        while i < n:
+            kind, fields = LAYOUTS[flat[i]]
+            event = {"t": flat[i + 1], "ev": kind}
+            i += 2
+            for field in fields:
+                event[field] = flat[i]
+                i += 1
+            events.append(_tidy(event))
+    except (KeyError, IndexError):
+        raise WireError("frame does not follow the event layouts") from None
+    return watermark, events
+
+
+def _tidy(event: dict) -> dict:
+    """Shape an event the way the trace file contract (docs/trace-format.md) spells it."""
+    for key in ("parent", "task"):
+        if event.get(key) == NONE:
+            event[key] = None
+    if event["ev"] == "suspend":
+        waiting_on = {"kind": event.pop("kind"), "label": event.pop("label")}
+        obj, deadline, ref, where = (event.pop(k) for k in ("obj", "deadline", "ref", "where"))
+        if obj != NONE:
+            waiting_on["obj"] = obj
+        if deadline != NONE:
+            waiting_on["deadline"] = deadline
+        if ref != NONE:
+            waiting_on[_REF_NAMES.get(waiting_on["kind"], "ref")] = ref
+        if where:
+            waiting_on["where"] = where
+        event["waiting_on"] = waiting_on
+    elif event["ev"] in ("block", "block_begin"):
+        event["stack"] = event["stack"].split("\n") if event["stack"] else []
+    return event
+
+
+# What the suspend event's generic ``ref`` field means for each wait kind.
+_REF_NAMES = {"task": "target", "gather": "children", "thread": "job", "sleep": "delay_ns"}
