@@ -68,8 +68,12 @@ class Lane:
         span = self.spans[i]
         return span if span.end is None or t < span.end or span.start == span.end == t else None
 
-    def spans_between(self, t0: int, t1: int, now: int) -> Iterator[Span]:
-        """Spans overlapping [t0, t1), with an open wait whose deadline passed split at it."""
+    def spans_between(
+        self, t0: int, t1: int, now: int, block_threshold_ns: int | None = None
+    ) -> Iterator[Span]:
+        """Spans overlapping [t0, t1) as they stand at ``now``: an open wait whose deadline has
+        passed is split there (ready from then on), and an open step that has run past the
+        block threshold is shown blocked already."""
         i = max(bisect_right(self.starts, t0) - 1, 0)
         spans = self.spans
         for span in spans[i:]:
@@ -81,6 +85,13 @@ class Lane:
             if span.end is None and span.deadline is not None and span.deadline < now:
                 yield Span(span.start, span.deadline, span.state, span.label)
                 yield Span(span.deadline, None, READY, "starved")
+            elif (
+                span.end is None
+                and span.state in (RUNNING, BUSY)
+                and block_threshold_ns is not None
+                and now - span.start >= block_threshold_ns
+            ):
+                yield Span(span.start, None, BLOCKED, span.label)
             else:
                 yield span
 
@@ -124,6 +135,14 @@ class TaskLane(Lane):
         if span.state == WAITING and span.deadline is not None and t >= span.deadline:
             return READY
         return span.state
+
+    def state_now(self, now: int, block_threshold_ns: int) -> str | None:
+        """The state at ``now`` while live: a step running past the threshold is blocked."""
+        state = self.state_at(now)
+        span = self.current
+        if state == RUNNING and span is not None and now - span.start >= block_threshold_ns:
+            return BLOCKED
+        return state
 
 
 @dataclass(slots=True)
@@ -279,7 +298,7 @@ class Timeline:
             lane = self.threads[e["thread"]] = ThreadLane(name=e["thread"])
         label = e["func"]
         if e.get("task") is not None and e["task"] in self.tasks:
-            label = f"{label} for {self.tasks[e['task']].name}"
+            label = f"{label} ← {self.tasks[e['task']].label}"
         lane.open(Span(e["t"], None, RUNNING, label))
 
     def _on_thread_end(self, e: dict) -> None:

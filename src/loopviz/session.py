@@ -70,6 +70,7 @@ class Session:
         self._started_at = 0
         self._saw_end = False
         self.broken_reason: str | None = None
+        self._trace_closed = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -221,6 +222,7 @@ class Session:
             released.append(event)
         if released:
             self.timeline.add_events(released)
+        if released or self.finished:
             self._persist(released)
         return released
 
@@ -234,19 +236,20 @@ class Session:
         self.finished = True
 
     def _persist(self, events: list[dict]) -> None:
-        if self.trace_path is None:
+        """Append to the trace; the header waits (briefly) until the loop's kind is known."""
+        if self.trace_path is None or self._trace_closed:
             return
+        self._unwritten.extend(events)
         if self._writer is None:
-            self._unwritten.extend(events)
             waited = _clock() - self._started_at > 2e9
-            if self._loop_impl or self.finished or waited or len(self._unwritten) > 10_000:
-                self._writer = TraceWriter(self.trace_path, self.header())
-                events, self._unwritten = self._unwritten, []
-            else:
+            if not (self._loop_impl or self.finished or waited or len(self._unwritten) > 10_000):
                 return
-        self._writer.write(events)
+            self._writer = TraceWriter(self.trace_path, self.header())
+        self._writer.write(self._unwritten)
+        self._unwritten = []
         if self.finished:
             self._writer.close()
+            self._trace_closed = True
         else:
             self._writer.flush()
 

@@ -12,15 +12,17 @@ from loopviz.units import clock, duration
 
 
 def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
-    tasks = timeline.tasks.values()
+    tasks = [lane for lane in timeline.tasks.values() if not lane.internal]
+    internal = len(timeline.tasks) - len(tasks)
     outcomes = {}
     for lane in tasks:
         key = lane.outcome or "unfinished"
         outcomes[key] = outcomes.get(key, 0) + 1
     outcome_text = ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items()))
     lines = [
-        f"loopviz: {len(timeline.events):,} events, {len(timeline.tasks)} tasks"
+        f"loopviz: {len(timeline.events):,} events, {len(tasks)} tasks"
         + (f" ({outcome_text})" if outcome_text else "")
+        + (f" plus {internal} of asyncio's own" if internal else "")
         + f", {len(timeline.threads)} worker threads, {duration(timeline.end_t)} in all",
     ]
     blocks = timeline.blocks

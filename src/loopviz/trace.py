@@ -9,13 +9,14 @@ newer major version, with a message a person can act on. Reading never executes 
 from __future__ import annotations
 
 import gzip
-import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
+
+from loopviz.model import Timeline
 
 FORMAT_NAME = "loopviz-trace"
 FORMAT_VERSION = 1
@@ -41,7 +42,9 @@ class TraceWriter:
         self.path = Path(path)
         self._file = _open_binary(self.path, "wb")
         self.events_written = 0
-        self._file.write(_encoder.encode({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header}))
+        self._file.write(
+            _encoder.encode({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header})
+        )
         self._file.write(b"\n")
 
     def write(self, events: list[dict]) -> None:
@@ -80,18 +83,37 @@ def read_header(first_line: bytes, source: str) -> dict:
     return header
 
 
-def iter_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
-    """Yield (line, complete) pairs; a gzip stream cut short ends with what could be inflated."""
-    with _open_binary(path, "rb") as raw:
-        stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
-        while True:
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    """The file's bytes, inflated if gzip. A gzip stream cut short yields all it can, then stops."""
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+        raw.seek(0)
+        if magic != b"\x1f\x8b":
+            while chunk := raw.read(size):
+                yield chunk
+            return
+        inflater = zlib.decompressobj(wbits=31)
+        while chunk := raw.read(size):
             try:
-                line = stream.readline()
-            except (EOFError, zlib.error, gzip.BadGzipFile):
+                yield inflater.decompress(chunk)
+            except zlib.error:
                 return
-            if not line:
-                return
-            yield line.rstrip(b"\n"), line.endswith(b"\n")
+            while inflater.eof and inflater.unused_data:  # a concatenated gzip member
+                rest = inflater.unused_data
+                inflater = zlib.decompressobj(wbits=31)
+                yield inflater.decompress(rest)
+
+
+def iter_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
+    """Yield (line, complete) pairs; only the last line can be incomplete."""
+    pending = b""
+    for chunk in _chunks(path):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line, True
+    if pending:
+        yield pending, False
 
 
 def read_trace(path: Path | str) -> Trace:
@@ -106,7 +128,7 @@ def read_trace(path: Path | str) -> Trace:
         first, _complete = next(lines)
     except StopIteration:
         raise TraceError(f"{source} is empty: it holds no loopviz trace.") from None
-    except (OSError, gzip.BadGzipFile) as exc:
+    except OSError as exc:
         raise TraceError(f"{source} cannot be read: {exc}") from None
     trace = Trace(read_header(first, source))
     for line, complete in lines:
@@ -123,3 +145,13 @@ def read_trace(path: Path | str) -> Trace:
     else:
         trace.truncated = not trace.events or trace.events[-1].get("ev") != "end"
     return trace
+
+
+def load_timeline(path: Path | str) -> tuple[Trace, Timeline]:
+    """Read a trace and build its finished timeline, ready for replay or export."""
+    trace = read_trace(path)
+    threshold = trace.header.get("block_threshold_ns", 100_000_000)
+    timeline = Timeline(block_threshold_ns=threshold)
+    timeline.add_events(trace.events)
+    timeline.ended = True
+    return trace, timeline

@@ -1,4 +1,4 @@
-"""Entry point of the child process: record one scenario, run as ``__main__``, then report how it ended.
+"""Entry point of the child process: record one scenario, run as ``__main__``, report its end.
 
 The parent starts ``python -m loopviz.recorder --events-fd N [--block-threshold S] SCRIPT ARGS...``.
 The scenario must not notice: ``sys.argv`` is its own, its folder is first on ``sys.path``, stdin is

@@ -392,7 +392,9 @@ class LoopInstaller:
                 task = inner(loop, proxy, **kwargs)
             else:
                 task = asyncio.Task(proxy, loop=loop, **kwargs)
-            recorder.pending_creates.extend((t, task_id, parent, _spawn_site(), _qualname(coro), task))
+            recorder.pending_creates.extend(
+                (t, task_id, parent, _spawn_site(), _qualname(coro), task)
+            )
             return task
 
         return loopviz_task_factory

@@ -167,8 +167,12 @@ class WaitNamer:
         timeout = local.get("timeout")
         suffix = f", timeout {_seconds(timeout)}" if timeout is not None else ""
         if isinstance(inner, asyncio.Task):
-            return "task", f"wait_for {inner.get_name()}{suffix}", NONE, deadline, self._task_id(
-                inner
+            return (
+                "task",
+                f"wait_for {inner.get_name()}{suffix}",
+                NONE,
+                deadline,
+                self._task_id(inner),
             )
         kind, label, obj, _deadline, ref = self._describe_future(fut)
         return kind, f"wait_for {label}{suffix}", obj, deadline, ref

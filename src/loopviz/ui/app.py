@@ -121,13 +121,13 @@ class LoopvizApp(App):
             panel.update(Text("No task selected.\n↑/↓ or click a lane.", style="#bcbcbc"))
             return
         timeline = self.timeline
-        state = lane.state_at(timeline.now) or "?"
+        state = lane.state_now(timeline.now, timeline.block_threshold_ns) or "?"
         text = Text()
         text.append(f"{lane.label}\n", style="bold #ffd700")
         rows = [
             ("name", lane.name),
             ("coroutine", lane.coro),
-            ("spawned at", lane.where or "?"),
+            ("spawned", lane.where.rsplit("/", 1)[-1] or "?"),
             ("parent", timeline.display_name(lane.parent) if lane.parent else "none"),
             ("state", lane.outcome if lane.done_at is not None else state),
         ]
@@ -138,10 +138,10 @@ class LoopvizApp(App):
         rows += [
             ("steps", str(lane.steps)),
             ("busy", duration(lane.busy_ns)),
-            ("longest step", duration(lane.longest_step_ns)),
+            ("longest", duration(lane.longest_step_ns)),
         ]
         for key, value in rows:
-            text.append(f"{key:>12} ", style="#8a8a8a")
+            text.append(f"{key:>10} ", style="#8a8a8a")
             text.append(f"{value}\n")
         panel.update(text)
 

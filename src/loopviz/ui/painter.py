@@ -124,7 +124,7 @@ class Painter:
         while t < view.t_end:
             c = view.cell_of(t)
             label = "╵" + duration(t) if t else "╵0"
-            if 0 <= c and c + len(label) <= view.cells:
+            if c >= 0 and c + len(label) <= view.cells:
                 cells[c : c + len(label)] = label
             t += step
         track = self._with_band(timeline, view, [(ch, self.theme.axis) for ch in cells])
@@ -148,7 +148,7 @@ class Painter:
         self, timeline: Timeline, lane: TaskLane, view: Viewport, selected: bool = False
     ) -> list[Segment]:
         now = timeline.now
-        spans = list(lane.spans_between(view.t_start, view.t_end, now))
+        spans = list(lane.spans_between(view.t_start, view.t_end, now, timeline.block_threshold_ns))
         codes = self._paint(spans, view, now)
         track = self._cells(codes)
         self._write_labels(spans, view, codes, track, now)
@@ -156,14 +156,16 @@ class Painter:
             c = view.cell_of(lane.done_at)
             if 0 <= c < view.cells:
                 track[c] = self.theme.outcomes.get(lane.outcome, ("■", self.theme.label))
-        state = lane.state_at(now) or model.READY
+        state = lane.state_now(now, timeline.block_threshold_ns) or model.READY
         glyph = self.theme.outcomes[lane.outcome][0] if lane.done_at is not None else (
             self.theme.lane_glyphs.get(state, " ")
         )  # fmt: skip
         style = self.theme.selected if selected else self.theme.gutter
         return self._row(f"{glyph} {lane.label}", style, timeline, view, track)
 
-    def thread_row(self, timeline: Timeline, lane: Lane, name: str, view: Viewport) -> list[Segment]:
+    def thread_row(
+        self, timeline: Timeline, lane: Lane, name: str, view: Viewport
+    ) -> list[Segment]:
         spans = list(lane.spans_between(view.t_start, view.t_end, timeline.now))
         codes = self._paint(spans, view, timeline.now)
         track = [
@@ -201,13 +203,15 @@ class Painter:
                 continue
             end = span.end if span.end is not None else now
             first, last = view.cell_range(span.start, end)
-            text = f" {span.label} "
             start = first + 1
-            if last - start < len(text):
-                continue
-            if all(codes[c] == state for c in range(start, start + len(text))):
-                for i, ch in enumerate(text):
-                    track[start + i] = (ch, self.theme.label)
+            # the full label if it fits, else its first part ("work()" of "work() ← reporter")
+            for text in (f" {span.label} ", f" {span.label.split(' ← ')[0]} "):
+                if last - start >= len(text) and all(
+                    codes[c] == state for c in range(start, start + len(text))
+                ):
+                    for i, ch in enumerate(text):
+                        track[start + i] = (ch, self.theme.label)
+                    break
 
     def _with_band(self, timeline: Timeline, view: Viewport, track):
         for block in timeline.blocks_until(timeline.now):

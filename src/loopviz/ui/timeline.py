@@ -129,7 +129,9 @@ class TimelineView(ScrollView, can_focus=True):
 
     def action_zoom(self, factor: float) -> None:
         view = self.viewport()
-        centre = self.timeline.now if self.following else view.t_start + (view.t_end - view.t_start) / 2
+        centre = (
+            self.timeline.now if self.following else view.t_start + (view.t_end - view.t_start) / 2
+        )
         self.fit_all = False
         self._ns_per_cell = max(view.ns_per_cell * factor, MIN_NS_PER_CELL)
         if not self.following:

@@ -1,0 +1,103 @@
+"""Regenerate ``screenshots/`` from the scenarios: ``python -m loopviz.screenshots``.
+
+Every picture in the README comes from here, never from a hand-made capture: each scenario is
+recorded headless, opened in the real app at a fixed terminal size, and exported as SVG (and PNG
+when cairosvg is installed: ``pip install -e '.[docs]'``). A picture can show the run as it stood
+at a given moment, e.g. mid-block, by feeding the model only the events up to that moment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopviz.model import Timeline
+from loopviz.session import Session, Target
+from loopviz.trace import read_trace
+from loopviz.ui.app import LoopvizApp
+
+SIZE = (120, 36)
+
+
+@dataclass(frozen=True)
+class Shot:
+    name: str
+    scenario: str
+    at_seconds: float | None = None  # None: the finished run
+
+
+SHOTS = [
+    Shot("blocking-mid-block", "blocking.py", at_seconds=2.6),
+    Shot("blocking", "blocking.py"),
+    Shot("gather", "gather.py"),
+    Shot("offload", "offload.py"),
+]
+
+
+def timeline_at(events: list[dict], header: dict, at_ns: int | None) -> Timeline:
+    timeline = Timeline(block_threshold_ns=header.get("block_threshold_ns", 100_000_000))
+    timeline.add_events(e for e in events if at_ns is None or e["t"] <= at_ns)
+    if at_ns is None:
+        timeline.ended = True
+    else:
+        timeline.now = at_ns
+    return timeline
+
+
+async def _capture(app: LoopvizApp, path: Path) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        path.write_text(app.export_screenshot(title=f"loopviz: {path.stem}"))
+
+
+def svg_to_png(svg: Path, png: Path) -> bool:
+    """Convert with cairosvg, in a font it has: the SVG asks for Fira Code, often not installed,
+    and a proportional fallback would misplace every cell."""
+    try:
+        import cairosvg
+    except ImportError:
+        return False
+    text = svg.read_text().replace("Fira Code", "DejaVu Sans Mono")
+    cairosvg.svg2png(bytestring=text.encode(), write_to=str(png), output_width=1600)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loopviz.screenshots")
+    parser.add_argument(
+        "--out", default="screenshots", help="folder to write (default: screenshots)"
+    )
+    parser.add_argument("--scenarios", default="scenarios", help="folder of scenarios")
+    options = parser.parse_args(argv)
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    traces: dict[str, tuple[dict, list[dict]]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for shot in SHOTS:
+            if shot.scenario not in traces:
+                script = Path(options.scenarios) / shot.scenario
+                trace_path = Path(scratch) / f"{script.stem}.jsonl"
+                session = Session(Target(script, []), trace_path)
+                session.start()
+                session.wait()
+                trace = read_trace(trace_path)
+                traces[shot.scenario] = (trace.header, trace.events)
+            header, events = traces[shot.scenario]
+            at = None if shot.at_seconds is None else int(shot.at_seconds * 1e9)
+            app = LoopvizApp(timeline=timeline_at(events, header, at), title=shot.scenario,
+                             python=header.get("python", ""))  # fmt: skip
+            svg = out / f"{shot.name}.svg"
+            asyncio.run(_capture(app, svg))
+            made = [svg.name]
+            if svg_to_png(svg, svg.with_suffix(".png")):
+                made.append(svg.with_suffix(".png").name)
+            print(f"{shot.name}: {', '.join(made)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

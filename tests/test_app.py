@@ -1,0 +1,91 @@
+"""The Textual app, driven by Pilot: lanes appear, the block shows live, keys do what they say."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from conftest import REPO
+from loopviz.session import Session, Target
+from loopviz.trace import load_timeline
+from loopviz.ui.app import LoopvizApp
+from loopviz.ui.timeline import TimelineView
+
+BLOCKING = """
+import asyncio, time
+
+async def ticker():
+    for _ in range(40):
+        await asyncio.sleep(0.02)
+
+async def blocker():
+    await asyncio.sleep(0.1)
+    time.sleep(0.8)
+
+async def main():
+    await asyncio.gather(
+        asyncio.create_task(ticker(), name="ticker"),
+        asyncio.create_task(blocker(), name="blocker"),
+    )
+
+asyncio.run(main())
+"""
+
+
+def screen_lines(view: TimelineView) -> list[str]:
+    return [view.render_line(y).text for y in range(view.size.height)]
+
+
+async def wait_until(pilot, condition, limit: float = 15.0) -> None:
+    """Let the app run until ``condition()`` holds; fail, rather than hang, past ``limit``."""
+    waited = 0.0
+    while not condition():
+        assert waited < limit, "the app never reached the expected state"
+        await pilot.pause(0.05)
+        waited += 0.05
+
+
+async def test_live_run_shows_lanes_and_the_block_as_it_happens(tmp_path: Path):
+    script = tmp_path / "blocky.py"
+    script.write_text(textwrap.dedent(BLOCKING))
+    session = Session(Target(script, []), tmp_path / "blocky.jsonl")
+    app = LoopvizApp(session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        timeline = session.timeline
+        await wait_until(pilot, lambda: timeline.current_block() is not None
+                         and timeline.current_block().where)  # fmt: skip
+        await pilot.pause(0.1)
+        banner = str(app.query_one("#banner").content)
+        assert "BLOCKED" in banner and "time.sleep(0.8) at blocky.py:10" in banner
+        assert "starved: ticker" in banner
+        view = app.query_one(TimelineView)
+        lines = screen_lines(view)
+        assert lines[1].startswith("■ event loop")
+        assert any(line.startswith("■ blocker") for line in lines)
+        assert any("ticker" in line[:18] for line in lines)
+
+        await wait_until(pilot, lambda: session.finished)
+        await pilot.pause(0.1)
+        assert not app.query_one("#banner").has_class("visible")
+        lines = screen_lines(app.query_one(TimelineView))
+        assert "BLOCKED" in lines[0]  # the band stays on the finished timeline
+        assert lines[1].startswith("✔ event loop")
+        await pilot.press("q")
+    assert session.exit_code == 0
+
+
+async def test_arrow_keys_select_lanes_and_the_panel_follows():
+    _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py", python="3.11.7")
+    async with app.run_test(size=(120, 36)) as pilot:
+        panel = app.query_one("#task-panel")
+        assert str(panel.content).startswith("main")
+        await pilot.press("down", "down")
+        assert str(panel.content).startswith("medium")
+        assert "waiting" not in str(panel.content)
+        assert "returned" in str(panel.content)
+        await pilot.press("up")
+        assert str(panel.content).startswith("fast")
+        lines = screen_lines(app.query_one(TimelineView))
+        assert "BLOCKED 2 s" in lines[0]
+        await pilot.press("q")

@@ -1,0 +1,19 @@
+"""The recorder, the session and the model must never pull in UI code (DESIGN.md, Style)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_core_modules_import_no_ui_code():
+    probe = (
+        "import sys\n"
+        "import loopviz.recorder.child, loopviz.recorder.runtime, loopviz.model\n"
+        "import loopviz.session, loopviz.trace, loopviz.summary, loopviz.wire\n"
+        "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
+        "print(','.join(ui))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -1,0 +1,229 @@
+"""The recorder, end to end: tiny scripts run in a real child process, exact event sequences."""
+
+from __future__ import annotations
+
+from conftest import SCENARIOS, record_file
+
+
+def test_create_resume_suspend_done_for_a_child_task(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def child():
+            await asyncio.sleep(0.01)
+            return 42
+
+        async def main():
+            await asyncio.create_task(child(), name="kid")
+
+        asyncio.run(main())
+        """
+    )
+    main, kid = rec.task_id("Task-1"), rec.task_id("kid")
+    assert rec.sequence("name", "parent", "waiting_on.kind", "outcome", "detail") == [
+        ("create", main, "Task-1", None, None, None, None),
+        ("resume", main, None, None, None, None, None),
+        ("create", kid, "kid", main, None, None, None),
+        ("suspend", main, None, None, "task", None, None),
+        ("resume", kid, None, None, None, None, None),
+        ("suspend", kid, None, None, "sleep", None, None),
+        ("resume", kid, None, None, None, None, None),
+        ("done", kid, None, None, None, "returned", "42"),
+        ("resume", main, None, None, None, None, None),
+        ("done", main, None, None, None, "returned", "None"),
+    ]
+    create_kid = next(e for e in rec.events if e["ev"] == "create" and e["task"] == kid)
+    assert create_kid["coro"] == "child"
+    assert create_kid["where"].endswith("scenario.py:9")
+
+
+def test_sleep_wait_carries_its_deadline_and_label(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def main():
+            await asyncio.sleep(0.2)
+
+        asyncio.run(main())
+        """
+    )
+    suspend = next(e for e in rec.events if e["ev"] == "suspend")
+    resume = [e for e in rec.events if e["ev"] == "resume"][1]
+    wait = suspend["waiting_on"]
+    assert wait["kind"] == "sleep" and wait["label"] == "sleep 0.2s"
+    assert abs(wait["deadline"] - (suspend["t"] + 200_000_000)) < 2_000_000
+    assert wait["deadline"] <= resume["t"]
+
+
+def test_gather_wait_names_its_children_and_outcomes(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def ok():
+            await asyncio.sleep(0)
+            return "fine"
+
+        async def bad():
+            raise ValueError("boom")
+
+        async def main():
+            results = await asyncio.gather(ok(), bad(), return_exceptions=True)
+            print(results)
+
+        asyncio.run(main())
+        """
+    )
+    main = rec.task_id("Task-1")
+    ok, bad = sorted(rec.user_tasks() - {main})
+    gather = next(e for e in rec.events if e["ev"] == "suspend" and e["task"] == main)
+    assert gather["waiting_on"]["kind"] == "gather"
+    assert gather["waiting_on"]["children"] == [ok, bad]
+    done = {e["task"]: (e["outcome"], e["detail"]) for e in rec.events if e["ev"] == "done"}
+    assert done[ok] == ("returned", "'fine'")
+    assert done[bad] == ("raised", "ValueError: boom")
+    output = [e["text"] for e in rec.events if e["ev"] == "output"]
+    assert output == ["['fine', ValueError('boom')]\n"]
+
+
+def test_cancelled_task_and_plain_future(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def forever():
+            await asyncio.get_running_loop().create_future()
+
+        async def main():
+            task = asyncio.create_task(forever(), name="forever")
+            await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        asyncio.run(main())
+        """
+    )
+    forever = rec.task_id("forever")
+    assert rec.sequence("waiting_on.kind", "outcome") == [
+        ("create", rec.task_id("Task-1"), None, None),
+        ("resume", 1, None, None),
+        ("create", forever, None, None),
+        ("suspend", 1, "sleep", None),
+        ("resume", forever, None, None),
+        ("suspend", forever, "future", None),
+        ("resume", 1, None, None),
+        ("suspend", 1, "gather", None),
+        ("resume", forever, None, None),
+        ("done", forever, None, "cancelled"),
+        ("resume", 1, None, None),
+        ("done", 1, None, "returned"),
+    ]
+    wait = next(
+        e["waiting_on"] for e in rec.events if e["ev"] == "suspend" and e["task"] == forever
+    )
+    assert wait["where"].endswith("scenario.py:5")
+
+
+def test_block_names_the_culprit_line_and_nothing_runs_during_it(record):
+    rec = record(
+        """
+        import asyncio, time
+
+        async def ticker():
+            for _ in range(20):
+                await asyncio.sleep(0.02)
+
+        async def blocker():
+            await asyncio.sleep(0.05)
+            time.sleep(0.4)
+
+        async def main():
+            await asyncio.gather(ticker(), blocker())
+
+        asyncio.run(main())
+        """
+    )
+    blocks = [e for e in rec.events if e["ev"] == "block"]
+    assert len(blocks) == 1
+    block = blocks[0]
+    assert block["where"].endswith("scenario.py:10")
+    assert block["code"] == "time.sleep(0.4)"
+    assert 0.39e9 < block["end"] - block["start"] < 0.6e9
+    begin = next(e for e in rec.events if e["ev"] == "block_begin")
+    assert begin["where"] == block["where"] and begin["t"] < block["end"]
+    during = [
+        e for e in rec.events
+        if e["ev"] == "resume" and block["start"] < e["t"] < block["end"]
+    ]  # fmt: skip
+    assert during == []
+
+
+def test_worker_thread_is_linked_to_its_task(record):
+    rec = record(
+        """
+        import asyncio, time
+
+        def work():
+            time.sleep(0.05)
+            return 1
+
+        async def main():
+            await asyncio.to_thread(work)
+
+        asyncio.run(main())
+        """
+    )
+    start = next(e for e in rec.events if e["ev"] == "thread_start")
+    end = next(e for e in rec.events if e["ev"] == "thread_end")
+    suspend = next(e for e in rec.events if e["ev"] == "suspend" and e["task"] == 1)
+    assert start["func"] == "work()" and start["task"] == 1
+    assert suspend["waiting_on"] == {
+        "kind": "thread",
+        "label": "thread work()",
+        "job": start["job"],
+        "where": suspend["waiting_on"]["where"],
+    }
+    assert 0.04e9 < end["t"] - start["t"] < 0.5e9
+    assert rec.events == sorted(rec.events, key=lambda e: e["t"])
+
+
+def test_scenario_runs_as_main_with_its_argv_and_folder(tmp_path):
+    (tmp_path / "helper.py").write_text("VALUE = 'imported from my folder'\n")
+    script = tmp_path / "prog.py"
+    script.write_text(
+        "import sys, helper\nprint(__name__, sys.argv[1:], helper.VALUE)\nsys.exit(3)\n"
+    )
+    rec = record_file(script, tmp_path / "t.jsonl", args=["--flag", "x"])
+    output = [e for e in rec.events if e["ev"] == "output"]
+    assert [e["text"] for e in output] == ["__main__ ['--flag', 'x'] imported from my folder\n"]
+    assert rec.events[-1] == {"t": rec.events[-1]["t"], "ev": "end", "exit_code": 3, "error": None}
+    assert rec.session.exit_code == 3
+
+
+def test_uncaught_exception_prints_the_scenarios_own_traceback(record):
+    rec = record(
+        """
+        def fail():
+            raise RuntimeError("scenario failed")
+
+        fail()
+        """
+    )
+    stderr = "".join(e["text"] for e in rec.events if e["ev"] == "output")
+    assert "RuntimeError: scenario failed" in stderr
+    assert 'scenario.py", line 5' in stderr
+    assert "loopviz" not in stderr and "runpy" not in stderr
+    assert rec.events[-1]["exit_code"] == 1
+    assert rec.events[-1]["error"] == "RuntimeError: scenario failed"
+
+
+def test_blocking_scenario_trace_points_at_the_time_sleep_line(tmp_path):
+    rec = record_file(SCENARIOS / "blocking.py", tmp_path / "blocking.jsonl")
+    source = (SCENARIOS / "blocking.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if text.strip().startswith("time.sleep(2)"))
+    blocks = [e for e in rec.events if e["ev"] == "block"]
+    assert [b["where"].rsplit("/", 1)[-1] for b in blocks] == [f"blocking.py:{line}"]
+    assert blocks[0]["code"] == "time.sleep(2)"
+    assert rec.timeline.tasks[blocks[0]["task"]].name == "reporter"
