@@ -227,3 +227,24 @@ def test_blocking_scenario_trace_points_at_the_time_sleep_line(tmp_path):
     assert [b["where"].rsplit("/", 1)[-1] for b in blocks] == [f"blocking.py:{line}"]
     assert blocks[0]["code"] == "time.sleep(2)"
     assert rec.timeline.tasks[blocks[0]["task"]].name == "reporter"
+
+
+def test_exception_in_a_task_is_shown_without_loopviz_frames(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def main():
+            await asyncio.sleep(0)
+            raise ValueError("in a task")
+
+        asyncio.run(main())
+        """
+    )
+    stderr = "".join(e["text"] for e in rec.events if e["ev"] == "output")
+    assert stderr.startswith("Traceback (most recent call last):")
+    assert 'scenario.py", line 6, in main' in stderr
+    assert stderr.rstrip().endswith("ValueError: in a task")
+    assert "loopviz" not in stderr
+    done = next(e for e in rec.events if e["ev"] == "done")
+    assert (done["outcome"], done["detail"]) == ("raised", "ValueError: in a task")

@@ -13,7 +13,6 @@ import runpy
 import sys
 import traceback
 
-from loopviz.recorder import sources
 from loopviz.recorder.runtime import LoopInstaller, RecordedStream, Recorder
 
 
@@ -27,13 +26,32 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 def _user_traceback(exc: BaseException) -> str:
-    """The scenario's traceback without the frames of loopviz and runpy that started it."""
-    tb = exc.__traceback__
-    while tb is not None and not sources.is_user_file(tb.tb_frame.f_code.co_filename):
-        tb = tb.tb_next
-    if isinstance(exc, SyntaxError) or tb is None:
-        return "".join(traceback.format_exception_only(type(exc), exc))
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    """The scenario's traceback as Python would print it, without loopviz's and runpy's frames."""
+    report = traceback.TracebackException.from_exception(exc)
+    for part in _chain(report):
+        kept = [frame for frame in part.stack if not _is_ours(frame.filename)]
+        part.stack = traceback.StackSummary.from_list(kept)
+    return "".join(report.format())
+
+
+def _chain(report: traceback.TracebackException):
+    seen = set()
+    pending = [report]
+    while pending:
+        part = pending.pop()
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
+        yield part
+        pending.extend(p for p in (part.__cause__, part.__context__) if p is not None)
+        pending.extend(getattr(part, "exceptions", None) or ())
+
+
+def _is_ours(filename: str) -> bool:
+    return filename.startswith(_LOOPVIZ_DIR) or filename in ("<frozen runpy>", runpy.__file__)
+
+
+_LOOPVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def run_script(script: str, args: list[str]) -> tuple[int, str | None]:
