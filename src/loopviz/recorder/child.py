@@ -13,7 +13,12 @@ import runpy
 import sys
 import traceback
 
-from loopviz.recorder.runtime import LoopInstaller, RecordedStream, Recorder
+from loopviz.recorder.runtime import (
+    LoopInstaller,
+    RecordedStream,
+    Recorder,
+    report_internal_error,
+)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -102,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     os._exit = recorded_exit
 
     exit_code, error = run_script(options.script, options.args)
-    recorder.finish(exit_code, error)
     sys.stdout, sys.stderr = original_stdout, original_stderr
+    try:
+        recorder.finish(exit_code, error)
+    except Exception:
+        report_internal_error()
     return exit_code

@@ -12,6 +12,7 @@ import asyncio
 import asyncio.runners
 import collections.abc
 import concurrent.futures
+import contextlib
 import functools
 import itertools
 import os
@@ -19,6 +20,7 @@ import reprlib
 import sys
 import threading
 import time
+import traceback
 import weakref
 
 from loopviz import wire
@@ -32,6 +34,14 @@ _short.maxstring = 60
 _short.maxother = 60
 # 3.13.0 renames unnamed tasks "None" whenever a task factory is installed (gh-124269).
 _RESTORE_NONE_NAMES = sys.version_info[:3] == (3, 13, 0)
+
+
+def report_internal_error() -> None:
+    """Write loopviz's own traceback to the real stderr (fd 2), which the parent passes on; the
+    scenario's sys.stderr feeds the event stream and would swallow it."""
+    text = "loopviz: internal error in the recorder\n" + traceback.format_exc()
+    with contextlib.suppress(OSError):
+        os.write(2, text.encode("utf-8", "replace"))
 
 
 class Recorder:
@@ -52,7 +62,7 @@ class Recorder:
         # Flat event buffer: kind, t, fields... (layouts in loopviz.wire). Appended with one
         # ``extend`` call per event, which is atomic under the GIL, from any thread.
         self.events: list = []
-        # Flat (t, task id, parent, where, coro, task) groups whose names are read at drain time,
+        # Flat (t, task id, parent, where, task, proxy) groups whose names are read at drain time,
         # because asyncio names a task only after the task factory returns.
         self.pending_creates: list = []
         self.loops: list[LoopState] = []
@@ -88,7 +98,10 @@ class Recorder:
 
     def _write_loop(self) -> None:
         while not self._stop.wait(self.flush_interval):
-            self.drain()
+            try:
+                self.drain()
+            except Exception:  # a bug of ours: say so where a person will see it, keep running
+                report_internal_error()
 
     def drain(self) -> None:
         """Send everything buffered so far as one frame. Safe to call from any thread."""
@@ -121,15 +134,13 @@ class Recorder:
         del pending[:n]
         flat = []
         for i in range(0, n, 6):
-            t, task_id, parent, where, coro, task = groups[i : i + 6]
+            t, task_id, parent, where, task, proxy = groups[i : i + 6]
             name = task.get_name()
-            proxy = task.get_coro()
-            if _RESTORE_NONE_NAMES and name == "None" and isinstance(proxy, TaskCoroutine):
+            if _RESTORE_NONE_NAMES and name == "None":
                 name = proxy.default_name
                 task.set_name(name)
-            if isinstance(proxy, TaskCoroutine):
-                proxy.sent_name = name
-            flat.extend((wire.CREATE, t, task_id, name, coro, parent, where))
+            proxy.sent_name = name
+            flat.extend((wire.CREATE, t, task_id, name, _qualname(proxy._coro), parent, where))
         return flat
 
     # -- watchdog -------------------------------------------------------------------------
@@ -165,6 +176,11 @@ class LoopState:
         self.step_serial = 0
         # (serial, where, code, stack) sampled by the watchdog for the step now running
         self.block_sample: tuple[int, str, str, str] | None = None
+        # Time the loop left select() or finished a step: a callback has run since then.
+        # 0 while the loop is not running (or its select() cannot be seen, as on uvloop).
+        self.callback_start = 0
+        self.in_select = False
+        self.callback_sample: tuple[int, str, str, str] | None = None
         self.inner_factory = None
         self.serials = itertools.count(1)
         self.jobs = JobTable()
@@ -174,21 +190,50 @@ class LoopState:
         self.waits = WaitNamer(self.loop_time_to_ns, task_id_of, self.jobs.get_by_future)
 
     def check_block(self, recorder: Recorder) -> None:
+        """Called by the watchdog: sample the culprit of a step or callback past the threshold."""
         start, serial = self.step_start, self.step_serial
-        if not start or (self.block_sample and self.block_sample[0] == serial):
+        if start:
+            if self.block_sample and self.block_sample[0] == serial:
+                return
+            if recorder.now() - start < recorder.block_threshold_ns:
+                return
+            sample = self._sample()
+            if self.step_serial != serial:
+                return  # the step ended while we looked
+            self.block_sample = (serial, *sample)
+            recorder.emit(wire.BLOCK_BEGIN, self.step_task, start, *sample)
             return
-        if recorder.now() - start < recorder.block_threshold_ns:
+        callback_start = self.callback_start
+        if not callback_start or self.in_select:
             return
+        if self.callback_sample and self.callback_sample[0] == callback_start:
+            return
+        if recorder.now() - callback_start < recorder.block_threshold_ns:
+            return
+        sample = self._sample()
+        if self.callback_start != callback_start or self.step_start or self.in_select:
+            return
+        self.callback_sample = (callback_start, *sample)
+        recorder.emit(wire.BLOCK_BEGIN, NONE, callback_start, *sample)
+
+    def _sample(self) -> tuple[str, str, str]:
+        """(where, code, stack) of the innermost user frame the loop thread is running now."""
         frame = sys._current_frames().get(self.thread_id)
         culprit = sources.innermost_user_frame(frame)
         where = sources.where(culprit) if culprit else ""
         code = sources.source_line(culprit) if culprit else ""
         stack = "\n".join(sources.user_stack(frame))
-        del frame, culprit
-        if self.step_serial != serial:
-            return  # the step ended while we looked
-        self.block_sample = (serial, where, code, stack)
-        recorder.emit(wire.BLOCK_BEGIN, self.step_task, start, where, code, stack)
+        return where, code, stack
+
+    def end_callbacks(self, now: int) -> None:
+        """The loop is back in select(): report the callbacks since ``callback_start`` if they held
+        the loop past the threshold (a blocking call_soon/call_later/protocol callback)."""
+        start = self.callback_start
+        recorder = self.recorder
+        if start and not self.step_start and now - start >= recorder.block_threshold_ns:
+            sample = self.callback_sample
+            where, code, stack = sample[1:] if sample and sample[0] == start else ("", "", "")
+            recorder.events.extend((wire.BLOCK, now, NONE, start, now, where, code, stack))
 
 
 class JobTable(dict):
@@ -203,9 +248,20 @@ class JobTable(dict):
         fut.add_done_callback(lambda _f: self.pop(key, None))
 
 
+_task_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def task_id_of(task: object) -> int:
-    coro = task.get_coro() if hasattr(task, "get_coro") else None
-    return coro.task_id if isinstance(coro, TaskCoroutine) else NONE
+    found = _task_ids.get(task)
+    if found is not None:
+        return found
+    # An eager task's first step runs before the factory can register it. Only ask a task that is
+    # not done for its coroutine: 3.12.0-3.12.1 crash on get_coro() of a finished eager task.
+    if hasattr(task, "get_coro") and not task.done():
+        coro = task.get_coro()
+        if isinstance(coro, TaskCoroutine):
+            return coro.task_id
+    return NONE
 
 
 def _outcome_of(exc: BaseException) -> tuple[str, str]:
@@ -269,6 +325,8 @@ class TaskCoroutine(collections.abc.Coroutine):
         finally:
             state.step_start, state.step_task = outer_start, outer_task
             state.step_serial = outer_serial
+            if state.callback_start:
+                state.callback_start = _clock() - t0
 
     def _end_step(self, state: LoopState, serial: int, start: int, end: int) -> None:
         recorder = state.recorder
@@ -363,7 +421,9 @@ class LoopInstaller:
         if not self._try_patch(loop, "run_in_executor", self._make_run_in_executor(loop, state)):
             unrecorded.append("worker threads")
         if not self._patch_select(loop, state):
-            unrecorded.append("idle time")
+            unrecorded.append("idle time and blocking callbacks")
+        else:
+            self._try_patch(loop, "run_forever", self._make_run_forever(loop, state))
         recorder.loops.append(state)
         package = type(loop).__module__.split(".")[0]
         impl = package if package in ("asyncio", "uvloop") else f"{package}.{type(loop).__name__}"
@@ -392,9 +452,8 @@ class LoopInstaller:
                 task = inner(loop, proxy, **kwargs)
             else:
                 task = asyncio.Task(proxy, loop=loop, **kwargs)
-            recorder.pending_creates.extend(
-                (t, task_id, parent, _spawn_site(), _qualname(coro), task)
-            )
+            _task_ids[task] = task_id
+            recorder.pending_creates.extend((t, task_id, parent, _spawn_site(), task, proxy))
             return task
 
         return loopviz_task_factory
@@ -439,6 +498,18 @@ class LoopInstaller:
 
         return run_in_executor
 
+    @staticmethod
+    def _make_run_forever(loop, state: LoopState):
+        original = loop.run_forever
+
+        def run_forever():
+            try:
+                return original()
+            finally:
+                state.callback_start = 0  # not running: nothing can block it
+
+        return run_forever
+
     def _patch_select(self, loop, state: LoopState) -> bool:
         selector = getattr(loop, "_selector", None)
         if selector is None or not hasattr(selector, "select"):
@@ -449,11 +520,18 @@ class LoopInstaller:
         t0 = recorder.t0
 
         def select(timeout=None):
-            if timeout is not None and timeout <= 0:
-                return original(timeout)
             start = _clock() - t0
-            ready = original(timeout)
-            events.extend((wire.IDLE, _clock() - t0, start))
+            state.end_callbacks(start)
+            if timeout is not None and timeout <= 0:
+                ready = original(timeout)
+            else:
+                state.in_select = True
+                try:
+                    ready = original(timeout)
+                finally:
+                    state.in_select = False
+                events.extend((wire.IDLE, _clock() - t0, start))
+            state.callback_start = _clock() - t0
             return ready
 
         return self._try_patch(selector, "select", select)

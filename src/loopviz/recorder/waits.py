@@ -73,7 +73,7 @@ class WaitNamer:
                 "condition", lambda o: "Condition"
             ),
             asyncio.locks.Barrier.wait.__code__: self._primitive(
-                "barrier", lambda o: f"Barrier ({o.n_waiting + 1}/{o.parties})"
+                "barrier", lambda o: f"Barrier ({o.n_waiting}/{o.parties} waiting)"
             ),
             asyncio.queues.Queue.get.__code__: self._primitive(
                 "queue", lambda o: f"queue.get (size {o.qsize()})"

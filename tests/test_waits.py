@@ -1,0 +1,247 @@
+"""What each suspended task waits on, and how each kind of block and task is recorded."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+
+def first_wait(rec, name: str) -> dict:
+    task = rec.task_id(name)
+    return next(e["waiting_on"] for e in rec.events if e["ev"] == "suspend" and e["task"] == task)
+
+
+def test_each_primitive_is_named_and_waits_on_one_object_share_an_id(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def main():
+            lock, sem, event = asyncio.Lock(), asyncio.Semaphore(1), asyncio.Event()
+            cond, barrier = asyncio.Condition(), asyncio.Barrier(2)
+            full, empty = asyncio.Queue(maxsize=1), asyncio.Queue()
+            await lock.acquire()
+            await sem.acquire()
+            await full.put("x")
+
+            async def with_lock():
+                async with lock:
+                    pass
+
+            async def with_sem():
+                async with sem:
+                    pass
+
+            async def on_cond():
+                async with cond:
+                    await cond.wait()
+
+            spawn = asyncio.create_task
+            tasks = [
+                spawn(with_lock(), name="lock"),
+                spawn(with_sem(), name="sem-1"),
+                spawn(with_sem(), name="sem-2"),
+                spawn(event.wait(), name="event"),
+                spawn(on_cond(), name="cond"),
+                spawn(barrier.wait(), name="barrier"),
+                spawn(full.put("y"), name="put"),
+                spawn(empty.get(), name="get"),
+            ]
+            await asyncio.sleep(0.01)
+            lock.release()
+            sem.release()
+            event.set()
+            async with cond:
+                cond.notify_all()
+            await barrier.wait()
+            await full.get()
+            empty.put_nowait("z")
+            await asyncio.gather(*tasks)
+
+        asyncio.run(main())
+        """
+    )
+    waits = {
+        name: (w["kind"], w["label"])
+        for name in ("lock", "sem-1", "event", "cond", "barrier", "put", "get")
+        for w in [first_wait(rec, name)]
+    }
+    assert waits == {
+        "lock": ("lock", "Lock"),
+        "sem-1": ("semaphore", "Semaphore (0 free)"),
+        "event": ("event", "Event"),
+        "cond": ("condition", "Condition"),
+        "barrier": ("barrier", "Barrier (1/2 waiting)"),
+        "put": ("queue", "queue.put (full 1/1)"),
+        "get": ("queue", "queue.get (size 0)"),
+    }
+    assert first_wait(rec, "sem-1")["obj"] == first_wait(rec, "sem-2")["obj"]
+    assert first_wait(rec, "sem-1")["obj"] != first_wait(rec, "lock")["obj"]
+    outcomes = {e["task"]: e["outcome"] for e in rec.events if e["ev"] == "done"}
+    assert set(outcomes.values()) == {"returned"}
+
+
+def test_stream_io_names_direction_and_peer(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def handle(reader, writer):
+            data = await reader.readline()
+            writer.write(data)
+            await writer.drain()
+            writer.close()
+
+        async def main():
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await asyncio.sleep(0.05)
+            writer.write(b"ping\\n")
+            assert await reader.readline() == b"ping\\n"
+            writer.close()
+            server.close()
+
+        asyncio.run(main())
+        """
+    )
+    main = rec.task_id("Task-1")
+    handler = next(
+        lane for lane in rec.timeline.tasks.values() if lane.coro == "handle"
+    )  # the server made this task: it is recorded like any other
+    handler_wait = first_wait(rec, handler.name)
+    assert handler_wait["kind"] == "io" and handler_wait["label"].startswith("read 127.0.0.1:")
+    main_waits = [e["waiting_on"] for e in rec.events if e["ev"] == "suspend" and e["task"] == main]
+    assert any(w["kind"] == "io" and w["label"].startswith("read 127.0.0.1:") for w in main_waits)
+
+
+def test_blocking_callback_is_a_block_without_a_task(record):
+    rec = record(
+        """
+        import asyncio, time
+
+        def slow_callback():
+            time.sleep(0.3)
+
+        async def main():
+            asyncio.get_running_loop().call_later(0.05, slow_callback)
+            await asyncio.sleep(0.5)
+
+        asyncio.run(main())
+        """
+    )
+    blocks = [e for e in rec.events if e["ev"] == "block"]
+    assert [(b["task"], b["where"].rsplit("/", 1)[-1], b["code"]) for b in blocks] == [
+        (None, "scenario.py:5", "time.sleep(0.3)")
+    ]
+    assert 0.29e9 < blocks[0]["end"] - blocks[0]["start"] < 0.5e9
+
+
+def test_cpu_loop_is_attributed_to_the_line_doing_the_work(record):
+    rec = record(
+        """
+        import asyncio, time
+
+        def crunch():
+            deadline = time.perf_counter() + 0.3
+            n = 0
+            while time.perf_counter() < deadline:
+                n += 1
+            return n
+
+        async def main():
+            await asyncio.sleep(0)
+            crunch()
+
+        asyncio.run(main())
+        """
+    )
+    block = next(e for e in rec.events if e["ev"] == "block")
+    assert block["where"].rsplit(":", 1)[-1] in {"7", "8"}
+    assert block["stack"][-2].split(" in ")[1].startswith("main: crunch()")
+
+
+def test_task_group_names_are_final_and_a_scenario_factory_still_runs(record):
+    rec = record(
+        """
+        import asyncio
+
+        seen = []
+
+        def my_factory(loop, coro, **kwargs):
+            seen.append(coro.__qualname__)
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        async def job():
+            await asyncio.sleep(0)
+
+        async def main():
+            asyncio.get_running_loop().set_task_factory(my_factory)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(job(), name="named-in-group")
+                asyncio.create_task(job(), name="named-later")
+                group.create_task(job())
+            print(seen, asyncio.get_running_loop().get_task_factory() is my_factory)
+
+        asyncio.run(main())
+        """
+    )
+    names = [e["name"] for e in rec.events if e["ev"] == "create"][1:4]
+    assert names[:2] == ["named-in-group", "named-later"]
+    assert names[2].startswith("Task-")
+    output = "".join(e["text"] for e in rec.events if e["ev"] == "output")
+    assert output == "['job', 'job', 'job'] True\n"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks exist from Python 3.12")
+def test_eager_tasks_are_recorded_in_order(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def quick():
+            return "at once"
+
+        async def main():
+            asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+            task = asyncio.create_task(quick(), name="eager")
+            assert task.done()
+            print(await task)
+
+        asyncio.run(main())
+        """
+    )
+    eager = rec.task_id("eager")
+    assert rec.sequence("outcome")[1:5] == [
+        ("resume", 1, None),
+        ("create", eager, None),
+        ("resume", eager, None),
+        ("done", eager, "returned"),
+    ]
+
+
+def test_uvloop_is_recorded_and_says_what_it_cannot_see(record):
+    pytest.importorskip("uvloop", reason="uvloop is installed with the test extras on Linux")
+    rec = record(
+        """
+        import asyncio, time
+        import uvloop
+
+        async def block():
+            await asyncio.sleep(0.05)
+            time.sleep(0.3)
+
+        async def main():
+            await asyncio.create_task(block(), name="block")
+            await asyncio.to_thread(time.sleep, 0.01)
+
+        uvloop.run(main())
+        """
+    )
+    assert rec.trace.header["loop"] == "uvloop"
+    loop = next(e for e in rec.events if e["ev"] == "loop")
+    assert loop["unrecorded"] == "idle time and blocking callbacks"
+    block = next(e for e in rec.events if e["ev"] == "block")
+    assert (block["task"], block["code"]) == (rec.task_id("block"), "time.sleep(0.3)")
+    assert [e["func"] for e in rec.events if e["ev"] == "thread_start"] == ["sleep()"]
