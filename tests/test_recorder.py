@@ -28,8 +28,10 @@ def test_create_resume_suspend_done_for_a_child_task(record):
         ("suspend", main, None, None, "task", None, None),
         ("resume", kid, None, None, None, None, None),
         ("suspend", kid, None, None, "sleep", None, None),
+        ("ready", kid, None, None, None, None, None),  # at the sleep's deadline
         ("resume", kid, None, None, None, None, None),
         ("done", kid, None, None, None, "returned", "42"),
+        ("ready", main, None, None, None, None, None),  # woken by kid's completion
         ("resume", main, None, None, None, None, None),
         ("done", main, None, None, None, "returned", "None"),
     ]
@@ -106,19 +108,22 @@ def test_cancelled_task_and_plain_future(record):
         """
     )
     forever = rec.task_id("forever")
-    assert rec.sequence("waiting_on.kind", "outcome") == [
-        ("create", rec.task_id("Task-1"), None, None),
-        ("resume", 1, None, None),
-        ("create", forever, None, None),
-        ("suspend", 1, "sleep", None),
-        ("resume", forever, None, None),
-        ("suspend", forever, "future", None),
-        ("resume", 1, None, None),
-        ("suspend", 1, "gather", None),
-        ("resume", forever, None, None),
-        ("done", forever, None, "cancelled"),
-        ("resume", 1, None, None),
-        ("done", 1, None, "returned"),
+    assert rec.sequence("waiting_on.kind", "outcome", "cause") == [
+        ("create", rec.task_id("Task-1"), None, None, None),
+        ("resume", 1, None, None, None),
+        ("create", forever, None, None, None),
+        ("suspend", 1, "sleep", None, None),
+        ("ready", 1, None, None, "sleep ended"),  # sleep(0): ready again at once
+        ("resume", forever, None, None, None),
+        ("suspend", forever, "future", None, None),
+        ("resume", 1, None, None, None),
+        ("ready", forever, None, None, "woken"),  # task.cancel() wakes it, inside main's step
+        ("suspend", 1, "gather", None, None),
+        ("resume", forever, None, None, None),
+        ("done", forever, None, "cancelled", None),
+        ("ready", 1, None, None, "woken"),
+        ("resume", 1, None, None, None),
+        ("done", 1, None, "returned", None),
     ]
     wait = next(
         e["waiting_on"] for e in rec.events if e["ev"] == "suspend" and e["task"] == forever

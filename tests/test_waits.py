@@ -245,3 +245,95 @@ def test_uvloop_is_recorded_and_says_what_it_cannot_see(record):
     block = next(e for e in rec.events if e["ev"] == "block")
     assert (block["task"], block["code"]) == (rec.task_id("block"), "time.sleep(0.3)")
     assert [e["func"] for e in rec.events if e["ev"] == "thread_start"] == ["sleep()"]
+
+
+def test_ready_events_show_the_tasks_starved_by_a_block(record):
+    rec = record(
+        """
+        import asyncio, time
+
+        async def sleeper():
+            await asyncio.sleep(0.1)
+
+        async def main():
+            task = asyncio.create_task(sleeper(), name="sleeper")
+            await asyncio.sleep(0)
+            time.sleep(0.4)
+            await task
+
+        asyncio.run(main())
+        """
+    )
+    sleeper = rec.task_id("sleeper")
+    block = next(e for e in rec.events if e["ev"] == "block")
+    ready = [e for e in rec.events if e["ev"] == "ready" and e["task"] == sleeper]
+    resume = [e for e in rec.events if e["ev"] == "resume" and e["task"] == sleeper][-1]
+    assert [e["cause"] for e in ready] == ["sleep ended"]
+    assert block["start"] < ready[0]["t"] < block["end"] <= resume["t"]
+    starved = rec.timeline.starved(rec.timeline.blocks[0])
+    assert [lane.name for lane in starved] == ["sleeper"]
+
+
+def test_timeout_deadline_is_on_the_wait_it_will_cut_short(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def main():
+            try:
+                async with asyncio.timeout(0.05):
+                    await asyncio.Event().wait()
+            except TimeoutError:
+                print("timed out")
+
+        asyncio.run(main())
+        """
+    )
+    suspend = next(e for e in rec.events if e["ev"] == "suspend")
+    wait = suspend["waiting_on"]
+    assert wait["kind"] == "event"
+    assert abs(wait["timeout"] - (suspend["t"] + 50_000_000)) < 5_000_000
+    assert [e["text"] for e in rec.events if e["ev"] == "output"] == ["timed out\n"]
+
+
+def test_exception_never_retrieved_is_marked(record):
+    rec = record(
+        """
+        import asyncio, gc
+
+        async def fails():
+            raise KeyError("lost")
+
+        async def main():
+            asyncio.create_task(fails(), name="orphan")
+            await asyncio.sleep(0.01)
+            gc.collect()
+
+        asyncio.run(main())
+        """
+    )
+    orphan = rec.task_id("orphan")
+    marks = [e for e in rec.events if e["ev"] == "unretrieved"]
+    assert [(e["task"], e["detail"]) for e in marks] == [(orphan, "KeyError: 'lost'")]
+    assert rec.timeline.tasks[orphan].unretrieved
+
+
+def test_blocking_socket_call_is_attributed_to_its_line(record):
+    rec = record(
+        """
+        import asyncio, socket
+
+        async def main():
+            server = socket.create_server(("127.0.0.1", 0))
+            client = socket.create_connection(server.getsockname())
+            client.settimeout(0.3)
+            try:
+                client.recv(1)
+            except TimeoutError:
+                pass
+
+        asyncio.run(main())
+        """
+    )
+    block = next(e for e in rec.events if e["ev"] == "block")
+    assert (block["where"].rsplit(":", 1)[-1], block["code"]) == ("9", "client.recv(1)")

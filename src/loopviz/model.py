@@ -111,6 +111,7 @@ class TaskLane(Lane):
     busy_ns: int = 0
     longest_step_ns: int = 0
     waiting_on: dict | None = None
+    unretrieved: bool = False  # raised, and nobody ever looked at the exception
 
     @property
     def label(self) -> str:
@@ -217,6 +218,18 @@ class Timeline:
         lane = self.tasks.get(e["task"])
         if lane is not None:
             lane.name = e["name"]
+
+    def _on_ready(self, e: dict) -> None:
+        lane = self.tasks.get(e["task"])
+        span = lane.current if lane is not None else None
+        if span is not None and span.state == WAITING:
+            lane.close(e["t"])
+            lane.open(Span(e["t"], None, READY, e.get("cause", "")))
+
+    def _on_unretrieved(self, e: dict) -> None:
+        lane = self.tasks.get(e["task"])
+        if lane is not None:
+            lane.unretrieved = True
 
     def _on_resume(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])

@@ -71,6 +71,8 @@ class Session:
         self._saw_end = False
         self.broken_reason: str | None = None
         self._trace_closed = False
+        self._sleeping: dict[int, dict] = {}  # task -> its synthetic ready event
+        self._unrecorded = ""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -197,9 +199,13 @@ class Session:
                     continue
                 if event["ev"] == "loop" and self._loop_impl is None:
                     self._loop_impl = event["impl"]
+                    self._unrecorded = event["unrecorded"]
                 if event["ev"] == "end":
                     self._saw_end = True
+                if event["ev"] == "ready" and event["task"] in self._sleeping:
+                    continue  # the sleep's own ready event, at its deadline, stands for it
                 heapq.heappush(self._heap, (event["t"], next(self._order), event))
+                self._track_readiness(event)
             self._watermark = max(self._watermark, watermark)
         elif kind == "output":
             _kind, stream, at, text = item
@@ -211,11 +217,31 @@ class Session:
         elif kind == "broken":
             self.broken_reason = item[1]
 
+    def _track_readiness(self, event: dict) -> None:
+        """Make a sleep's ``ready`` event at its deadline: the child only sees the wake-up when
+        the loop gets round to the timer, which during a block is far too late."""
+        kind = event["ev"]
+        task = event.get("task")
+        if kind == "suspend":
+            wait = event["waiting_on"]
+            if wait["kind"] == "sleep":
+                # a bare yield (sleep 0) is ready again at once
+                at, cause = wait.get("deadline", event["t"]), "sleep ended"
+                ready = {"t": max(at, event["t"]), "ev": "ready", "task": task, "cause": cause}
+                self._sleeping[task] = ready
+                heapq.heappush(self._heap, (ready["t"], next(self._order), ready))
+        elif kind in ("resume", "done"):
+            ready = self._sleeping.pop(task, None)
+            if ready is not None and ready["t"] > event["t"]:
+                ready["cancelled"] = True  # woken before its deadline: it never became ready so
+
     def _release(self, up_to: int | None) -> list[dict]:
         heap = self._heap
         released = []
         while heap and (up_to is None or heap[0][0] <= up_to):
             t, _order, event = heapq.heappop(heap)
+            if event.get("cancelled"):
+                continue
             if t < self._released_t:
                 event["t"] = t = self._released_t  # a straggler: keep the file sorted
             self._released_t = t
@@ -258,6 +284,7 @@ class Session:
             "scenario": self.target.label,
             "python": self._python_version,
             "loop": self._loop_impl,
+            "unrecorded": self._unrecorded,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "block_threshold_ns": int(self.block_threshold * 1e9),
         }

@@ -24,7 +24,7 @@ LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
     2: ("loop", ("impl", "unrecorded")),
     3: ("create", ("task", "name", "coro", "parent", "where")),
     4: ("resume", ("task",)),
-    5: ("suspend", ("task", "kind", "label", "obj", "deadline", "ref", "where")),
+    5: ("suspend", ("task", "kind", "label", "obj", "deadline", "ref", "where", "timeout")),
     6: ("done", ("task", "outcome", "detail")),
     7: ("block_begin", ("task", "start", "where", "code", "stack")),
     8: ("block", ("task", "start", "end", "where", "code", "stack")),
@@ -34,6 +34,8 @@ LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
     12: ("idle", ("start",)),
     13: ("rename", ("task", "name")),
     14: ("end", ("exit_code", "error")),
+    15: ("ready", ("task", "cause")),
+    16: ("unretrieved", ("task", "detail")),
 }
 CODES: dict[str, int] = {name: code for code, (name, _fields) in LAYOUTS.items()}
 
@@ -51,6 +53,8 @@ OUTPUT = CODES["output"]
 IDLE = CODES["idle"]
 RENAME = CODES["rename"]
 END = CODES["end"]
+READY = CODES["ready"]
+UNRETRIEVED = CODES["unretrieved"]
 
 NONE = -1  # an absent int field on the wire (no parent task, no deadline, no object)
 
@@ -97,7 +101,9 @@ def _tidy(event: dict) -> dict:
             event[key] = None
     if event["ev"] == "suspend":
         waiting_on = {"kind": event.pop("kind"), "label": event.pop("label")}
-        obj, deadline, ref, where = (event.pop(k) for k in ("obj", "deadline", "ref", "where"))
+        obj, deadline, ref, where, timeout = (
+            event.pop(k) for k in ("obj", "deadline", "ref", "where", "timeout")
+        )
         if obj != NONE:
             waiting_on["obj"] = obj
         if deadline != NONE:
@@ -106,6 +112,8 @@ def _tidy(event: dict) -> dict:
             waiting_on[_REF_NAMES.get(waiting_on["kind"], "ref")] = ref
         if where:
             waiting_on["where"] = where
+        if timeout != NONE:
+            waiting_on["timeout"] = timeout
         event["waiting_on"] = waiting_on
     elif event["ev"] in ("block", "block_begin"):
         event["stack"] = event["stack"].split("\n") if event["stack"] else []

@@ -29,6 +29,7 @@ from loopviz.recorder.waits import WaitNamer
 from loopviz.wire import NONE
 
 _clock = time.perf_counter_ns
+_WAKEUP_NAMES = frozenset({"task_wakeup", "__wakeup", "_Task__wakeup"})
 _short = reprlib.Repr()
 _short.maxstring = 60
 _short.maxother = 60
@@ -184,10 +185,18 @@ class LoopState:
         self.inner_factory = None
         self.serials = itertools.count(1)
         self.jobs = JobTable()
+        # task id -> its innermost asyncio.timeout (a Timeout object, read at each suspend)
+        self.timeouts: dict[int, object] = {}
         offset = loop.time() * 1e9 - (_clock())
         t0 = recorder.t0
         self.loop_time_to_ns = lambda when: int(when * 1e9 - offset) - t0
         self.waits = WaitNamer(self.loop_time_to_ns, task_id_of, self.jobs.get_by_future)
+
+    def timeout_deadline(self, timeout) -> int:
+        when = getattr(timeout, "_when", None)
+        if when is None or getattr(getattr(timeout, "_state", None), "value", "") != "active":
+            return NONE
+        return self.loop_time_to_ns(when)
 
     def check_block(self, recorder: Recorder) -> None:
         """Called by the watchdog: sample the culprit of a step or callback past the threshold."""
@@ -315,12 +324,16 @@ class TaskCoroutine(collections.abc.Coroutine):
             self._end_step(state, serial, start, end)
             outcome, detail = _outcome_of(exc)
             events.extend((wire.DONE, end, task_id, outcome, detail))
+            if state.timeouts:
+                state.timeouts.pop(task_id, None)
             self._check_rename()
             raise
         else:
             end = _clock() - t0
             self._end_step(state, serial, start, end)
             events.extend((wire.SUSPEND, end, task_id, *state.waits.describe(yielded, self._coro)))
+            timeout = state.timeouts.get(task_id) if state.timeouts else None
+            events.append(NONE if timeout is None else state.timeout_deadline(timeout))
             return yielded
         finally:
             state.step_start, state.step_task = outer_start, outer_task
@@ -404,6 +417,25 @@ class LoopInstaller:
             return loop
 
         policy_class.new_event_loop = new_event_loop
+        self._patch_timeouts()
+
+    def _patch_timeouts(self) -> None:
+        """Remember each task's active ``asyncio.timeout`` deadline (``wait_for`` uses it on
+        3.12+), so its waits can say when they will be cut short."""
+        import asyncio.timeouts as timeouts
+
+        original_reschedule = timeouts.Timeout.reschedule
+        states = self.recorder.loops
+
+        @functools.wraps(original_reschedule)
+        def reschedule(timeout, when):
+            original_reschedule(timeout, when)
+            task = getattr(timeout, "_task", None)
+            for state in states:
+                if task is not None and state.loop_ref() is task.get_loop():
+                    state.timeouts[task_id_of(task)] = timeout
+
+        timeouts.Timeout.reschedule = reschedule
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         if loop in self._installed:
@@ -420,6 +452,9 @@ class LoopInstaller:
             self._try_patch(loop, "get_task_factory", lambda: state.inner_factory)
         if not self._try_patch(loop, "run_in_executor", self._make_run_in_executor(loop, state)):
             unrecorded.append("worker threads")
+        if not self._try_patch(loop, "call_soon", self._make_call_soon(loop)):
+            unrecorded.append("wake-ups other than sleeps")
+        self._try_patch(loop, "call_exception_handler", self._make_exception_handler(loop))
         if not self._patch_select(loop, state):
             unrecorded.append("idle time and blocking callbacks")
         else:
@@ -497,6 +532,34 @@ class LoopInstaller:
             return fut
 
         return run_in_executor
+
+    def _make_call_soon(self, loop):
+        """Every task wake-up passes through call_soon (a future's done callback is the task's
+        ``task_wakeup``), so this is the moment a waiting task becomes ready."""
+        original = loop.call_soon
+        events = self.recorder.events
+        t0 = self.recorder.t0
+
+        def call_soon(callback, *args, context=None):
+            if getattr(callback, "__name__", None) in _WAKEUP_NAMES:
+                events.extend((wire.READY, _clock() - t0, task_id_of(callback.__self__), "woken"))
+            return original(callback, *args, context=context)
+
+        return call_soon
+
+    def _make_exception_handler(self, loop):
+        original = loop.call_exception_handler
+        recorder = self.recorder
+
+        def call_exception_handler(context):
+            task = context.get("future") or context.get("task")
+            if isinstance(task, asyncio.Task) and "never retrieved" in context.get("message", ""):
+                exc = context.get("exception")
+                detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+                recorder.emit(wire.UNRETRIEVED, task_id_of(task), detail)
+            return original(context)
+
+        return call_exception_handler
 
     @staticmethod
     def _make_run_forever(loop, state: LoopState):
