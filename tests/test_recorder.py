@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from conftest import SCENARIOS, record_file
 
 
@@ -253,3 +256,44 @@ def test_exception_in_a_task_is_shown_without_loopviz_frames(record):
     assert "loopviz" not in stderr
     done = next(e for e in rec.events if e["ev"] == "done")
     assert (done["outcome"], done["detail"]) == ("raised", "ValueError: in a task")
+
+
+FAITHFUL = """
+import asyncio, sys
+
+async def work(name, delay, fail=False):
+    await asyncio.sleep(delay)
+    if fail:
+        raise ValueError(name)
+    return name
+
+async def main():
+    print(await asyncio.gather(work("slow", 0.03), work("fast", 0.01)))
+    print(await asyncio.gather(work("bad", 0, fail=True), return_exceptions=True))
+    task = asyncio.create_task(work("named", 0))
+    print(task.get_name().startswith("Task-"), repr(task.get_coro().__qualname__))
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(work("boom", 0.01, fail=True))
+            group.create_task(work("sibling", 1))
+    except* ValueError as errors:
+        print("group:", [str(e) for e in errors.exceptions])
+    await task
+    print("to stderr", file=sys.stderr)
+    raise SystemExit(4)
+
+asyncio.run(main())
+"""
+
+
+def test_recording_does_not_change_what_the_program_does(tmp_path):
+    script = tmp_path / "faithful.py"
+    script.write_text(FAITHFUL)
+    plain = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    rec = record_file(script, tmp_path / "faithful.jsonl")
+    streams = {"stdout": "", "stderr": ""}
+    for event in rec.events:
+        if event["ev"] == "output":
+            streams[event["stream"]] += event["text"]
+    assert (streams["stdout"], streams["stderr"]) == (plain.stdout, plain.stderr)
+    assert rec.session.exit_code == plain.returncode == 4

@@ -137,9 +137,6 @@ class Recorder:
         for i in range(0, n, 6):
             t, task_id, parent, where, task, proxy = groups[i : i + 6]
             name = task.get_name()
-            if _RESTORE_NONE_NAMES and name == "None":
-                name = proxy.default_name
-                task.set_name(name)
             proxy.sent_name = name
             flat.extend((wire.CREATE, t, task_id, name, _qualname(proxy._coro), parent, where))
         return flat
@@ -258,6 +255,7 @@ class JobTable(dict):
 
 
 _task_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_proxies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # only kept on 3.13.0
 
 
 def task_id_of(task: object) -> int:
@@ -295,7 +293,7 @@ class TaskCoroutine(collections.abc.Coroutine):
         self._coro = coro
         self.task_id = task_id
         self._state = state
-        self.default_name = f"Task-{task_id}"
+        self.default_name = ""
         self.sent_name = None
 
     def send(self, value):
@@ -452,6 +450,8 @@ class LoopInstaller:
             self._try_patch(loop, "get_task_factory", lambda: state.inner_factory)
         if not self._try_patch(loop, "run_in_executor", self._make_run_in_executor(loop, state)):
             unrecorded.append("worker threads")
+        if _RESTORE_NONE_NAMES:
+            self._try_patch(loop, "create_task", self._make_create_task_keeping_names(loop))
         if not self._try_patch(loop, "call_soon", self._make_call_soon(loop)):
             unrecorded.append("wake-ups other than sleeps")
         self._try_patch(loop, "call_exception_handler", self._make_exception_handler(loop))
@@ -488,6 +488,9 @@ class LoopInstaller:
             else:
                 task = asyncio.Task(proxy, loop=loop, **kwargs)
             _task_ids[task] = task_id
+            if _RESTORE_NONE_NAMES:
+                proxy.default_name = task.get_name()  # asyncio's own Task-N, before the bug
+                _proxies[task] = proxy
             recorder.pending_creates.extend((t, task_id, parent, _spawn_site(), task, proxy))
             return task
 
@@ -532,6 +535,21 @@ class LoopInstaller:
             return fut
 
         return run_in_executor
+
+    @staticmethod
+    def _make_create_task_keeping_names(loop):
+        """On 3.13.0 ``create_task`` renames an unnamed task "None" whenever a factory is set;
+        give it back the name it had, so the scenario sees what it would without loopviz."""
+        original = loop.create_task
+
+        def create_task(coro, *, name=None, **kwargs):
+            task = original(coro, name=name, **kwargs)
+            proxy = _proxies.get(task)
+            if name is None and proxy is not None and task.get_name() == "None":
+                task.set_name(proxy.default_name)
+            return task
+
+        return create_task
 
     def _make_call_soon(self, loop):
         """Every task wake-up passes through call_soon (a future's done callback is the task's
