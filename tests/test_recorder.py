@@ -297,3 +297,28 @@ def test_recording_does_not_change_what_the_program_does(tmp_path):
             streams[event["stream"]] += event["text"]
     assert (streams["stdout"], streams["stderr"]) == (plain.stdout, plain.stderr)
     assert rec.session.exit_code == plain.returncode == 4
+
+
+def test_a_flood_of_events_arrives_whole_and_in_order(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def worker():
+            for _ in range(10):
+                await asyncio.sleep(0)
+
+        async def main():
+            await asyncio.gather(*(worker() for _ in range(3000)))
+
+        asyncio.run(main())
+        """
+    )
+    assert rec.session.broken_reason is None
+    workers = [lane for lane in rec.timeline.tasks.values() if lane.coro == "worker"]
+    assert len(workers) == 3000
+    assert {(lane.outcome, lane.steps) for lane in workers} == {("returned", 11)}
+    suspends = sum(1 for e in rec.events if e["ev"] == "suspend")
+    assert suspends == 3000 * 10 + 1
+    times = [e["t"] for e in rec.events]
+    assert times == sorted(times)

@@ -329,9 +329,11 @@ class TaskCoroutine(collections.abc.Coroutine):
         else:
             end = _clock() - t0
             self._end_step(state, serial, start, end)
-            events.extend((wire.SUSPEND, end, task_id, *state.waits.describe(yielded, self._coro)))
+            wait = state.waits.describe(yielded, self._coro)
             timeout = state.timeouts.get(task_id) if state.timeouts else None
-            events.append(NONE if timeout is None else state.timeout_deadline(timeout))
+            deadline = NONE if timeout is None else state.timeout_deadline(timeout)
+            # one extend per event: the writer may take the buffer between two calls
+            events.extend((wire.SUSPEND, end, task_id, *wait, deadline))
             return yielded
         finally:
             state.step_start, state.step_task = outer_start, outer_task

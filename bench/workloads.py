@@ -1,0 +1,83 @@
+"""Benchmark workloads: each times its own work with perf_counter and prints the seconds.
+
+Run as ``python bench/workloads.py NAME``; ``bench/recorder_overhead.py`` runs each one plain and
+under ``loopviz record``, alternating, and reports the ratio.
+"""
+
+import asyncio
+import sys
+import time
+
+
+async def sleep0_steps() -> None:
+    async def worker():
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(worker() for _ in range(10_000)))
+
+
+async def gather_sleeps() -> None:
+    await asyncio.gather(*(asyncio.sleep(0.001) for _ in range(1_000)))
+
+
+async def short_tasks() -> None:
+    async def nothing():
+        return None
+
+    for _ in range(20):
+        await asyncio.gather(*(asyncio.create_task(nothing()) for _ in range(1_000)))
+
+
+async def lock_and_queue() -> None:
+    lock, queue = asyncio.Lock(), asyncio.Queue()
+
+    async def worker(i):
+        for _ in range(10):
+            async with lock:
+                await asyncio.sleep(0)
+            await queue.put(i)
+            await queue.get()
+
+    await asyncio.gather(*(worker(i) for i in range(500)))
+
+
+async def echo() -> None:
+    async def handle(reader, writer):
+        while data := await reader.readline():
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def client():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(50):
+            writer.write(b"ping\n")
+            await writer.drain()
+            await reader.readline()
+        writer.close()
+
+    await asyncio.gather(*(client() for _ in range(100)))
+    server.close()
+
+
+WORKLOADS = {
+    "sleep0": sleep0_steps,
+    "gather": gather_sleeps,
+    "short-tasks": short_tasks,
+    "lock-queue": lock_and_queue,
+    "echo": echo,
+}
+
+
+async def timed(name: str) -> float:
+    started = time.perf_counter()
+    await WORKLOADS[name]()
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    print(f"{asyncio.run(timed(sys.argv[1])):.6f}")
