@@ -14,7 +14,7 @@ from pathlib import Path
 
 from loopviz import __version__
 
-COMMANDS = ("record",)
+COMMANDS = ("record", "replay")
 
 
 class UsageError(Exception):
@@ -49,7 +49,8 @@ def _run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loopviz",
         description="Run an asyncio program and watch its event loop live.",
-        epilog="Other commands: loopviz record SCRIPT -o TRACE (headless recording).",
+        epilog="Other commands: loopviz record SCRIPT -o TRACE (headless recording), "
+        "loopviz replay TRACE (step through a recording).",
     )
     parser.add_argument("--version", action="version", version=f"loopviz {__version__}")
     parser.add_argument(
@@ -69,6 +70,15 @@ def _record_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", metavar="TRACE", required=True,
                         help="trace file to write (.jsonl, or .jsonl.gz to compress)")  # fmt: skip
     _common_options(parser)
+    return parser
+
+
+def _replay_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopviz replay",
+        description="Open a recorded trace (.jsonl or .jsonl.gz) and step through it.",
+    )
+    parser.add_argument("trace", help="a trace written by loopviz record or loopviz SCRIPT")
     return parser
 
 
@@ -136,11 +146,7 @@ def _echo_output(events: list[dict]) -> None:
 def cmd_run(argv: list[str]) -> int:
     options = _parse(_run_parser(), argv)
     script = _check_script(options.script)
-    if not sys.stdout.isatty():
-        raise UsageError(
-            "the live view needs a terminal. To record without one, run: "
-            f"loopviz record {options.script} -o trace.jsonl"
-        )
+    _require_terminal(f"loopviz record {options.script} -o trace.jsonl")
     trace = _check_output(options.output) if options.output else _default_trace_path(script)
     session = _session(options, trace)
 
@@ -155,10 +161,38 @@ def cmd_run(argv: list[str]) -> int:
     return 0
 
 
+def cmd_replay(argv: list[str]) -> int:
+    from loopviz.trace import TraceError, load_timeline
+
+    options = _replay_parser().parse_args(argv)
+    try:
+        trace, timeline = load_timeline(options.trace)
+    except TraceError as exc:
+        raise UsageError(str(exc)) from None
+    _require_terminal("run the same command in a terminal window")
+
+    from loopviz.ui.app import LoopvizApp
+
+    app = LoopvizApp(
+        timeline=timeline,
+        title=Path(trace.header.get("scenario") or options.trace).name,
+        python=trace.header.get("python", ""),
+        trace_path=Path(options.trace),
+        truncated=trace.truncated,
+    )
+    app.run()
+    return 0
+
+
+def _require_terminal(instead: str) -> None:
+    if not sys.stdout.isatty():
+        raise UsageError(f"the viewer needs a terminal (stdout is not one). Instead: {instead}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "run"
-    handler = {"record": cmd_record, "run": cmd_run}[command]
+    handler = {"record": cmd_record, "replay": cmd_replay, "run": cmd_run}[command]
     try:
         return handler(argv)
     except UsageError as exc:

@@ -69,31 +69,31 @@ class Lane:
         return span if span.end is None or t < span.end or span.start == span.end == t else None
 
     def spans_between(
-        self, t0: int, t1: int, now: int, block_threshold_ns: int | None = None
+        self, t0: int, t1: int, horizon: int, block_threshold_ns: int | None = None
     ) -> Iterator[Span]:
-        """Spans overlapping [t0, t1) as they stand at ``now``: an open wait whose deadline has
-        passed is split there (ready from then on), and an open step that has run past the
-        block threshold is shown blocked already."""
+        """Spans overlapping [t0, t1) as they stood at ``horizon`` (now when live, the cursor in
+        a replay). Nothing after the horizon is shown, and a span still going on then is open:
+        a wait whose deadline had passed is split there (ready from then on), and a step that
+        had run past the block threshold is blocked, one that had not is still running."""
         i = max(bisect_right(self.starts, t0) - 1, 0)
-        spans = self.spans
-        for span in spans[i:]:
-            if span.start >= t1:
+        for span in self.spans[i:]:
+            if span.start >= t1 or span.start > horizon:
                 break
-            end = span.end if span.end is not None else now
-            if end < t0:
+            if span.end is not None and span.end <= horizon:
+                if span.end >= t0:
+                    yield span
                 continue
-            if span.end is None and span.deadline is not None and span.deadline < now:
-                yield Span(span.start, span.deadline, span.state, span.label)
+            if horizon < t0:
+                continue
+            state = span.state
+            if state in (RUNNING, BUSY, BLOCKED) and block_threshold_ns is not None:
+                long = horizon - span.start >= block_threshold_ns
+                state = BLOCKED if long else (BUSY if state == BUSY else RUNNING)
+            if state == WAITING and span.deadline is not None and span.deadline < horizon:
+                yield Span(span.start, span.deadline, state, span.label)
                 yield Span(span.deadline, None, READY, "starved")
-            elif (
-                span.end is None
-                and span.state in (RUNNING, BUSY)
-                and block_threshold_ns is not None
-                and now - span.start >= block_threshold_ns
-            ):
-                yield Span(span.start, None, BLOCKED, span.label)
             else:
-                yield span
+                yield Span(span.start, None, state, span.label, span.deadline)
 
 
 @dataclass(slots=True)
@@ -137,12 +137,15 @@ class TaskLane(Lane):
             return READY
         return span.state
 
-    def state_now(self, now: int, block_threshold_ns: int) -> str | None:
-        """The state at ``now`` while live: a step running past the threshold is blocked."""
-        state = self.state_at(now)
-        span = self.current
-        if state == RUNNING and span is not None and now - span.start >= block_threshold_ns:
-            return BLOCKED
+    def state_as_of(self, horizon: int, block_threshold_ns: int) -> str | None:
+        """The state at ``horizon`` as a viewer then saw it: a step is blocked only once it has
+        run past the threshold (the final state of a long step is known only at its end)."""
+        state = self.state_at(horizon)
+        if state in (RUNNING, BLOCKED):
+            span = self.span_at(horizon)
+            if span is not None:
+                long = horizon - span.start >= block_threshold_ns
+                return BLOCKED if long else RUNNING
         return state
 
 
@@ -189,6 +192,9 @@ class Timeline:
         self.exit_code: int | None = None
         self.error: str | None = None
         self.ended = False
+        self.cursor: int | None = None  # set while replaying: the moment the screen shows
+        self.times: list[int] = []  # t of each event, for bisecting
+        self.output_times: list[int] = []
         self._running: dict[int, int] = {}  # task id -> start of its running step
 
     # -- ingest ---------------------------------------------------------------------------
@@ -196,6 +202,7 @@ class Timeline:
     def add_events(self, events: Iterable[dict]) -> None:
         for event in events:
             self.events.append(event)
+            self.times.append(event["t"])
             handler = getattr(self, "_on_" + event["ev"], None)
             if handler is not None:
                 handler(event)
@@ -321,6 +328,7 @@ class Timeline:
 
     def _on_output(self, e: dict) -> None:
         self.outputs.append(Output(e["t"], e["stream"], e["text"]))
+        self.output_times.append(e["t"])
 
     def _on_end(self, e: dict) -> None:
         self.ended = True
@@ -332,49 +340,83 @@ class Timeline:
                 block.end = t
 
     # -- questions ------------------------------------------------------------------------
+    # Every question is asked "as of the horizon": now when live, the cursor in a replay. That
+    # is what makes a replay at time t look exactly as the live view looked at t.
+
+    @property
+    def horizon(self) -> int:
+        return self.cursor if self.cursor is not None else self.now
+
+    @property
+    def live(self) -> bool:
+        return self.cursor is None and not self.ended
+
+    def visible_tasks(self) -> list[TaskLane]:
+        horizon = self.horizon
+        return [
+            lane for lane in self.tasks.values() if not lane.internal and lane.created <= horizon
+        ]
 
     def current_block(self) -> Block | None:
-        """The block in progress at ``now``: reported by the watchdog, or inferred from a step
-        that has run past the threshold without a word (a C call holding the GIL)."""
-        if self.ended:
-            return None
+        """The block in progress at the horizon. Live, a step that has run past the threshold
+        without a word from the watchdog (C code holding the GIL) counts as one too."""
+        horizon = self.horizon
         for block in reversed(self.blocks):
-            if block.end is None:
-                return block
+            if block.start > horizon:
+                continue
+            if block.end is None and not self.live:
+                return None if self.ended and self.cursor is None else block
+            if block.end is None or block.end > horizon:
+                return Block(block.task, block.start, None, block.where, block.code, block.stack)
             break
-        for task_id, start in self._running.items():
-            if self.now - start >= self.block_threshold_ns:
-                return Block(task_id, start, None, "", "", [])
+        if self.live:
+            for task_id, start in self._running.items():
+                if horizon - start >= self.block_threshold_ns:
+                    return Block(task_id, start, None, "", "", [])
         return None
 
+    def running_at(self, t: int) -> list[TaskLane]:
+        return [lane for lane in self.tasks.values() if lane.state_at(t) in (RUNNING, BLOCKED)]
+
     def loop_status(self) -> str:
-        if self.ended:
+        if self.ended and (self.cursor is None or self.cursor >= self.end_t):
             return "finished"
         if self.current_block() is not None:
             return "blocked"
-        return "running" if self._running else "idle"
+        if self.live:
+            return "running" if self._running else "idle"
+        return "running" if self.running_at(self.horizon) else "idle"
 
-    def blocks_until(self, now: int) -> list[Block]:
-        """Every block, the one in progress included (as it stands at ``now``)."""
+    def blocks_until(self, horizon: int) -> list[Block]:
+        """Every block begun by ``horizon``; one still going on then is open (end None)."""
+        blocks = []
+        for block in self.blocks:
+            if block.start > horizon:
+                break
+            if block.end is None or block.end > horizon:
+                block = Block(block.task, block.start, None, block.where, block.code, block.stack)
+            blocks.append(block)
         current = self.current_block()
-        blocks = list(self.blocks)
-        if current is not None and current not in blocks:
+        if current is not None and not any(b.start == current.start for b in blocks):
             blocks.append(current)
         return blocks
 
     def starved(self, block: Block) -> list[TaskLane]:
-        """Tasks that became ready during the block but could not run until it ended."""
-        end = block.end if block.end is not None else self.now
+        """Tasks that became ready during the block (up to the horizon) but could not run."""
+        horizon = self.horizon
+        end = min(block.end if block.end is not None else horizon, horizon)
         starved = []
         for lane in self.tasks.values():
-            if lane.id == block.task:
+            if lane.id == block.task or lane.internal:
                 continue
-            for span in lane.spans_between(block.start, end, self.now):
-                ready_at = span.start if span.state == READY else None
-                if ready_at is not None and block.start <= ready_at <= end:
+            for span in lane.spans_between(block.start, end, horizon):
+                if span.state == READY and block.start <= span.start <= end:
                     starved.append(lane)
                     break
         return starved
+
+    def outputs_until(self, horizon: int) -> list[Output]:
+        return self.outputs[: bisect_right(self.output_times, horizon)]
 
     def states_at(self, t: int) -> dict[int, str | None]:
         return {task_id: lane.state_at(t) for task_id, lane in self.tasks.items()}

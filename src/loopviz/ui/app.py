@@ -1,25 +1,34 @@
-"""The loopviz Textual app: a live (or finished) run as a timeline, with what a class needs to see.
+"""The loopviz Textual app: a run as a timeline, live while it records, then as a replay.
 
 Live, a timer polls the session about 30 times a second, feeds new events to the model and
 redraws. The scenario runs in its own process, so its blocking calls never freeze this loop: the
 clock keeps moving and the block band grows while the scenario is stuck.
+
+In a replay (a trace file, a finished run, or a live run paused with space) a cursor moves through
+the events: every lane shows its state at the cursor, and panels say what the event means and what
+the loop holds at that instant. Nothing shown then depends on the wall clock.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, RichLog, Static
 
+from loopviz import model
 from loopviz.model import Timeline
+from loopviz.replay import Bookmarks, Replay
 from loopviz.session import Session
 from loopviz.ui.painter import block_headline
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock, duration
 
 REFRESH_HZ = 30
+OUTPUT_LINES = 300  # lines of output kept on screen in a replay
 
 
 class LoopvizApp(App):
@@ -28,16 +37,36 @@ class LoopvizApp(App):
 
     BINDINGS = [
         Binding("q", "quit_session", "Quit"),
+        Binding("space", "play_pause", "Play/Pause"),
+        Binding("b", "next_block", "Next block"),
+        Binding("m", "mark", "Mark"),
+        Binding("n", "jump_mark(1)", "Next mark", show=False),
+        Binding("N", "jump_mark(-1)", "Prev mark", show=False),
+        Binding("less_than_sign", "speed(0)", "Slower", show=False),
+        Binding("greater_than_sign", "speed(1)", "Faster", show=False),
+        Binding("l", "go_live", "Live"),
     ]
 
-    def __init__(self, session: Session | None = None, timeline: Timeline | None = None,
-                 title: str = "", python: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        session: Session | None = None,
+        timeline: Timeline | None = None,
+        title: str = "",
+        python: str = "",
+        trace_path: Path | None = None,
+        truncated: bool = False,
+    ) -> None:
         super().__init__()
         self.session = session
         self.timeline = session.timeline if session is not None else timeline
         self.run_title = title or (session.target.script.name if session else "")
         self.python = python
+        self.trace_path = trace_path or (session.trace_path if session else None)
+        self.truncated = truncated
         self.selected_task: int | None = None
+        self.replay: Replay | None = None if session is not None else Replay(self.timeline)
+        self.bookmarks = Bookmarks(self.trace_path)
+        self.playing = False
         self._outputs_shown = 0
         self._announced_end = False
         self._quitting = False
@@ -47,7 +76,10 @@ class LoopvizApp(App):
         yield Static(id="banner")
         with Horizontal(id="middle"):
             yield TimelineView(self.timeline, id="timeline")
-            yield Static(id="task-panel")
+            with Vertical(id="side"):
+                yield Static(id="task-panel")
+                yield Static(id="loop-panel")
+        yield Static(id="explain")
         yield RichLog(id="output", markup=False, wrap=False, max_lines=5000)
         yield Footer()
 
@@ -57,71 +89,96 @@ class LoopvizApp(App):
             if self.session.process is None:
                 self.session.start()
             self.set_interval(1 / REFRESH_HZ, self._tick)
+        else:
+            self.replay.seek_index(len(self.timeline.events) - 1)
+            if self.truncated:
+                self.notify(
+                    "This trace ends mid-run (the recording was cut short): it replays up to "
+                    "the cut.",
+                    title="Truncated trace",
+                    severity="warning",
+                    timeout=10,
+                )
+        self._play_timer = self.set_interval(1 / REFRESH_HZ, self._play_tick, pause=True)
         self._redraw()
 
     # -- live updates -----------------------------------------------------------------------
 
     def _tick(self) -> None:
         session = self.session
-        if session is None:
-            return
         session.poll()
         self.python = self.python or session.header()["python"]
-        self._redraw()
         if session.finished and self._quitting:
             self.exit()
-        elif session.finished and not self._announced_end:
+            return
+        if session.finished and not self._announced_end:
             self._announced_end = True
             self.query_one(TimelineView).action_fit()
+            if self.replay is None:
+                self._enter_replay()
             saved = f" Trace saved to {session.trace_path}." if session.trace_path else ""
-            self.notify(f"The scenario finished (exit status {session.exit_code}).{saved}",
-                        title="Finished", timeout=8)  # fmt: skip
+            self.notify(
+                f"The scenario finished (exit status {session.exit_code}).{saved} "
+                "Step through it with ← →.",
+                title="Finished",
+                timeout=8,
+            )
+        self._redraw()
 
     def _redraw(self) -> None:
         self.query_one(TimelineView).refresh_model()
         self._update_status()
-        self._update_panel()
-        self._append_output()
+        self._update_task_panel()
+        self._update_replay_panels()
+        self._update_output()
+        self.refresh_bindings()
 
     def _update_status(self) -> None:
         timeline = self.timeline
-        status = self.query_one("#status", Static)
-        banner = self.query_one("#banner", Static)
         line = Text()
         line.append("loopviz ", style="bold #ffd700")
         line.append(f" {self.run_title} ", style="bold")
         line.append(f" Python {self.python or '?'} ", style="#bcbcbc")
         line.append(f" {timeline.loop_impl or 'no loop yet'} ", style="#bcbcbc")
-        line.append(f" ⏱ {clock(timeline.now)} ", style="bold #ffffff")
-        loop_status = timeline.loop_status()
+        if self.replay is not None:
+            mode = "▶ PLAY" if self.playing else "REPLAY"
+            line.append(f" {mode} {self.replay.speed:g}× ", style="bold #000000 on #ffd700")
+            total = len(timeline.events)
+            line.append(f" {self.replay.index + 1}/{total} ", style="#bcbcbc")
+        line.append(f" ⏱ {clock(timeline.horizon)} ", style="bold #ffffff")
+        if self.truncated:
+            line.append(" TRUNCATED ", style="bold #000000 on #ff8700")
         block = timeline.current_block()
         if block is not None:
             line.append(f" {block_headline(timeline, block)} ", style="bold #ffffff on #d70000")
         else:
-            colour = {"running": "#00ff5f", "idle": "#5f87ff"}.get(loop_status, "#ffd700")
-            line.append(f" {loop_status} ", style=f"bold {colour}")
-        status.update(line)
+            status = timeline.loop_status()
+            colour = {"running": "#00ff5f", "idle": "#5f87ff"}.get(status, "#ffd700")
+            line.append(f" {status} ", style=f"bold {colour}")
+        self.query_one("#status", Static).update(line)
+        banner = self.query_one("#banner", Static)
         if block is not None:
-            starved = timeline.starved(block)
             text = Text(f"THE EVENT LOOP IS {block_headline(timeline, block)}\n", style="bold")
-            who = timeline.display_name(block.task)
-            text.append(f"{who} holds the loop; no other task can run")
+            holder = timeline.display_name(block.task)
+            text.append(f"{holder} holds the loop; no other task can run")
+            starved = timeline.starved(block)
             if starved:
-                names = ", ".join(lane.label for lane in starved[:6])
-                text.append(f" · starved: {names}")
+                text.append(" · starved: " + ", ".join(lane.label for lane in starved[:6]))
             banner.update(text)
             banner.add_class("visible")
         else:
             banner.remove_class("visible")
 
-    def _update_panel(self) -> None:
+    def _update_task_panel(self) -> None:
         panel = self.query_one("#task-panel", Static)
-        lane = self.timeline.tasks.get(self.selected_task) if self.selected_task else None
+        timeline = self.timeline
+        lane = timeline.tasks.get(self.selected_task) if self.selected_task else None
         if lane is None:
             panel.update(Text("No task selected.\n↑/↓ or click a lane.", style="#bcbcbc"))
             return
-        timeline = self.timeline
-        state = lane.state_now(timeline.now, timeline.block_threshold_ns) or "?"
+        horizon = timeline.horizon
+        done = lane.done_at is not None and lane.done_at <= horizon
+        state = lane.outcome if done else lane.state_as_of(horizon, timeline.block_threshold_ns)
         text = Text()
         text.append(f"{lane.label}\n", style="bold #ffd700")
         rows = [
@@ -129,11 +186,12 @@ class LoopvizApp(App):
             ("coroutine", lane.coro),
             ("spawned", lane.where.rsplit("/", 1)[-1] or "?"),
             ("parent", timeline.display_name(lane.parent) if lane.parent else "none"),
-            ("state", lane.outcome if lane.done_at is not None else state),
+            ("state", state or "not yet created"),
         ]
-        if lane.waiting_on and lane.done_at is None:
-            rows.append(("waiting on", lane.waiting_on.get("label", "")))
-        if lane.detail and lane.done_at is not None:
+        span = lane.span_at(horizon)
+        if span is not None and not done and span.state in (model.WAITING, model.READY):
+            rows.append(("waiting on", span.label))
+        if done and lane.detail:
             rows.append(("result", lane.detail))
         rows += [
             ("steps", str(lane.steps)),
@@ -145,22 +203,156 @@ class LoopvizApp(App):
             text.append(f"{value}\n")
         panel.update(text)
 
-    def _append_output(self) -> None:
+    def _update_replay_panels(self) -> None:
+        loop_panel = self.query_one("#loop-panel", Static)
+        explain = self.query_one("#explain", Static)
+        if self.replay is None:
+            loop_panel.update("")
+            explain.update(Text("LIVE · space pauses to step through what is recorded so far",
+                                style="#8a8a8a"))  # fmt: skip
+            return
+        state = self.replay.loop_state()
+        text = Text()
+        text.append("THE LOOP NOW\n", style="bold #ffd700")
+        text.append(f"{state.doing}\n", style="bold")
+        text.append("ready queue: ", style="#8a8a8a")
+        text.append((", ".join(state.ready) or "empty") + "\n", style="#ffaf00")
+        text.append("timers: ", style="#8a8a8a")
+        text.append(", ".join(state.timers[:4]) or "none", style="#87afff")
+        loop_panel.update(text)
+        line = Text(f"{clock(self.replay.time)}  ", style="bold #ffd700")
+        line.append(self.replay.explain(), style="bold #ffffff")
+        explain.update(line)
+
+    def _update_output(self) -> None:
         log = self.query_one("#output", RichLog)
-        outputs = self.timeline.outputs
-        for output in outputs[self._outputs_shown :]:
-            style = "#ff8787" if output.stream == "stderr" else "#e4e4e4"
-            for line in output.text.splitlines():
-                text = Text(f"{clock(output.t):>10}  ", style="#8a8a8a")
-                text.append(line, style=style)
-                log.write(text)
-        self._outputs_shown = len(outputs)
+        timeline = self.timeline
+        if self.replay is None:
+            outputs = timeline.outputs
+            for output in outputs[self._outputs_shown :]:
+                self._write_output(log, output, latest=False)
+            self._outputs_shown = len(outputs)
+            return
+        shown = timeline.outputs_until(timeline.horizon)
+        if len(shown) == self._outputs_shown and log.lines:
+            return
+        log.clear()
+        recent = shown[-OUTPUT_LINES:]
+        for i, output in enumerate(recent):
+            self._write_output(log, output, latest=i == len(recent) - 1)
+        self._outputs_shown = len(shown)
+
+    @staticmethod
+    def _write_output(log: RichLog, output: model.Output, latest: bool) -> None:
+        style = "#ff8787" if output.stream == "stderr" else "#e4e4e4"
+        if latest:
+            style = "bold #000000 on #ffd700"
+        for line in output.text.splitlines():
+            text = Text(f"{clock(output.t):>10}  ", style="#8a8a8a")
+            text.append(line, style=style)
+            log.write(text)
+
+    # -- replay -------------------------------------------------------------------------------
+
+    def _enter_replay(self) -> None:
+        self.replay = Replay(self.timeline)
+        self.replay.seek_index(len(self.timeline.events) - 1)
+        self._outputs_shown = -1
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        replay_only = {"step", "step_task", "jump", "seek_edge", "next_block", "mark",
+                       "jump_mark", "speed"}  # fmt: skip
+        if action in replay_only and self.replay is None:
+            return None
+        if action == "go_live":
+            live_running = self.session is not None and not self.session.finished
+            return True if live_running and self.replay is not None else None
+        return True
+
+    def _moved(self) -> None:
+        self._redraw()
+
+    def action_step(self, delta: int) -> None:
+        self.replay.step(delta)
+        self._moved()
+
+    def action_step_task(self, delta: int) -> None:
+        if self.selected_task is None or not self.replay.step_task(self.selected_task, delta):
+            self.bell()
+        self._moved()
+
+    def action_jump(self, cells: int) -> None:
+        view = self.query_one(TimelineView).viewport()
+        self.replay.seek_time(self.replay.time + int(cells * view.ns_per_cell))
+        self._moved()
+
+    def action_seek_edge(self, end: int) -> None:
+        self.replay.seek_index(len(self.timeline.events) - 1 if end else 0)
+        self._moved()
+
+    def action_next_block(self) -> None:
+        if not self.replay.next_block():
+            self.notify("No block after the cursor.", timeout=3)
+        self._moved()
+
+    def action_play_pause(self) -> None:
+        if self.replay is None:  # live: pause here, and step through what is recorded so far
+            self._enter_replay()
+        elif self.playing:
+            self.playing = False
+            self._play_timer.pause()
+        else:
+            if self.replay.time >= self.timeline.end_t:
+                self.replay.seek_index(0)
+            self.playing = True
+            self._play_timer.resume()
+        self._redraw()
+
+    def _play_tick(self) -> None:
+        if self.replay is None or not self.replay.play_tick(1 / REFRESH_HZ):
+            self.playing = False
+            self._play_timer.pause()
+        self._redraw()
+
+    def action_speed(self, faster: int) -> None:
+        speed = self.replay.change_speed(bool(faster))
+        self.notify(f"Playback speed {speed:g}×", timeout=2)
+        self._redraw()
+
+    def action_mark(self) -> None:
+        marked = self.bookmarks.toggle(self.replay.time)
+        self.notify(f"{'Marked' if marked else 'Unmarked'} {clock(self.replay.time)}", timeout=2)
+
+    def action_jump_mark(self, direction: int) -> None:
+        t = self.replay.time
+        found = self.bookmarks.next_after(t) if direction > 0 else self.bookmarks.previous_before(t)
+        if found is None:
+            self.notify("No mark that way. m marks the cursor.", timeout=3)
+            return
+        self.replay.seek_time(found)
+        self._moved()
+
+    def action_go_live(self) -> None:
+        self.replay = None
+        self.playing = False
+        self._play_timer.pause()
+        self.timeline.cursor = None
+        self._outputs_shown = 0
+        self.query_one("#output", RichLog).clear()
+        self.query_one(TimelineView).action_follow()
+        self._redraw()
+
+    def on_timeline_view_seek(self, message: TimelineView.Seek) -> None:
+        if self.replay is None:
+            self._enter_replay()
+        self.replay.seek_time(message.t)
+        self._moved()
 
     # -- events and actions -----------------------------------------------------------------
 
     def on_timeline_view_task_selected(self, message: TimelineView.TaskSelected) -> None:
         self.selected_task = message.task_id
-        self._update_panel()
+        self._update_task_panel()
 
     def action_quit_session(self) -> None:
         if self.session is None or self.session.finished:

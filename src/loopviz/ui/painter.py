@@ -48,6 +48,7 @@ class Theme:
     gutter: Style
     selected: Style
     outcomes: dict[str, tuple[str, Style]]
+    cursor: Style
 
 
 def _s(spec: str) -> Style:
@@ -85,6 +86,7 @@ DEFAULT_THEME = Theme(
         "raised": ("✘", _s("bold #ff3030")),
         "cancelled": ("⊘", _s("bold #ffaf00")),
     },
+    cursor=_s("bold #ffff00 on #5f5f00"),
 )
 
 
@@ -129,15 +131,16 @@ class Painter:
             t += step
         track = self._with_band(timeline, view, [(ch, self.theme.axis) for ch in cells])
         self._label_blocks(timeline, view, track)
+        track = self._with_cursor(timeline, view, track, glyph="▼")
         return [Segment(" time".ljust(GUTTER), self.theme.gutter), *_merge(track)]
 
     def loop_row(self, timeline: Timeline, view: Viewport) -> list[Segment]:
         status = timeline.loop_status()
         glyph = {"blocked": "■", "running": "▶", "idle": "◷"}.get(status, "✔")
-        codes = self._paint(timeline.loop.spans_between(view.t_start, view.t_end, timeline.now),
-                            view, timeline.now)  # fmt: skip
-        for block in timeline.blocks_until(timeline.now):
-            end = block.end if block.end is not None else timeline.now
+        codes = self._paint(timeline.loop.spans_between(view.t_start, view.t_end, timeline.horizon),
+                            view, timeline.horizon)  # fmt: skip
+        for block in timeline.blocks_until(timeline.horizon):
+            end = block.end if block.end is not None else timeline.horizon
             first, last = view.cell_range(block.start, end)
             for c in range(first, last):
                 codes[c] = model.BLOCKED
@@ -147,17 +150,18 @@ class Painter:
     def task_row(
         self, timeline: Timeline, lane: TaskLane, view: Viewport, selected: bool = False
     ) -> list[Segment]:
-        now = timeline.now
+        now = timeline.horizon
         spans = list(lane.spans_between(view.t_start, view.t_end, now, timeline.block_threshold_ns))
+        finished = lane.done_at is not None and lane.done_at <= now
         codes = self._paint(spans, view, now)
         track = self._cells(codes)
         self._write_labels(spans, view, codes, track, now)
-        if lane.done_at is not None:
+        if finished:
             c = view.cell_of(lane.done_at)
             if 0 <= c < view.cells:
                 track[c] = self.theme.outcomes.get(lane.outcome, ("■", self.theme.label))
-        state = lane.state_now(now, timeline.block_threshold_ns) or model.READY
-        glyph = self.theme.outcomes[lane.outcome][0] if lane.done_at is not None else (
+        state = lane.state_as_of(now, timeline.block_threshold_ns) or model.READY
+        glyph = self.theme.outcomes[lane.outcome][0] if finished else (
             self.theme.lane_glyphs.get(state, " ")
         )  # fmt: skip
         style = self.theme.selected if selected else self.theme.gutter
@@ -166,20 +170,30 @@ class Painter:
     def thread_row(
         self, timeline: Timeline, lane: Lane, name: str, view: Viewport
     ) -> list[Segment]:
-        spans = list(lane.spans_between(view.t_start, view.t_end, timeline.now))
-        codes = self._paint(spans, view, timeline.now)
+        spans = list(lane.spans_between(view.t_start, view.t_end, timeline.horizon))
+        codes = self._paint(spans, view, timeline.horizon)
         track = [
             (self.theme.cells[model.RUNNING][0], _s("bold #d75fff")) if code else (" ", _s(""))
             for code in codes
         ]
-        self._write_labels(spans, view, codes, track, timeline.now, state=model.RUNNING)
+        self._write_labels(spans, view, codes, track, timeline.horizon, state=model.RUNNING)
         return self._row(f"⚙ {name}", self.theme.gutter, timeline, view, track)
 
     # -- helpers ----------------------------------------------------------------------------
 
     def _row(self, title: str, style: Style, timeline: Timeline, view: Viewport, track):
         gutter = (title[: GUTTER - 1]).ljust(GUTTER)
-        return [Segment(gutter, style), *_merge(self._with_band(timeline, view, track))]
+        track = self._with_cursor(timeline, view, self._with_band(timeline, view, track))
+        return [Segment(gutter, style), *_merge(track)]
+
+    def _with_cursor(self, timeline: Timeline, view: Viewport, track, glyph: str | None = None):
+        """Mark the replay cursor's cell in this row (``glyph`` replaces the character)."""
+        if timeline.cursor is not None:
+            c = view.cell_of(timeline.cursor)
+            if 0 <= c < view.cells:
+                ch, style = track[c]
+                track[c] = (glyph or ch, style + self.theme.cursor)
+        return track
 
     def _paint(self, spans: Iterable[Span], view: Viewport, now: int) -> list[str | None]:
         codes: list[str | None] = [None] * view.cells
@@ -214,8 +228,8 @@ class Painter:
                     break
 
     def _with_band(self, timeline: Timeline, view: Viewport, track):
-        for block in timeline.blocks_until(timeline.now):
-            end = block.end if block.end is not None else timeline.now
+        for block in timeline.blocks_until(timeline.horizon):
+            end = block.end if block.end is not None else timeline.horizon
             first, last = view.cell_range(block.start, end)
             for c in range(first, last):
                 ch, style = track[c]
@@ -223,10 +237,10 @@ class Painter:
         return track
 
     def _label_blocks(self, timeline: Timeline, view: Viewport, track) -> None:
-        for block in timeline.blocks_until(timeline.now):
-            end = block.end if block.end is not None else timeline.now
+        for block in timeline.blocks_until(timeline.horizon):
+            end = block.end if block.end is not None else timeline.horizon
             first, last = view.cell_range(block.start, end)
-            text = f" BLOCKED {duration(block.duration(timeline.now), 2)} "
+            text = f" BLOCKED {duration(block.duration(timeline.horizon), 2)} "
             if last - first >= len(text):
                 for i, ch in enumerate(text):
                     track[first + i] = (ch, self.theme.band_label)
@@ -234,7 +248,7 @@ class Painter:
 
 def block_headline(timeline: Timeline, block: Block) -> str:
     """``BLOCKED 1.3 s: time.sleep(2) at blocking.py:25``, the words the header shows."""
-    text = f"BLOCKED {duration(block.duration(timeline.now), 2)}"
+    text = f"BLOCKED {duration(block.duration(timeline.horizon), 2)}"
     if block.where:
         filename, _, line = block.where.rpartition(":")
         text += f": {block.code} at {filename.rsplit('/', 1)[-1]}:{line}"

@@ -34,11 +34,27 @@ class TimelineView(ScrollView, can_focus=True):
     BINDINGS = [
         Binding("up", "select(-1)", "Prev lane", show=False),
         Binding("down", "select(1)", "Next lane", show=False),
+        # Replay keys live here so that ScrollView's own left/right/home/end never take them.
+        Binding("left", "app.step(-1)", "◀ Step"),
+        Binding("right", "app.step(1)", "Step ▶"),
+        Binding("shift+left", "app.step_task(-1)", "Task step", show=False),
+        Binding("shift+right", "app.step_task(1)", "Task step", show=False),
+        Binding("left_square_bracket", "app.jump(-5)", "Back", show=False),
+        Binding("right_square_bracket", "app.jump(5)", "Forward", show=False),
+        Binding("home", "app.seek_edge(0)", "Start", show=False),
+        Binding("end", "app.seek_edge(1)", "End", show=False),
         Binding("plus,equals", "zoom(0.5)", "Zoom in"),
         Binding("minus", "zoom(2)", "Zoom out"),
-        Binding("0", "fit", "Fit all"),
+        Binding("0", "fit", "Fit all", show=False),
         Binding("f", "follow", "Follow now"),
     ]
+
+    class Seek(Message):
+        """The user clicked the time axis at ``t``."""
+
+        def __init__(self, t: int) -> None:
+            super().__init__()
+            self.t = t
 
     class TaskSelected(Message):
         def __init__(self, task_id: int | None) -> None:
@@ -49,7 +65,7 @@ class TimelineView(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.timeline = timeline
         self.painter = painter or Painter()
-        self.selected: int | None = None  # index into the lane list
+        self.selected_task: int | None = None  # a task id: rows move as lanes come and go
         self.following = True
         self.fit_all = True
         self._t_start = 0
@@ -62,13 +78,14 @@ class TimelineView(ScrollView, can_focus=True):
         return max(self.size.width - GUTTER, 1)
 
     def lane_ids(self) -> list[int]:
-        return [task_id for task_id, lane in self.timeline.tasks.items() if not lane.internal]
+        return [lane.id for lane in self.timeline.visible_tasks()]
 
     def viewport(self) -> Viewport:
         cells = self.track_cells
         now = self.timeline.now
         if self.fit_all:
-            span = max(now, MIN_SPAN_NS if not self.timeline.ended else 1) * 1.02
+            floor = MIN_SPAN_NS if self.timeline.live else 1
+            span = max(now, self.timeline.end_t, floor) * 1.02
             return Viewport(0, max(span / cells, MIN_NS_PER_CELL), cells)
         if self.following:
             self._t_start = int(now - self._ns_per_cell * cells * 0.98)
@@ -78,9 +95,9 @@ class TimelineView(ScrollView, can_focus=True):
         """The model changed: resize for new lanes and redraw."""
         rows = PINNED_ROWS + len(self.lane_ids()) + len(self.timeline.threads)
         self.virtual_size = Size(self.size.width, rows)
-        if self.selected is None and self.timeline.tasks:
-            self.selected = 0
-            self.post_message(self.TaskSelected(self.lane_ids()[0]))
+        ids = self.lane_ids()
+        if self.selected_task is None and ids:
+            self._select(ids[0])
         self.refresh()
 
     # -- rendering ----------------------------------------------------------------------------
@@ -102,7 +119,8 @@ class TimelineView(ScrollView, can_focus=True):
         timeline = self.timeline
         if row < len(ids):
             lane = timeline.tasks[ids[row]]
-            return self.painter.task_row(timeline, lane, view, selected=row == self.selected)
+            selected = lane.id == self.selected_task
+            return self.painter.task_row(timeline, lane, view, selected=selected)
         row -= len(ids)
         threads = list(timeline.threads.items())
         if row < len(threads):
@@ -112,19 +130,28 @@ class TimelineView(ScrollView, can_focus=True):
 
     # -- actions ------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "follow":
+            return True if self.timeline.live and not (self.following or self.fit_all) else None
+        return True
+
     def action_select(self, delta: int) -> None:
         ids = self.lane_ids()
         if not ids:
             return
-        current = self.selected if self.selected is not None else -1
-        self.selected = min(max(current + delta, 0), len(ids) - 1)
+        current = ids.index(self.selected_task) if self.selected_task in ids else -1
+        row = min(max(current + delta, 0), len(ids) - 1)
         visible = self.size.height - PINNED_ROWS
         top = int(self.scroll_offset.y)
-        if self.selected < top:
-            self.scroll_to(y=self.selected, animate=False)
-        elif self.selected >= top + visible:
-            self.scroll_to(y=self.selected - visible + 1, animate=False)
-        self.post_message(self.TaskSelected(ids[self.selected]))
+        if row < top:
+            self.scroll_to(y=row, animate=False)
+        elif row >= top + visible:
+            self.scroll_to(y=row - visible + 1, animate=False)
+        self._select(ids[row])
+
+    def _select(self, task_id: int) -> None:
+        self.selected_task = task_id
+        self.post_message(self.TaskSelected(task_id))
         self.refresh()
 
     def action_zoom(self, factor: float) -> None:
@@ -148,11 +175,13 @@ class TimelineView(ScrollView, can_focus=True):
         self.refresh()
 
     def on_click(self, event: events.Click) -> None:
+        if event.y == 0 and event.x >= GUTTER:
+            view = self.viewport()
+            self.post_message(self.Seek(int(view.t_start + (event.x - GUTTER) * view.ns_per_cell)))
+            return
         if event.y < PINNED_ROWS:
             return
         row = event.y - PINNED_ROWS + int(self.scroll_offset.y)
         ids = self.lane_ids()
         if row < len(ids):
-            self.selected = row
-            self.post_message(self.TaskSelected(ids[row]))
-            self.refresh()
+            self._select(ids[row])

@@ -1,0 +1,155 @@
+"""Replay: seeking and stepping through a timeline, and what the panels say at the cursor."""
+
+from __future__ import annotations
+
+from conftest import REPO
+from loopviz import model
+from loopviz.model import Timeline
+from loopviz.replay import Bookmarks, Replay
+from loopviz.trace import load_timeline
+from loopviz.ui.app import LoopvizApp
+from loopviz.ui.timeline import TimelineView
+
+MS = 1_000_000
+
+
+def tiny() -> Timeline:
+    """Two tasks; events 2 and 3 share a timestamp; b sleeps past a block by a."""
+    timeline = Timeline()
+    timeline.add_events([
+        {"t": 0, "ev": "create", "task": 1, "name": "a", "coro": "a", "parent": None,
+         "where": "x.py:1"},
+        {"t": 0, "ev": "create", "task": 2, "name": "b", "coro": "b", "parent": None,
+         "where": "x.py:2"},
+        {"t": 1 * MS, "ev": "resume", "task": 2},
+        {"t": 2 * MS, "ev": "suspend", "task": 2,
+         "waiting_on": {"kind": "sleep", "label": "sleep 0.01s", "deadline": 12 * MS}},
+        {"t": 2 * MS, "ev": "resume", "task": 1},
+        {"t": 112 * MS, "ev": "block_begin", "task": 1, "start": 2 * MS, "where": "x.py:5",
+         "code": "time.sleep(0.5)", "stack": []},
+        {"t": 12 * MS, "ev": "ready", "task": 2, "cause": "sleep ended"},
+        {"t": 502 * MS, "ev": "block", "task": 1, "start": 2 * MS, "end": 502 * MS,
+         "where": "x.py:5", "code": "time.sleep(0.5)", "stack": []},
+        {"t": 502 * MS, "ev": "done", "task": 1, "outcome": "returned", "detail": "None"},
+        {"t": 503 * MS, "ev": "resume", "task": 2},
+        {"t": 504 * MS, "ev": "done", "task": 2, "outcome": "returned", "detail": "None"},
+        {"t": 505 * MS, "ev": "end", "exit_code": 0, "error": None},
+    ])  # fmt: skip
+    timeline.events.sort(key=lambda e: e["t"])
+    timeline.times.sort()
+    timeline.ended = True
+    return timeline
+
+
+def test_seek_lands_on_the_last_event_at_or_before_a_time_including_ties():
+    replay = Replay(tiny())
+    replay.seek_time(2 * MS)
+    assert replay.index == 4 and replay.event["ev"] == "resume"  # the later of the two at 2 ms
+    replay.seek_time(2 * MS - 1)
+    assert replay.index == 2 and replay.time == 2 * MS - 1
+    replay.seek_time(-5)
+    assert (replay.index, replay.time) == (1, 0)  # both creates are at t=0
+    replay.seek_time(10**12)
+    assert replay.event["ev"] == "end" and replay.time == 505 * MS
+
+
+def test_step_back_then_forward_returns_to_the_same_state():
+    timeline = tiny()
+    replay = Replay(timeline)
+    replay.seek_index(0)
+    assert replay.event["ev"] == "create"
+    replay.step(-1)
+    assert replay.index == -1 and replay.explain() == "Nothing has happened yet."
+    seen = []
+    for _ in range(len(timeline.events)):
+        replay.step(1)
+        seen.append((replay.index, replay.time, timeline.states_at(replay.time), replay.explain()))
+    replay.step(1)
+    assert replay.index == len(timeline.events) - 1  # the last event is as far as it goes
+    for index, t, states, words in reversed(seen):
+        replay.seek_index(index)
+        now = (replay.time, timeline.states_at(replay.time), replay.explain())
+        assert now == (t, states, words)
+
+
+def test_task_steps_blocks_and_loop_state_at_the_cursor():
+    timeline = tiny()
+    replay = Replay(timeline)
+    replay.seek_index(0)
+    assert replay.step_task(2, 1) and replay.event == {"t": 0, "ev": "create", "task": 2,
+        "name": "b", "coro": "b", "parent": None, "where": "x.py:2"}  # fmt: skip
+    assert replay.step_task(2, 1) and replay.event["ev"] == "resume"
+    assert replay.explain() == "b runs for the first time"
+    assert replay.next_block() and replay.time == 2 * MS
+    replay.seek_time(300 * MS)
+    assert timeline.tasks[2].state_at(300 * MS) == model.READY
+    state = replay.loop_state()
+    assert state.doing == "blocked by a: time.sleep(0.5)"
+    assert state.ready == ["b"] and state.timers == []
+    replay.seek_index(5)
+    assert replay.explain() == "b is ready (its sleep ended), but the loop is blocked: b is starved"
+    replay.seek_index(6)
+    assert replay.explain() == "a blocks the loop: time.sleep(0.5) at x.py:5; 1 task is starved"
+    replay.seek_time(503 * MS)
+    assert replay.explain() == "b resumes: its 0.01s sleep ended at 0.012 s, 491 ms late"
+    assert not replay.next_block()
+
+
+def test_bookmarks_are_saved_beside_the_trace(tmp_path):
+    trace = tmp_path / "run.jsonl"
+    marks = Bookmarks(trace)
+    assert marks.toggle(5 * MS) and marks.toggle(2 * MS)
+    again = Bookmarks(trace)
+    assert again.times == [2 * MS, 5 * MS]
+    assert again.next_after(2 * MS) == 5 * MS and again.previous_before(2 * MS) is None
+    assert not again.toggle(5 * MS) and Bookmarks(trace).times == [2 * MS]
+
+
+def panel(app, selector: str) -> str:
+    return str(app.query_one(selector).content)
+
+
+async def test_stepping_back_and_forth_changes_the_panels_and_returns_to_the_same_screen():
+    trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py", python="3.11.7")
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = app.query_one(TimelineView)
+        assert "the program ends with exit status 0" in panel(app, "#explain")
+        await pilot.press("home")
+        assert "the event loop starts (asyncio)" in panel(app, "#explain")
+        assert [view.render_line(y).text.strip() for y in range(2, 4)] == ["", ""]  # no task yet
+        await pilot.press("right")
+        assert "asyncio.run creates main (main() at blocking.py:39)" in panel(app, "#explain")
+        assert view.render_line(2).text.startswith("● main")
+        await pilot.press("b")  # to the start of the block
+        assert "BLOCKED" in panel(app, "#status")
+        first = [view.render_line(y).text for y in range(8)]
+        words = panel(app, "#explain")
+        await pilot.press("right")
+        assert panel(app, "#explain") != words
+        await pilot.press("left")
+        assert panel(app, "#explain") == words
+        assert [view.render_line(y).text for y in range(8)] == first
+        await pilot.press("right", "right", "right", "right")
+        assert "reporter blocks the loop: time.sleep(2) at blocking.py:25" in panel(app, "#explain")
+        assert "3 tasks are starved" in panel(app, "#explain")
+        assert "blocked by reporter: time.sleep(2)" in panel(app, "#loop-panel")
+        await pilot.press("end")
+        assert "finished" in panel(app, "#loop-panel")
+        await pilot.press("q")
+
+
+async def test_shift_arrows_follow_the_selected_task_only():
+    _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py", python="3.11.7")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("down", "down", "down", "down", "home")  # reporter, from the start
+        assert panel(app, "#task-panel").startswith("reporter")
+        reporter = app.selected_task
+        visited = []
+        for _ in range(4):
+            await pilot.press("shift+right")
+            visited.append(app.replay.event)
+        assert all(event.get("task") == reporter for event in visited)
+        assert [event["ev"] for event in visited] == ["create", "resume", "suspend", "ready"]
+        await pilot.press("q")
