@@ -38,19 +38,20 @@ SHOTS = [
 ]
 
 
-def timeline_at(events: list[dict], header: dict, at_ns: int | None) -> Timeline:
+def finished_timeline(events: list[dict], header: dict) -> Timeline:
     timeline = Timeline(block_threshold_ns=header.get("block_threshold_ns", 100_000_000))
-    timeline.add_events(e for e in events if at_ns is None or e["t"] <= at_ns)
-    if at_ns is None:
-        timeline.ended = True
-    else:
-        timeline.now = at_ns
+    timeline.add_events(events)
+    timeline.ended = True
     return timeline
 
 
-async def _capture(app: LoopvizApp, path: Path) -> None:
+async def _capture(app: LoopvizApp, path: Path, at_ns: int | None) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        if at_ns is not None:  # the replay cursor at that moment: the screen as it was then
+            app.replay.seek_time(at_ns)
+            app.refresh_screen()
+            await pilot.pause()
         path.write_text(app.export_screenshot(title=f"loopviz: {path.stem}"))
 
 
@@ -88,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                 traces[shot.scenario] = (trace.header, trace.events)
             header, events = traces[shot.scenario]
             at = None if shot.at_seconds is None else int(shot.at_seconds * 1e9)
-            app = LoopvizApp(timeline=timeline_at(events, header, at), title=shot.scenario,
+            app = LoopvizApp(timeline=finished_timeline(events, header), title=shot.scenario,
                              python=header.get("python", ""))  # fmt: skip
             svg = out / f"{shot.name}.svg"
-            asyncio.run(_capture(app, svg))
+            asyncio.run(_capture(app, svg, at))
             made = [svg.name]
             if svg_to_png(svg, svg.with_suffix(".png")):
                 made.append(svg.with_suffix(".png").name)

@@ -138,7 +138,7 @@ class LoopvizApp(App):
         line = Text()
         line.append("loopviz ", style="bold #ffd700")
         line.append(f" {self.run_title} ", style="bold")
-        line.append(f" Python {self.python or '?'} ", style="#bcbcbc")
+        line.append(f" Py {self.python or '?'} ", style="#bcbcbc")
         line.append(f" {timeline.loop_impl or 'no loop yet'} ", style="#bcbcbc")
         if self.replay is not None:
             mode = "▶ PLAY" if self.playing else "REPLAY"
@@ -263,11 +263,16 @@ class LoopvizApp(App):
         replay_only = {"step", "step_task", "jump", "seek_edge", "next_block", "mark",
                        "jump_mark", "speed"}  # fmt: skip
         if action in replay_only and self.replay is None:
-            return None
+            return None  # shown dimmed: space pauses the live view and makes them work
         if action == "go_live":
-            live_running = self.session is not None and not self.session.finished
-            return True if live_running and self.replay is not None else None
+            if self.session is None or self.session.finished:
+                return False  # nothing live to go back to: not shown at all
+            return True if self.replay is not None else None
         return True
+
+    def refresh_screen(self) -> None:
+        """Redraw everything from the model (after moving the cursor from outside)."""
+        self._redraw()
 
     def _moved(self) -> None:
         self._redraw()

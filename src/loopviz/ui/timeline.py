@@ -132,7 +132,9 @@ class TimelineView(ScrollView, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "follow":
-            return True if self.timeline.live and not (self.following or self.fit_all) else None
+            if not self.timeline.live:
+                return False  # a replay has no "now" to follow
+            return True if not (self.following or self.fit_all) else None
         return True
 
     def action_select(self, delta: int) -> None:
