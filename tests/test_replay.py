@@ -153,3 +153,22 @@ async def test_shift_arrows_follow_the_selected_task_only():
         assert all(event.get("task") == reporter for event in visited)
         assert [event["ev"] for event in visited] == ["create", "resume", "suspend", "ready"]
         await pilot.press("q")
+
+
+def test_loop_state_is_the_same_however_the_cursor_got_there(monkeypatch):
+    import loopviz.replay
+
+    monkeypatch.setattr(loopviz.replay, "CHECKPOINT_EVERY", 7)  # exercise checkpoints on a small trace
+    _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
+    walker = Replay(timeline)
+    walker.seek_index(0)
+    forward = []
+    for index in range(len(timeline.events)):
+        walker.seek_index(index)
+        forward.append(walker.loop_state())
+    for index in reversed(range(len(timeline.events))):
+        walker.seek_index(index)
+        assert walker.loop_state() == forward[index]
+        fresh = Replay(timeline)
+        fresh.seek_index(index)
+        assert fresh.loop_state() == forward[index]

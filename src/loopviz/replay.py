@@ -8,6 +8,7 @@ is computed here from the model alone, so a replay of the same trace always read
 
 from __future__ import annotations
 
+import heapq
 import json
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from loopviz.model import Timeline
 from loopviz.units import clock, duration
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+QUEUE_SHOWN = 8  # ready tasks and timers listed in the loop panel
+CHECKPOINT_EVERY = 20_000  # events between saved loop-queue states
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Replay:
         self.speed = 1.0
         self._task_events: dict[int, list[int]] | None = None
         self._indexed = 0
+        self._queue_cache: tuple[int, dict[int, int], dict[int, int]] | None = None
+        self._checkpoints: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
         self.seek_index(0 if timeline.events else -1)
 
     # -- moving ---------------------------------------------------------------------------
@@ -121,7 +126,7 @@ class Replay:
         timeline = self.timeline
         t = self.time
         block = timeline.current_block()
-        running = timeline.running_at(t)
+        running = timeline.running_at(t) if block is None else []
         if block is not None:
             culprit = f": {block.code}" if block.code else ""
             doing = f"blocked by {timeline.display_name(block.task)}{culprit}"
@@ -133,22 +138,56 @@ class Replay:
             doing = "finished"
         else:
             doing = "between steps (running callbacks)"
-        ready, timers = [], []
-        for lane in timeline.visible_tasks():
-            span = lane.span_at(t)
-            if span is None or (lane.done_at is not None and lane.done_at <= t):
-                continue
-            state = lane.state_at(t)
-            if state == model.READY:
-                since = span.deadline if span.state == model.WAITING else span.start
-                ready.append((since, lane.label))
-            elif state == model.WAITING and span.deadline is not None:
-                timers.append((span.deadline, f"{lane.label} at {clock(span.deadline)}"))
+        ready, timers = self._queues()
+        # An old trace may lack ready events: a timer already past is a ready task.
+        due = [(deadline, task) for task, deadline in timers.items() if deadline <= t]
+        first_ready = heapq.nsmallest(QUEUE_SHOWN, [*((s, k) for k, s in ready.items()), *due])
+        pending = heapq.nsmallest(QUEUE_SHOWN, ((d, k) for k, d in timers.items() if d > t))
+        name = timeline.display_name
         return LoopState(
             doing=doing,
-            ready=[label for _since, label in sorted(ready)],
-            timers=[label for _deadline, label in sorted(timers)],
+            ready=[name(task) for _since, task in first_ready],
+            timers=[f"{name(task)} at {clock(deadline)}" for deadline, task in pending],
         )
+
+    def _queues(self) -> tuple[dict[int, int], dict[int, int]]:
+        """(ready task -> since, sleeping task -> deadline) after the event at the cursor.
+
+        Built by applying events from the nearest known state at or before the cursor: the last
+        answer when stepping forward, else a checkpoint kept every CHECKPOINT_EVERY events. So a
+        step costs what the step changes, and any other move at most CHECKPOINT_EVERY events,
+        however many tasks and events the trace holds."""
+        target = self.index
+        start, ready, timers = -1, {}, {}
+        last = self._queue_cache
+        if last is not None and last[0] <= target:
+            start, ready, timers = last
+        checkpoint_at = (target // CHECKPOINT_EVERY) * CHECKPOINT_EVERY - 1
+        if start < checkpoint_at and checkpoint_at in self._checkpoints:
+            saved = self._checkpoints[checkpoint_at]
+            start, ready, timers = checkpoint_at, dict(saved[0]), dict(saved[1])
+        events = self.timeline.events
+        for i in range(start + 1, target + 1):
+            _apply_to_queues(events[i], ready, timers)
+            if (i + 1) % CHECKPOINT_EVERY == 0 and i not in self._checkpoints:
+                self._checkpoints[i] = (dict(ready), dict(timers))
+        self._queue_cache = (target, ready, timers)
+        return ready, timers
+
+
+def _apply_to_queues(event: dict, ready: dict[int, int], timers: dict[int, int]) -> None:
+    kind = event["ev"]
+    task = event.get("task")
+    if kind in ("create", "ready"):
+        ready[task] = event["t"]
+        timers.pop(task, None)
+    elif kind in ("resume", "done"):
+        ready.pop(task, None)
+        timers.pop(task, None)
+    elif kind == "suspend":
+        deadline = event["waiting_on"].get("deadline")
+        if deadline is not None:
+            timers[task] = deadline
 
 
 def _span_state(lane: model.Lane, t: int) -> str | None:

@@ -1,0 +1,28 @@
+"""A synthetic timeline of any size, for the UI and replay benchmarks.
+
+``synthetic_events(tasks, steps)`` makes each task create, then run ``steps`` short steps between
+sleeps, with a one-second block in the middle: about ``tasks * steps * 3`` events.
+"""
+
+from __future__ import annotations
+
+MS = 1_000_000
+
+
+def synthetic_events(tasks: int, steps: int) -> list[dict]:
+    events: list[dict] = []
+    for task in range(1, tasks + 1):
+        events.append({"t": task, "ev": "create", "task": task, "name": f"worker-{task}",
+                       "coro": "worker", "parent": None, "where": "synthetic.py:1"})  # fmt: skip
+    for step in range(steps):
+        base = (step + 1) * 10 * MS
+        for task in range(1, tasks + 1):
+            t = base + task * 100
+            deadline = t + 10 * MS
+            events.append({"t": t, "ev": "resume", "task": task})
+            events.append({"t": t + 50, "ev": "suspend", "task": task,
+                           "waiting_on": {"kind": "sleep", "label": "sleep 0.01s",
+                                          "deadline": deadline}})  # fmt: skip
+            events.append({"t": deadline, "ev": "ready", "task": task, "cause": "sleep ended"})
+    events.sort(key=lambda e: e["t"])
+    return events
