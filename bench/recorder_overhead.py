@@ -39,9 +39,8 @@ def main() -> None:
             plain, recorded = [], []
             for _ in range(options.rounds):
                 plain.append(run([sys.executable, script, name]))
-                recorded.append(
-                    run([sys.executable, "-m", "loopviz", "record", script, "-o", trace, "--", name])
-                )
+                loopviz = [sys.executable, "-m", "loopviz", "record", script, "-o", trace]
+                recorded.append(run([*loopviz, "--", name]))
             p, r = statistics.median(plain), statistics.median(recorded)
             print(f"{name:<12} {p:>9.4f} {r:>11.4f} {r / p:>6.2f}")
 

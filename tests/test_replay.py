@@ -158,7 +158,7 @@ async def test_shift_arrows_follow_the_selected_task_only():
 def test_loop_state_is_the_same_however_the_cursor_got_there(monkeypatch):
     import loopviz.replay
 
-    monkeypatch.setattr(loopviz.replay, "CHECKPOINT_EVERY", 7)  # exercise checkpoints on a small trace
+    monkeypatch.setattr(loopviz.replay, "CHECKPOINT_EVERY", 7)  # checkpoints, on a small trace
     _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
     walker = Replay(timeline)
     walker.seek_index(0)
