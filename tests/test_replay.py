@@ -172,3 +172,30 @@ def test_loop_state_is_the_same_however_the_cursor_got_there(monkeypatch):
         fresh = Replay(timeline)
         fresh.seek_index(index)
         assert fresh.loop_state() == forward[index]
+
+
+async def test_a_truncated_trace_replays_up_to_the_cut_with_a_notice(tmp_path):
+    lines = (REPO / "tests" / "data" / "blocking.jsonl").read_text().splitlines()
+    cut = tmp_path / "killed.jsonl"
+    cut.write_text("\n".join(lines[:60]) + "\n" + lines[60][:25])  # killed mid-line
+    trace, timeline = load_timeline(cut)
+    assert trace.truncated and len(trace.events) == 59
+    app = LoopvizApp(timeline=timeline, title="killed", trace_path=cut, truncated=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        assert "TRUNCATED" in panel(app, "#status")
+        assert any("cut short" in str(n.message) for n in app._notifications)
+        assert app.replay.event == trace.events[-1]
+        await pilot.press("q")
+
+
+def test_replay_command_refuses_what_is_not_a_trace(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "loopviz", "replay", str(bad)], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"loopviz: {bad} is not a loopviz trace (its first line is not JSON).\n"
