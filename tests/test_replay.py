@@ -199,3 +199,31 @@ def test_replay_command_refuses_what_is_not_a_trace(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr == f"loopviz: {bad} is not a loopviz trace (its first line is not JSON).\n"
+
+
+async def test_clicking_the_axis_seeks_and_space_plays_at_the_chosen_speed():
+    _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = app.query_one(TimelineView)
+        target = view.viewport()
+        await pilot.click(TimelineView, offset=(18 + 20, 0))
+        assert app.replay.time == int(target.t_start + 20.5 * target.ns_per_cell)
+        assert view.render_line(0).text[18 + 20] == "▼"
+        await pilot.press("less_than_sign", "less_than_sign", "less_than_sign")
+        assert app.replay.speed == 0.25
+        before = app.replay.time
+        await pilot.press("space")
+        assert app.playing and "▶ PLAY 0.25×" in panel(app, "#status")
+        await wait_for(pilot, lambda: app.replay.time > before)
+        await pilot.press("space")
+        assert not app.playing and "REPLAY 0.25×" in panel(app, "#status")
+        await pilot.press("q")
+
+
+async def wait_for(pilot, condition, limit: float = 5.0) -> None:
+    waited = 0.0
+    while not condition():
+        assert waited < limit, "never happened"
+        await pilot.pause(0.05)
+        waited += 0.05

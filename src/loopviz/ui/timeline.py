@@ -179,7 +179,8 @@ class TimelineView(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         if event.y == 0 and event.x >= GUTTER:
             view = self.viewport()
-            self.post_message(self.Seek(int(view.t_start + (event.x - GUTTER) * view.ns_per_cell)))
+            cell = event.x - GUTTER + 0.5  # the middle of the clicked cell
+            self.post_message(self.Seek(int(view.t_start + cell * view.ns_per_cell)))
             return
         if event.y < PINNED_ROWS:
             return
