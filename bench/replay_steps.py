@@ -48,6 +48,7 @@ def main() -> None:
     rng = random.Random(7)
     end = timeline.end_t
     print(f"{len(events):,} events, {options.tasks:,} tasks; model built in {built:.1f} s")
+
     def step_and_read(delta: int) -> None:
         replay.step(delta)
         replay.explain()

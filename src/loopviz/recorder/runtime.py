@@ -517,10 +517,11 @@ class LoopInstaller:
             task = task_id_of(current) if current is not None else NONE
             name = _describe_callable(func)
             if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
-                recorder.emit(wire.THREAD_START, "process pool", job, task, name)
+                worker = f"process job {job}"  # processes are not visible: a lane per job
+                recorder.emit(wire.THREAD_START, worker, job, task, name)
                 fut = original(executor, func, *args)
                 fut.add_done_callback(
-                    lambda _f: recorder.emit(wire.THREAD_END, "process pool", job, task, name)
+                    lambda _f: recorder.emit(wire.THREAD_END, worker, job, task, name)
                 )
             else:
 
