@@ -33,7 +33,7 @@ class Pages:
 
 
 async def clock() -> None:
-    for tick in range(10):
+    for _ in range(10):
         await asyncio.sleep(0.2)
 
 

@@ -38,10 +38,9 @@ async def transaction(name: str):
 
 
 async def main() -> None:
-    async with Connection("db") as db:
-        async with transaction("tx-1"):
-            print(f"main: working with {db.name}")
-            await asyncio.sleep(0.2)
+    async with Connection("db") as db, transaction("tx-1"):
+        print(f"main: working with {db.name}")
+        await asyncio.sleep(0.2)
     async with contextlib.AsyncExitStack() as stack:
         for name in ("cache", "queue", "search"):
             await stack.enter_async_context(Connection(name))
