@@ -14,7 +14,7 @@ from pathlib import Path
 
 from loopviz import __version__
 
-COMMANDS = ("record", "replay")
+COMMANDS = ("record", "replay", "list")
 
 
 class UsageError(Exception):
@@ -50,7 +50,8 @@ def _run_parser() -> argparse.ArgumentParser:
         prog="loopviz",
         description="Run an asyncio program and watch its event loop live.",
         epilog="Other commands: loopviz record SCRIPT -o TRACE (headless recording), "
-        "loopviz replay TRACE (step through a recording).",
+        "loopviz replay TRACE (step through a recording), loopviz list (the scenarios). "
+        "With no arguments, loopviz offers the scenarios to choose from.",
     )
     parser.add_argument("--version", action="version", version=f"loopviz {__version__}")
     parser.add_argument(
@@ -161,6 +162,49 @@ def cmd_run(argv: list[str]) -> int:
     return 0
 
 
+def cmd_list(argv: list[str]) -> int:
+    import shutil
+    import textwrap
+
+    from loopviz.catalogue import catalogue
+
+    argparse.ArgumentParser(
+        prog="loopviz list", description="List the scenarios that ship with loopviz."
+    ).parse_args(argv)
+    scenarios = catalogue()
+    if not scenarios:
+        raise UsageError("no scenarios folder found: run from the loopviz checkout, or set "
+                         "LOOPVIZ_SCENARIOS to the folder.")  # fmt: skip
+    width = max(len(s.name) for s in scenarios)
+    columns = max(shutil.get_terminal_size().columns, 60)
+    indent = " " * (width + 2)
+    for scenario in scenarios:
+        print(f"{scenario.name:<{width}}  {scenario.concept}")
+        if scenario.watch:
+            watch = textwrap.fill(f"watch: {scenario.watch}", columns, initial_indent=indent,
+                                  subsequent_indent=indent + "       ")  # fmt: skip
+            print(watch)
+    print(f"\nRun one with: loopviz {scenarios[0].path}")
+    return 0
+
+
+def cmd_pick() -> int:
+    """``loopviz`` alone: choose a scenario from the catalogue, then run it live."""
+    from loopviz.catalogue import catalogue
+
+    scenarios = catalogue()
+    if not scenarios:
+        raise UsageError("give a script to run: loopviz SCRIPT (no scenarios folder found here).")
+    _require_terminal("loopviz list, then loopviz record SCENARIO -o trace.jsonl")
+
+    from loopviz.ui.picker import PickerApp
+
+    chosen = PickerApp(scenarios).run()
+    if chosen is None:
+        return 0
+    return cmd_run([str(chosen)])
+
+
 def cmd_replay(argv: list[str]) -> int:
     from loopviz.trace import TraceError, load_timeline
 
@@ -192,12 +236,19 @@ def _require_terminal(instead: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "run"
-    handler = {"record": cmd_record, "replay": cmd_replay, "run": cmd_run}[command]
+    handler = {"record": cmd_record, "replay": cmd_replay, "list": cmd_list, "run": cmd_run}[
+        command
+    ]
     try:
+        if command == "run" and not argv:
+            return cmd_pick()
         return handler(argv)
     except UsageError as exc:
         print(f"loopviz: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `loopviz list | head`: the reader has all it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit-time flush stays quiet
+        return 0
     except OSError as exc:
         print(f"loopviz: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1

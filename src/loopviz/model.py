@@ -112,6 +112,7 @@ class TaskLane(Lane):
     longest_step_ns: int = 0
     waiting_on: dict | None = None
     unretrieved: bool = False  # raised, and nobody ever looked at the exception
+    asyncio_internal: bool = False
 
     @property
     def label(self) -> str:
@@ -122,8 +123,9 @@ class TaskLane(Lane):
 
     @property
     def internal(self) -> bool:
-        """asyncio's own housekeeping tasks (``asyncio.run`` shutting down), not the program's."""
-        return self.coro in _INTERNAL_COROUTINES
+        """asyncio's own housekeeping tasks (accepting connections, ``asyncio.run`` shutting
+        down), not the program's: recorded, but not drawn as lanes."""
+        return self.asyncio_internal or self.coro in _INTERNAL_COROUTINES
 
     def state_at(self, t: int) -> str | None:
         if t < self.created:
@@ -216,7 +218,7 @@ class Timeline:
     def _on_create(self, e: dict) -> None:
         lane = TaskLane(
             id=e["task"], name=e["name"], coro=e["coro"], parent=e["parent"],
-            where=e["where"], created=e["t"],
+            where=e["where"], created=e["t"], asyncio_internal=bool(e.get("internal")),
         )  # fmt: skip
         lane.open(Span(e["t"], None, READY, "scheduled"))
         self.tasks[lane.id] = lane
@@ -402,7 +404,7 @@ class Timeline:
         return blocks
 
     def starved(self, block: Block) -> list[TaskLane]:
-        """Tasks that became ready during the block (up to the horizon) but could not run."""
+        """Tasks that were ready during the block (up to the horizon) but could not run."""
         horizon = self.horizon
         end = min(block.end if block.end is not None else horizon, horizon)
         starved = []
@@ -410,7 +412,9 @@ class Timeline:
             if lane.id == block.task or lane.internal:
                 continue
             for span in lane.spans_between(block.start, end, horizon):
-                if span.state == READY and block.start <= span.start <= end:
+                # ready at any moment of the block, whether it became ready before or during it
+                ready_until = span.end if span.end is not None else horizon
+                if span.state == READY and ready_until > block.start and span.start <= end:
                     starved.append(lane)
                     break
         return starved

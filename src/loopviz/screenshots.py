@@ -33,8 +33,24 @@ class Shot:
 SHOTS = [
     Shot("blocking-mid-block", "blocking.py", at_seconds=2.6),
     Shot("blocking", "blocking.py"),
-    Shot("gather", "gather.py"),
-    Shot("offload", "offload.py"),
+    Shot("gather", "gather.py", at_seconds=5.0),
+    Shot("create_task", "create_task.py", at_seconds=0.45),
+    Shot("gather_order", "gather_order.py"),
+    Shot("offload", "offload.py", at_seconds=2.6),
+    Shot("executors", "executors.py"),
+    Shot("cpu_bound", "cpu_bound.py", at_seconds=1.1),
+    Shot("semaphore", "semaphore.py", at_seconds=0.9),
+    Shot("lock", "lock.py", at_seconds=0.45),
+    Shot("producer_consumer", "producer_consumer.py", at_seconds=0.6),
+    Shot("event_release", "event_release.py", at_seconds=1.02),
+    Shot("context_managers", "context_managers.py"),
+    Shot("async_iterators", "async_iterators.py", at_seconds=1.2),
+    Shot("timeouts", "timeouts.py"),
+    Shot("taskgroup", "taskgroup.py"),
+    Shot("gather_exceptions", "gather_exceptions.py"),
+    Shot("web_server", "web_server.py", at_seconds=0.8),
+    Shot("ten_thousand", "ten_thousand.py", at_seconds=0.3),
+    Shot("uvloop_compare", "uvloop_compare.py"),
 ]
 
 

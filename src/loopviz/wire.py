@@ -22,7 +22,7 @@ FRAME_HEADER = struct.Struct(">I")
 LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
     1: ("hello", ("t0", "python", "pid")),
     2: ("loop", ("impl", "unrecorded")),
-    3: ("create", ("task", "name", "coro", "parent", "where")),
+    3: ("create", ("task", "name", "coro", "parent", "where", "internal")),
     4: ("resume", ("task",)),
     5: ("suspend", ("task", "kind", "label", "obj", "deadline", "ref", "where", "timeout")),
     6: ("done", ("task", "outcome", "detail")),

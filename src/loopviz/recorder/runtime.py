@@ -138,7 +138,9 @@ class Recorder:
             t, task_id, parent, where, task, proxy = groups[i : i + 6]
             name = task.get_name()
             proxy.sent_name = name
-            flat.extend((wire.CREATE, t, task_id, name, _qualname(proxy._coro), parent, where))
+            coro = proxy._coro
+            flat.extend((wire.CREATE, t, task_id, name, _qualname(coro), parent, where,
+                         _is_asyncio_internal(coro)))  # fmt: skip
         return flat
 
     # -- watchdog -------------------------------------------------------------------------
@@ -374,6 +376,15 @@ class TaskCoroutine(collections.abc.Coroutine):
 
 def _qualname(coro) -> str:
     return getattr(coro, "__qualname__", None) or type(coro).__qualname__
+
+
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+
+
+def _is_asyncio_internal(coro) -> bool:
+    """asyncio's own housekeeping coroutines (accepting connections, shutting down)."""
+    code = getattr(coro, "cr_code", None)
+    return code is not None and code.co_filename.startswith(_ASYNCIO_DIR)
 
 
 def _spawn_site() -> str:

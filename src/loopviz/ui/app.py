@@ -126,7 +126,10 @@ class LoopvizApp(App):
         self._redraw()
 
     def _redraw(self) -> None:
-        self.query_one(TimelineView).refresh_model()
+        views = self.query(TimelineView)
+        if not views:
+            return  # a timer firing while the app shuts down: nothing left to draw on
+        views.first().refresh_model()
         self._update_status()
         self._update_task_panel()
         self._update_replay_panels()
