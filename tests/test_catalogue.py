@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 from conftest import SCENARIOS
-
 from loopviz.catalogue import ORDER, catalogue
 from loopviz.ui.picker import PickerApp
 
@@ -25,7 +24,7 @@ def test_list_command_prints_the_catalogue():
                             text=True, cwd=SCENARIOS.parent)  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() [:2] == ["blocking", "A"]
+    assert lines[0].split()[:2] == ["blocking", "A"]
     assert sum(1 for line in lines if line and not line.startswith(" ")) == len(ORDER) + 1
     assert lines[-1] == "Run one with: loopviz scenarios/blocking.py"
 
