@@ -56,6 +56,15 @@ def record_file(script: Path, trace_path: Path, threshold: float = 0.1, args=())
     return Recording(session, trace_path)
 
 
+async def wait_until(pilot, condition, limit: float = 15.0) -> None:
+    """Let the app run until ``condition()`` holds; fail, rather than hang, past ``limit``."""
+    waited = 0.0
+    while not condition():
+        assert waited < limit, "the app never reached the expected state"
+        await pilot.pause(0.05)
+        waited += 0.05
+
+
 @pytest.fixture
 def record(tmp_path: Path):
     """record(source) runs the given script source under the recorder and returns a Recording."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, wait_until
 from loopviz.session import Session, Target
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
@@ -34,15 +34,6 @@ asyncio.run(main())
 
 def screen_lines(view: TimelineView) -> list[str]:
     return [view.render_line(y).text for y in range(view.size.height)]
-
-
-async def wait_until(pilot, condition, limit: float = 15.0) -> None:
-    """Let the app run until ``condition()`` holds; fail, rather than hang, past ``limit``."""
-    waited = 0.0
-    while not condition():
-        assert waited < limit, "the app never reached the expected state"
-        await pilot.pause(0.05)
-        waited += 0.05
 
 
 async def test_live_run_shows_lanes_and_the_block_as_it_happens(tmp_path: Path):

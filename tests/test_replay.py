@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import REPO
+from conftest import REPO, wait_until
 from loopviz import model
 from loopviz.model import Timeline
 from loopviz.replay import Bookmarks, Replay
@@ -215,15 +215,7 @@ async def test_clicking_the_axis_seeks_and_space_plays_at_the_chosen_speed():
         before = app.replay.time
         await pilot.press("space")
         assert app.playing and "▶ PLAY 0.25×" in panel(app, "#status")
-        await wait_for(pilot, lambda: app.replay.time > before)
+        await wait_until(pilot, lambda: app.replay.time > before)
         await pilot.press("space")
         assert not app.playing and "REPLAY 0.25×" in panel(app, "#status")
         await pilot.press("q")
-
-
-async def wait_for(pilot, condition, limit: float = 5.0) -> None:
-    waited = 0.0
-    while not condition():
-        assert waited < limit, "never happened"
-        await pilot.pause(0.05)
-        waited += 0.05
