@@ -91,6 +91,10 @@ def _check_script(path: str) -> Path:
         raise UsageError(f"{path} is a directory. Give the path of a Python script inside it.")
     if not os.access(script, os.R_OK):
         raise UsageError(f"{path} cannot be read (permission denied).")
+    with open(script, "rb") as file:
+        start = file.read(8192)
+    if b"\0" in start:
+        raise UsageError(f"{path} is not a Python script (it holds binary data).")
     return script
 
 
@@ -131,7 +135,11 @@ def cmd_record(argv: list[str]) -> int:
         print("loopviz: stopping the scenario (Ctrl-C); the trace is kept.", file=sys.stderr)
         session.stop()
         session.wait()
-    print(summarize(session.timeline, str(options.output)), file=sys.stderr)
+    saved = None if session.trace_error else str(options.output)
+    print(summarize(session.timeline, saved), file=sys.stderr)
+    if session.trace_error:
+        print(f"loopviz: {session.trace_error}; the trace is incomplete.", file=sys.stderr)
+        return session.exit_code or 1
     return session.exit_code or 0
 
 
@@ -158,6 +166,9 @@ def cmd_run(argv: list[str]) -> int:
         app.run()
     finally:
         session.stop()
+    if session.trace_error:
+        print(f"loopviz: {session.trace_error}; the trace is incomplete.", file=sys.stderr)
+        return 1
     print(f"loopviz: trace saved to {trace}", file=sys.stderr)
     return 0
 

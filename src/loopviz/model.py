@@ -251,6 +251,7 @@ class Timeline:
             lane.open(Span(waited.end, t, READY, "ready"))
         lane.open(Span(t, None, RUNNING))
         lane.waiting_on = None
+        self._close_blocks(None, t)  # a callback block ends when a step begins
         self._running[lane.id] = t
         if not self._running_elsewhere(lane.id):
             self.loop.close(t)
@@ -268,10 +269,20 @@ class Timeline:
         lane.longest_step_ns = max(lane.longest_step_ns, duration)
         if span is not None and duration >= self.block_threshold_ns:
             span.state = BLOCKED
+        self._close_blocks(lane.id, t)
         if not self._running:
             loop_span = self.loop.close(t)
             if loop_span is not None and duration >= self.block_threshold_ns:
                 loop_span.state = BLOCKED
+
+    def _close_blocks(self, task_id: int | None, t: int) -> None:
+        """A block cannot outlive its step (or, for a callback, the next step): close one the
+        watchdog opened if its end never came (a sample taken just as the step ended)."""
+        for block in reversed(self.blocks):
+            if block.end is not None:
+                break
+            if block.task == task_id or block.task is None:
+                block.end = max(t, block.start)
 
     def _on_suspend(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])
@@ -295,6 +306,9 @@ class Timeline:
         lane.waiting_on = None
 
     def _on_block_begin(self, e: dict) -> None:
+        task = e["task"]
+        if task is not None and self._running.get(task) != e["start"]:
+            return  # that step is over already: a late sample, its ``block`` event (if any) rules
         self.blocks.append(
             Block(e["task"], e["start"], None, e["where"], e["code"], list(e.get("stack", [])))
         )

@@ -71,6 +71,7 @@ class Session:
         self._saw_end = False
         self.broken_reason: str | None = None
         self._trace_closed = False
+        self.trace_error: str | None = None
         self._sleeping: dict[int, dict] = {}  # task -> its synthetic ready event
         self._unrecorded = ""
 
@@ -262,22 +263,31 @@ class Session:
         self.finished = True
 
     def _persist(self, events: list[dict]) -> None:
-        """Append to the trace; the header waits (briefly) until the loop's kind is known."""
+        """Append to the trace; the header waits (briefly) until the loop's kind is known.
+
+        A write that fails (disk full, file system gone) stops the trace, not the run: the
+        model keeps everything, and ``trace_error`` says what happened."""
         if self.trace_path is None or self._trace_closed:
             return
         self._unwritten.extend(events)
-        if self._writer is None:
-            waited = _clock() - self._started_at > 2e9
-            if not (self._loop_impl or self.finished or waited or len(self._unwritten) > 10_000):
-                return
-            self._writer = TraceWriter(self.trace_path, self.header())
-        self._writer.write(self._unwritten)
-        self._unwritten = []
-        if self.finished:
-            self._writer.close()
+        try:
+            if self._writer is None:
+                waited = _clock() - self._started_at > 2e9
+                ready = self._loop_impl or self.finished or waited
+                if not (ready or len(self._unwritten) > 10_000):
+                    return
+                self._writer = TraceWriter(self.trace_path, self.header())
+            self._writer.write(self._unwritten)
+            self._unwritten = []
+            if self.finished:
+                self._writer.close()
+                self._trace_closed = True
+            else:
+                self._writer.flush()
+        except OSError as exc:
+            self.trace_error = f"could not write {self.trace_path}: {exc.strerror or exc}"
             self._trace_closed = True
-        else:
-            self._writer.flush()
+            self._unwritten = []
 
     def header(self) -> dict:
         return {

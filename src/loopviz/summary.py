@@ -26,7 +26,9 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
         + f", {len(timeline.threads)} worker threads, {duration(timeline.end_t)} in all",
     ]
     blocks = timeline.blocks
-    if blocks:
+    if timeline.loop_impl is None:
+        lines.append("no asyncio event loop was started: only the output was recorded")
+    elif blocks:
         total = sum(block.duration(timeline.end_t) for block in blocks)
         lines.append(f"loop blocked {len(blocks)} time(s), {duration(total)} in all:")
         for block in blocks:

@@ -17,6 +17,7 @@ import functools
 import itertools
 import os
 import reprlib
+import signal
 import sys
 import threading
 import time
@@ -125,8 +126,11 @@ class Recorder:
                     written = os.write(self.fd, view)
                     view = view[written:]
             except OSError:
-                # The parent is gone: keep the scenario running, unrecorded, as it would without us.
+                # The parent is gone (its terminal closed, or it was killed): nobody will ever see
+                # this run, and an orphan left running forever is worse. End the scenario as a
+                # terminal's hangup would.
                 self._broken = True
+                os.kill(os.getpid(), signal.SIGTERM)
 
     def _resolve_creates(self) -> list:
         pending = self.pending_creates
@@ -199,17 +203,20 @@ class LoopState:
 
     def check_block(self, recorder: Recorder) -> None:
         """Called by the watchdog: sample the culprit of a step or callback past the threshold."""
-        start, serial = self.step_start, self.step_serial
+        serial = self.step_serial
+        start, task = self.step_start, self.step_task
+        if self.step_serial != serial:
+            return  # a step began while we read: look again next time
         if start:
             if self.block_sample and self.block_sample[0] == serial:
                 return
             if recorder.now() - start < recorder.block_threshold_ns:
                 return
             sample = self._sample()
-            if self.step_serial != serial:
+            if self.step_serial != serial or self.step_start != start:
                 return  # the step ended while we looked
             self.block_sample = (serial, *sample)
-            recorder.emit(wire.BLOCK_BEGIN, self.step_task, start, *sample)
+            recorder.emit(wire.BLOCK_BEGIN, task, start, *sample)
             return
         callback_start = self.callback_start
         if not callback_start or self.in_select:
@@ -313,9 +320,12 @@ class TaskCoroutine(collections.abc.Coroutine):
         # An eager task's first step runs inside another task's step: save and restore it.
         outer_start, outer_task, outer_serial = state.step_start, state.step_task, state.step_serial
         start = _clock() - t0
-        serial = state.step_serial = next(state.serials)
-        state.step_task = task_id
+        # The serial is written last and read first and last by the watchdog (a seqlock), so it
+        # never pairs one step's serial with another step's start.
+        serial = next(state.serials)
         state.step_start = start
+        state.step_task = task_id
+        state.step_serial = serial
         events.extend((wire.RESUME, start, task_id))
         try:
             yielded = advance(*args)

@@ -70,6 +70,8 @@ class LoopvizApp(App):
         self._outputs_shown = 0
         self._announced_end = False
         self._quitting = False
+        self._bindings_mode: tuple | None = None
+        self._warned_trace = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
@@ -88,7 +90,7 @@ class LoopvizApp(App):
         if self.session is not None:
             if self.session.process is None:
                 self.session.start()
-            self.set_interval(1 / REFRESH_HZ, self._tick)
+            self._live_timer = self.set_interval(1 / REFRESH_HZ, self._tick)
         else:
             self.replay.seek_index(len(self.timeline.events) - 1)
             if self.truncated:
@@ -107,12 +109,17 @@ class LoopvizApp(App):
     def _tick(self) -> None:
         session = self.session
         session.poll()
+        if session.trace_error and not self._warned_trace:
+            self._warned_trace = True
+            self.notify(f"{session.trace_error}. Recording goes on in memory only.",
+                        title="Trace not saved", severity="error", timeout=15)  # fmt: skip
         self.python = self.python or session.header()["python"]
         if session.finished and self._quitting:
             self.exit()
             return
         if session.finished and not self._announced_end:
             self._announced_end = True
+            self._live_timer.stop()  # nothing more will come: redraw only when the user acts
             self.query_one(TimelineView).action_fit()
             if self.replay is None:
                 self._enter_replay()
@@ -134,7 +141,10 @@ class LoopvizApp(App):
         self._update_task_panel()
         self._update_replay_panels()
         self._update_output()
-        self.refresh_bindings()
+        mode = (self.replay is None, self.playing, self.timeline.live)
+        if mode != self._bindings_mode:  # the footer rebuilds itself: only when keys change
+            self._bindings_mode = mode
+            self.refresh_bindings()
 
     def _update_status(self) -> None:
         timeline = self.timeline
