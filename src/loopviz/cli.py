@@ -105,6 +105,14 @@ def _check_output(path: str) -> Path:
         raise UsageError(f"cannot write {path}: the folder {folder} does not exist.")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write {path}: the folder {folder} is not writable.")
+    existed = output.exists()
+    try:  # a folder can look writable and still refuse (read-only or special file systems)
+        with open(output, "ab"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}.") from None
+    if not existed and output.is_file():
+        output.unlink()
     return output
 
 

@@ -188,6 +188,7 @@ class Timeline:
         self.outputs: list[Output] = []
         self.events: list[dict] = []
         self.loop_impl: str | None = None
+        self.loop_threads: list[str] = []  # the thread of each event loop, in order
         self.unrecorded: str = ""
         self.now = 0
         self.end_t: int = 0
@@ -214,6 +215,7 @@ class Timeline:
     def _on_loop(self, e: dict) -> None:
         self.loop_impl = self.loop_impl or e["impl"]
         self.unrecorded = e.get("unrecorded", "")
+        self.loop_threads.append(e.get("thread", ""))
 
     def _on_create(self, e: dict) -> None:
         lane = TaskLane(

@@ -73,6 +73,7 @@ class Session:
         self._trace_closed = False
         self.trace_error: str | None = None
         self._sleeping: dict[int, dict] = {}  # task -> its synthetic ready event
+        self._early_output: list[tuple] = []
         self._unrecorded = ""
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -197,6 +198,9 @@ class Session:
                 if event["ev"] == "hello":
                     self._t0 = event["t0"]
                     self._python_version = event["python"]
+                    for early in self._early_output:
+                        self._push_output(early)
+                    self._early_output = []
                     continue
                 if event["ev"] == "loop" and self._loop_impl is None:
                     self._loop_impl = event["impl"]
@@ -209,14 +213,21 @@ class Session:
                 self._track_readiness(event)
             self._watermark = max(self._watermark, watermark)
         elif kind == "output":
-            _kind, stream, at, text = item
-            t = at - self._t0 if self._t0 is not None else 0
-            event = {"t": t, "ev": "output", "stream": stream, "text": text}
-            heapq.heappush(self._heap, (t, next(self._order), event))
+            if self._t0 is None:  # before the child's hello: its clock is not known yet
+                self._early_output.append(item)
+            else:
+                self._push_output(item)
         elif kind == "eof":
             self._open_streams -= 1
         elif kind == "broken":
             self.broken_reason = item[1]
+
+    def _push_output(self, item: tuple) -> None:
+        """Output read from the child's own stdout/stderr (not via print), stamped on arrival."""
+        _kind, stream, at, text = item
+        t = max(at - self._t0, 0)
+        event = {"t": t, "ev": "output", "stream": stream, "text": text}
+        heapq.heappush(self._heap, (t, next(self._order), event))
 
     def _track_readiness(self, event: dict) -> None:
         """Make a sleep's ``ready`` event at its deadline: the child only sees the wake-up when
@@ -255,6 +266,10 @@ class Session:
 
     def _finish(self) -> None:
         self.exit_code = _exit_status(self.process.returncode)
+        if self._t0 is None:  # the child died before saying hello: time from our own start
+            self._t0 = self._started_at
+            for early in self._early_output:
+                self._push_output(early)
         if not self._saw_end:
             reason = _death_reason(self.process.returncode)
             t = max(self._released_t, max((t for t, *_ in self._heap), default=0))

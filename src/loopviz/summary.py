@@ -26,6 +26,12 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
         + f", {len(timeline.threads)} worker threads, {duration(timeline.end_t)} in all",
     ]
     blocks = timeline.blocks
+    if len(timeline.loop_threads) > 1:
+        threads = ", ".join(timeline.loop_threads)
+        lines.append(
+            f"{len(timeline.loop_threads)} event loops (threads {threads}): every task is "
+            "recorded, and the event loop lane shows all loops together"
+        )
     if timeline.loop_impl is None:
         lines.append("no asyncio event loop was started: only the output was recorded")
     elif blocks:

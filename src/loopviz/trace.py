@@ -19,6 +19,9 @@ import msgspec
 from loopviz.model import Timeline
 
 FORMAT_NAME = "loopviz-trace"
+# A trace is held in memory to replay it (about 1 KB per event with the model): past this size on
+# disk, refuse clearly rather than run out of memory.
+MAX_TRACE_BYTES = 1 << 30
 FORMAT_VERSION = 1
 
 _encoder = msgspec.json.Encoder()
@@ -116,13 +119,20 @@ def iter_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
         yield pending, False
 
 
-def read_trace(path: Path | str) -> Trace:
+def read_trace(path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
     path = Path(path)
     source = str(path)
     if not path.exists():
         raise TraceError(f"{source} does not exist.")
     if path.is_dir():
         raise TraceError(f"{source} is a directory, not a trace file.")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise TraceError(
+            f"{source} is {size / 1e9:.1f} GB: too large to replay here (the limit is "
+            f"{max_bytes / 1e9:.1f} GB). Record a shorter run, or read the file as JSON Lines "
+            "with other tools (docs/trace-format.md)."
+        )
     lines = iter_lines(path)
     try:
         first, _complete = next(lines)

@@ -21,8 +21,8 @@ FRAME_HEADER = struct.Struct(">I")
 # Kind code -> (trace kind name, field names after ``t``). The order of fields is the wire order.
 LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
     1: ("hello", ("t0", "python", "pid")),
-    2: ("loop", ("impl", "unrecorded")),
-    3: ("create", ("task", "name", "coro", "parent", "where", "internal")),
+    2: ("loop", ("impl", "unrecorded", "id", "thread")),
+    3: ("create", ("task", "name", "coro", "parent", "where", "internal", "loop")),
     4: ("resume", ("task",)),
     5: ("suspend", ("task", "kind", "label", "obj", "deadline", "ref", "where", "timeout")),
     6: ("done", ("task", "outcome", "detail")),

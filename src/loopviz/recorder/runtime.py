@@ -144,7 +144,7 @@ class Recorder:
             proxy.sent_name = name
             coro = proxy._coro
             flat.extend((wire.CREATE, t, task_id, name, _qualname(coro), parent, where,
-                         _is_asyncio_internal(coro)))  # fmt: skip
+                         _is_asyncio_internal(coro), proxy._state.loop_id))  # fmt: skip
         return flat
 
     # -- watchdog -------------------------------------------------------------------------
@@ -175,6 +175,7 @@ class LoopState:
         self.recorder = recorder
         self.loop_ref = weakref.ref(loop)
         self.thread_id = threading.get_ident()
+        self.loop_id = 0  # 1, 2...: in the order the scenario made its loops
         self.step_start = 0  # 0 = no step running
         self.step_task = NONE
         self.step_serial = 0
@@ -483,9 +484,11 @@ class LoopInstaller:
         else:
             self._try_patch(loop, "run_forever", self._make_run_forever(loop, state))
         recorder.loops.append(state)
+        state.loop_id = len(recorder.loops)
         package = type(loop).__module__.split(".")[0]
         impl = package if package in ("asyncio", "uvloop") else f"{package}.{type(loop).__name__}"
-        recorder.emit(wire.LOOP, impl, ", ".join(unrecorded))
+        thread = threading.current_thread().name
+        recorder.emit(wire.LOOP, impl, ", ".join(unrecorded), state.loop_id, thread)
 
     @staticmethod
     def _try_patch(obj, name: str, value) -> bool:

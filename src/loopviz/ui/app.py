@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -29,6 +30,7 @@ from loopviz.units import clock, duration
 
 REFRESH_HZ = 30
 OUTPUT_LINES = 300  # lines of output kept on screen in a replay
+MIN_SIZE = (60, 16)  # below this the layout cannot show a lane; say so instead
 
 
 class LoopvizApp(App):
@@ -74,6 +76,7 @@ class LoopvizApp(App):
         self._warned_trace = False
 
     def compose(self) -> ComposeResult:
+        yield Static(id="too-small")
         yield Static(id="status")
         yield Static(id="banner")
         with Horizontal(id="middle"):
@@ -103,6 +106,17 @@ class LoopvizApp(App):
                 )
         self._play_timer = self.set_interval(1 / REFRESH_HZ, self._play_tick, pause=True)
         self._redraw()
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.screen.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"The terminal is {width}×{height}: loopviz needs at least "
+                f"{MIN_SIZE[0]}×{MIN_SIZE[1]}. Enlarge the window or make the font smaller. "
+                "The recording goes on; q quits."
+            )
 
     # -- live updates -----------------------------------------------------------------------
 
