@@ -26,6 +26,9 @@ from loopviz.model import Timeline
 from loopviz.trace import TraceWriter
 
 _clock = time.perf_counter_ns
+# The live view holds at most this many events (about 0.8 GB): a run that goes on for hours keeps
+# recording to the trace file, and the view says it shows only the beginning. See docs/long-runs.md.
+MAX_MODEL_EVENTS = 1_000_000
 
 
 @dataclass
@@ -47,12 +50,15 @@ class Session:
         trace_path: Path | str | None,
         block_threshold: float = 0.1,
         python: str = sys.executable,
+        max_model_events: int = MAX_MODEL_EVENTS,
     ) -> None:
         self.target = target
         self.trace_path = Path(trace_path) if trace_path else None
         self.block_threshold = block_threshold
         self.python = python
         self.timeline = Timeline(block_threshold_ns=int(block_threshold * 1e9))
+        self.max_model_events = max_model_events
+        self.model_full = False  # past the cap, events go to the trace file only
         self.process: subprocess.Popen | None = None
         self.exit_code: int | None = None
         self.finished = False
@@ -259,10 +265,19 @@ class Session:
             self._released_t = t
             released.append(event)
         if released:
-            self.timeline.add_events(released)
+            self._feed_model(released)
         if released or self.finished:
             self._persist(released)
         return released
+
+    def _feed_model(self, events: list[dict]) -> None:
+        room = self.max_model_events - len(self.timeline.events)
+        if room >= len(events):
+            self.timeline.add_events(events)
+            return
+        self.model_full = True
+        self.timeline.add_events(events[: max(room, 0)])
+        self.timeline.add_events(e for e in events[max(room, 0) :] if e["ev"] == "end")
 
     def _finish(self) -> None:
         self.exit_code = _exit_status(self.process.returncode)

@@ -74,6 +74,7 @@ class LoopvizApp(App):
         self._quitting = False
         self._bindings_mode: tuple | None = None
         self._warned_trace = False
+        self._warned_full = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="too-small")
@@ -123,6 +124,11 @@ class LoopvizApp(App):
     def _tick(self) -> None:
         session = self.session
         session.poll()
+        if session.model_full and not self._warned_full:
+            self._warned_full = True
+            self.notify(f"The view holds the first {session.max_model_events:,} events; the rest "
+                        "go to the trace file only. Replay it in parts for the later ones.",
+                        title="View full", severity="warning", timeout=15)  # fmt: skip
         if session.trace_error and not self._warned_trace:
             self._warned_trace = True
             self.notify(f"{session.trace_error}. Recording goes on in memory only.",
