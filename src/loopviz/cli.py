@@ -178,7 +178,12 @@ def cmd_run(argv: list[str]) -> int:
         print(f"loopviz: {session.trace_error}; the trace is incomplete.", file=sys.stderr)
         return 1
     print(f"loopviz: trace saved to {trace}", file=sys.stderr)
-    return 0
+    timeline = session.timeline
+    if timeline.exit_code:
+        error = f" ({timeline.error})" if timeline.error else ""
+        print(f"loopviz: {options.script} ended with exit status {timeline.exit_code}{error}",
+              file=sys.stderr)  # fmt: skip
+    return session.exit_code or 0
 
 
 def cmd_list(argv: list[str]) -> int:

@@ -186,8 +186,13 @@ class LoopvizApp(App):
             line.append(f" {block_headline(timeline, block)} ", style="bold #ffffff on #d70000")
         else:
             status = timeline.loop_status()
-            colour = {"running": "#00ff5f", "idle": "#5f87ff"}.get(status, "#ffd700")
-            line.append(f" {status} ", style=f"bold {colour}")
+            if status == "finished" and timeline.exit_code:
+                failure = f" ({timeline.error})" if timeline.error else ""
+                line.append(f" ended with exit status {timeline.exit_code}{failure} ",
+                            style="bold #ffffff on #d70000")  # fmt: skip
+            else:
+                colour = {"running": "#00ff5f", "idle": "#5f87ff"}.get(status, "#ffd700")
+                line.append(f" {status} ", style=f"bold {colour}")
         self.query_one("#status", Static).update(line)
         banner = self.query_one("#banner", Static)
         if block is not None:
