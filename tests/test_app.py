@@ -73,10 +73,43 @@ async def test_arrow_keys_select_lanes_and_the_panel_follows():
         assert str(panel.content).startswith("main")
         await pilot.press("down", "down")
         assert str(panel.content).startswith("medium")
-        assert "waiting" not in str(panel.content)
+        assert "waiting on" not in str(panel.content)  # it is done: it waits on nothing
         assert "returned" in str(panel.content)
         await pilot.press("up")
         assert str(panel.content).startswith("fast")
         lines = screen_lines(app.query_one(TimelineView))
         assert "BLOCKED 2 s" in lines[0]
+        await pilot.press("q")
+
+
+async def test_filter_hide_finished_group_help_and_event_log_keys():
+    _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py", python="3.11.7")
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = app.query_one(TimelineView)
+
+        def names() -> list[str]:
+            return [timeline.tasks[i].label for i in view.lane_ids()]
+
+        assert names() == ["main", "fast", "medium", "slow", "reporter"]
+        await pilot.press("slash", "m", "e", "d")
+        assert names() == ["medium"]
+        await pilot.press("escape")
+        assert names() == ["main", "fast", "medium", "slow", "reporter"]
+        await pilot.press("g")
+        assert [indent for _lane, indent in view._rows] == [0, 1, 1, 1, 1]
+        assert view.render_line(3).text.startswith("  ✔ fast")
+        await pilot.press("g", "home", "right", "right", "right", "right", "right", "right")
+        await pilot.press("h")  # at the start nothing has finished yet: all lanes stay
+        assert names() == ["main", "fast", "medium", "slow", "reporter"]
+        await pilot.press("end")
+        assert names() == []  # every task is done by the end
+        await pilot.press("h", "e")
+        log = app.query_one("#events")
+        assert log.display and not app.query_one("#output").display
+        assert "the program ends with exit status 0" in log.lines[-1].text
+        await pilot.press("question_mark")
+        assert "What the lanes show" in str(app.screen.query_one("#legend").content)
+        await pilot.press("escape")
+        assert app.screen.query(TimelineView)
         await pilot.press("q")

@@ -45,6 +45,26 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     return options
 
 
+def _view_options(parser: argparse.ArgumentParser) -> None:
+    looks = parser.add_mutually_exclusive_group()
+    looks.add_argument("--classroom", action="store_true",
+                       help="high contrast and lanes two rows high, for a projector")  # fmt: skip
+    looks.add_argument(
+        "--ascii", action="store_true",
+        help="each state its own character, never colour alone (as NO_COLOR does)",
+    )  # fmt: skip
+
+
+def _theme(options: argparse.Namespace):
+    from loopviz.ui.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
+
+    if options.classroom:
+        return CLASSROOM_THEME
+    if options.ascii or os.environ.get("NO_COLOR"):
+        return ASCII_THEME
+    return DEFAULT_THEME
+
+
 def _run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loopviz",
@@ -59,6 +79,7 @@ def _run_parser() -> argparse.ArgumentParser:
         help="where to save the trace (default: a new file under ~/.cache/loopviz/traces)",
     )  # fmt: skip
     _common_options(parser)
+    _view_options(parser)
     return parser
 
 
@@ -80,6 +101,7 @@ def _replay_parser() -> argparse.ArgumentParser:
         description="Open a recorded trace (.jsonl or .jsonl.gz) and step through it.",
     )
     parser.add_argument("trace", help="a trace written by loopviz record or loopviz SCRIPT")
+    _view_options(parser)
     return parser
 
 
@@ -169,7 +191,7 @@ def cmd_run(argv: list[str]) -> int:
 
     from loopviz.ui.app import LoopvizApp
 
-    app = LoopvizApp(session)
+    app = LoopvizApp(session, theme=_theme(options))
     try:
         app.run()
     finally:
@@ -247,6 +269,7 @@ def cmd_replay(argv: list[str]) -> int:
         python=trace.header.get("python", ""),
         trace_path=Path(options.trace),
         truncated=trace.truncated,
+        theme=_theme(options),
     )
     app.run()
     return 0

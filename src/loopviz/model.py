@@ -139,6 +139,14 @@ class TaskLane(Lane):
             return READY
         return span.state
 
+    def time_in(self, states: tuple[str, ...], horizon: int) -> int:
+        """Nanoseconds this lane spent in ``states`` up to ``horizon``."""
+        total = 0
+        for span in self.spans_between(0, horizon + 1, horizon):
+            if span.state in states:
+                total += (span.end if span.end is not None else horizon) - span.start
+        return total
+
     def state_as_of(self, horizon: int, block_threshold_ns: int) -> str | None:
         """The state at ``horizon`` as a viewer then saw it: a step is blocked only once it has
         run past the threshold (the final state of a long step is known only at its end)."""

@@ -11,6 +11,7 @@ the loop holds at that instant. Nothing shown then depends on the wall clock.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -18,18 +19,20 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import Footer, Input, RichLog, Static
 
 from loopviz import model
 from loopviz.model import Timeline
-from loopviz.replay import Bookmarks, Replay
+from loopviz.replay import Bookmarks, Replay, explain_event
 from loopviz.session import Session
-from loopviz.ui.painter import block_headline
+from loopviz.ui.help import HelpScreen
+from loopviz.ui.painter import DEFAULT_THEME, Painter, Theme, block_headline
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock, duration
 
 REFRESH_HZ = 30
 OUTPUT_LINES = 300  # lines of output kept on screen in a replay
+EVENT_LOG_LINES = 300  # events kept in the event log pane
 MIN_SIZE = (60, 16)  # below this the layout cannot show a lane; say so instead
 
 
@@ -39,6 +42,11 @@ class LoopvizApp(App):
 
     BINDINGS = [
         Binding("q", "quit_session", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("h", "toggle_finished", "Hide done", show=False),
+        Binding("g", "toggle_group", "Group", show=False),
+        Binding("e", "toggle_log", "Events/Output", show=False),
         Binding("space", "play_pause", "Play/Pause"),
         Binding("b", "next_block", "Next block"),
         Binding("m", "mark", "Mark"),
@@ -57,8 +65,10 @@ class LoopvizApp(App):
         python: str = "",
         trace_path: Path | None = None,
         truncated: bool = False,
+        theme: Theme = DEFAULT_THEME,
     ) -> None:
         super().__init__()
+        self.lane_theme = theme
         self.session = session
         self.timeline = session.timeline if session is not None else timeline
         self.run_title = title or (session.target.script.name if session else "")
@@ -75,18 +85,22 @@ class LoopvizApp(App):
         self._bindings_mode: tuple | None = None
         self._warned_trace = False
         self._warned_full = False
+        self._events_shown = 0
 
     def compose(self) -> ComposeResult:
         yield Static(id="too-small")
         yield Static(id="status")
         yield Static(id="banner")
         with Horizontal(id="middle"):
-            yield TimelineView(self.timeline, id="timeline")
+            yield TimelineView(self.timeline, Painter(self.lane_theme), id="timeline")
             with Vertical(id="side"):
                 yield Static(id="task-panel")
                 yield Static(id="loop-panel")
         yield Static(id="explain")
         yield RichLog(id="output", markup=False, wrap=False, max_lines=5000)
+        yield RichLog(id="events", markup=False, wrap=False, max_lines=5000)
+        yield Input(placeholder="show lanes whose name contains… (Enter keeps it, Esc clears)",
+                    id="filter")  # fmt: skip
         yield Footer()
 
     def on_mount(self) -> None:
@@ -161,6 +175,7 @@ class LoopvizApp(App):
         self._update_task_panel()
         self._update_replay_panels()
         self._update_output()
+        self._update_event_log()
         mode = (self.replay is None, self.playing, self.timeline.live)
         if mode != self._bindings_mode:  # the footer rebuilds itself: only when keys change
             self._bindings_mode = mode
@@ -231,9 +246,15 @@ class LoopvizApp(App):
             rows.append(("waiting on", span.label))
         if done and lane.detail:
             rows.append(("result", lane.detail))
+        waited, ready = (
+            lane.time_in((model.WAITING,), horizon),
+            lane.time_in((model.READY,), horizon),
+        )
         rows += [
             ("steps", str(lane.steps)),
             ("busy", duration(lane.busy_ns)),
+            ("waiting", duration(waited)),
+            ("ready", duration(ready)),
             ("longest", duration(lane.longest_step_ns)),
         ]
         for key, value in rows:
@@ -279,6 +300,28 @@ class LoopvizApp(App):
         for i, output in enumerate(recent):
             self._write_output(log, output, latest=i == len(recent) - 1)
         self._outputs_shown = len(shown)
+
+    def _update_event_log(self) -> None:
+        """The event log: every event in plain words; in a replay, those up to the cursor."""
+        log = self.query_one("#events", RichLog)
+        if not log.display:
+            return
+        timeline = self.timeline
+        end = self.replay.index + 1 if self.replay is not None else len(timeline.events)
+        if end == self._events_shown:
+            return
+        if end < self._events_shown or self._events_shown < end - EVENT_LOG_LINES:
+            log.clear()
+            self._events_shown = max(end - EVENT_LOG_LINES, 0)
+        for i in range(self._events_shown, end):
+            event = timeline.events[i]
+            latest = self.replay is not None and i == end - 1
+            text = Text(f"{clock(event['t']):>10}  ", style="#8a8a8a")
+            text.append(f"{event['ev']:<12} ", style="bold #87afff")
+            words = explain_event(timeline, event)
+            text.append(words, style="bold #000000 on #ffd700" if latest else "#e4e4e4")
+            log.write(text)
+        self._events_shown = end
 
     @staticmethod
     def _write_output(log: RichLog, output: model.Output, latest: bool) -> None:
@@ -384,6 +427,50 @@ class LoopvizApp(App):
         self.query_one("#output", RichLog).clear()
         self.query_one(TimelineView).action_follow()
         self._redraw()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.lane_theme))
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.add_class("visible")
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        view = self.query_one(TimelineView)
+        view.set_filter(replace(view.lane_filter, text=event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(TimelineView).focus()
+        if not event.value:
+            event.input.remove_class("visible")
+
+    def on_key(self, event: events.Key) -> None:
+        field = self.query_one("#filter", Input)
+        if event.key == "escape" and field.has_focus:
+            field.value = ""
+            field.remove_class("visible")
+            self.query_one(TimelineView).focus()
+
+    def action_toggle_finished(self) -> None:
+        view = self.query_one(TimelineView)
+        hide = not view.lane_filter.hide_finished
+        view.set_filter(replace(view.lane_filter, hide_finished=hide))
+        self.notify("Finished tasks hidden" if hide else "Finished tasks shown", timeout=2)
+
+    def action_toggle_group(self) -> None:
+        view = self.query_one(TimelineView)
+        group = not view.lane_filter.by_parent
+        view.set_filter(replace(view.lane_filter, by_parent=group))
+        self.notify("Lanes grouped under their parent" if group else "Lanes in creation order",
+                    timeout=2)  # fmt: skip
+
+    def action_toggle_log(self) -> None:
+        output, log = self.query_one("#output", RichLog), self.query_one("#events", RichLog)
+        output.display, log.display = log.display, output.display
+        self._events_shown = 0
+        log.clear()
+        self._update_event_log()
 
     def on_timeline_view_seek(self, message: TimelineView.Seek) -> None:
         if self.replay is None:

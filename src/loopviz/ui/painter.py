@@ -23,6 +23,7 @@ from loopviz.model import Block, Lane, Span, TaskLane, Timeline
 from loopviz.units import duration
 
 GUTTER = 18
+_SOLID = frozenset({model.RUNNING, model.BLOCKED, model.BUSY})
 
 # Within one cell the state with the highest priority is drawn.
 _PRIORITY = {
@@ -49,6 +50,15 @@ class Theme:
     selected: Style
     outcomes: dict[str, tuple[str, Style]]
     cursor: Style
+    tick: str = "╵"
+    cursor_glyph: str = "▼"
+    # Left-aligned eighth blocks for a cell a step only partly covers ("" = always whole cells),
+    # and the fewest eighths drawn, so that a step far shorter than a cell still shows.
+    partials: str = " ▏▎▍▌▋▊▉"
+    min_eighths: int = 1
+    lane_height: int = 1  # rows per lane: 2 in the classroom theme, for the back row
+    thread: Style = Style.parse("bold #d75fff")
+    thread_glyph: str = "⚙"
 
 
 def _s(spec: str) -> Style:
@@ -89,6 +99,79 @@ DEFAULT_THEME = Theme(
     cursor=_s("bold #ffff00 on #5f5f00"),
 )
 
+# For a projector: brighter colours, heavier glyphs, whole cells, and every lane two rows high.
+CLASSROOM_THEME = Theme(
+    name="classroom",
+    cells={
+        None: (" ", _s("")),
+        model.IDLE: ("·", _s("#8a8a8a")),
+        model.WAITING: ("━", _s("bold #87afff")),
+        model.READY: ("▓", _s("bold #ffd700")),
+        model.BUSY: ("█", _s("bold #00ff00")),
+        model.RUNNING: ("█", _s("bold #00ff00")),
+        model.BLOCKED: ("█", _s("bold #ff0000")),
+    },
+    lane_glyphs=DEFAULT_THEME.lane_glyphs,
+    label=_s("bold #ffffff"),
+    band=_s("on #870000"),
+    band_label=_s("bold #ffffff on #d70000"),
+    axis=_s("bold #ffffff"),
+    gutter=_s("bold #ffffff"),
+    selected=_s("bold #000000 on #ffff00"),
+    outcomes={
+        "returned": ("✔", _s("bold #00ff00")),
+        "raised": ("✘", _s("bold #ff0000")),
+        "cancelled": ("⊘", _s("bold #ffd700")),
+    },
+    cursor=_s("bold #000000 on #ffff00"),
+    partials="",
+    min_eighths=8,
+    lane_height=2,
+    thread=_s("bold #ff5fff"),
+)
+
+# Every state keeps its own character, so nothing depends on colour (--ascii, and NO_COLOR).
+ASCII_THEME = Theme(
+    name="ascii",
+    cells={
+        None: (" ", _s("")),
+        model.IDLE: (".", _s("grey42")),
+        model.WAITING: ("-", _s("#5f87ff")),
+        model.READY: ("+", _s("bold #ffaf00")),
+        model.BUSY: ("=", _s("#00d75f")),
+        model.RUNNING: ("#", _s("bold #00ff5f")),
+        model.BLOCKED: ("X", _s("bold #ff3030")),
+    },
+    lane_glyphs={
+        model.RUNNING: ">",
+        model.READY: "+",
+        model.WAITING: "-",
+        model.BLOCKED: "X",
+        model.DONE: "v",
+        model.BUSY: ">",
+        model.IDLE: "-",
+    },
+    label=DEFAULT_THEME.label,
+    band=DEFAULT_THEME.band,
+    band_label=DEFAULT_THEME.band_label,
+    axis=DEFAULT_THEME.axis,
+    gutter=DEFAULT_THEME.gutter,
+    selected=_s("bold reverse"),
+    outcomes={
+        "returned": ("v", _s("bold #00ff5f")),
+        "raised": ("x", _s("bold #ff3030")),
+        "cancelled": ("c", _s("bold #ffaf00")),
+    },
+    cursor=_s("bold reverse"),
+    tick="|",
+    cursor_glyph="V",
+    thread_glyph="T",
+    partials="",
+    thread=_s("bold #d75fff"),
+)
+
+THEMES = {theme.name: theme for theme in (DEFAULT_THEME, CLASSROOM_THEME, ASCII_THEME)}
+
 
 @dataclass(frozen=True)
 class Viewport:
@@ -125,18 +208,21 @@ class Painter:
         t = first
         while t < view.t_end:
             c = view.cell_of(t)
-            label = "╵" + duration(t) if t else "╵0"
+            tick = self.theme.tick
+            label = tick + duration(t) if t else tick + "0"
             if c >= 0 and c + len(label) <= view.cells:
                 cells[c : c + len(label)] = label
             t += step
         track = self._with_band(timeline, view, [(ch, self.theme.axis) for ch in cells])
         self._label_blocks(timeline, view, track)
-        track = self._with_cursor(timeline, view, track, glyph="▼")
+        track = self._with_cursor(timeline, view, track, glyph=self.theme.cursor_glyph)
         return [Segment(" time".ljust(GUTTER), self.theme.gutter), *_merge(track)]
 
     def loop_row(self, timeline: Timeline, view: Viewport) -> list[Segment]:
         status = timeline.loop_status()
-        glyph = {"blocked": "■", "running": "▶", "idle": "◷"}.get(status, "✔")
+        glyphs = self.theme.lane_glyphs
+        by_status = {"blocked": model.BLOCKED, "running": model.RUNNING, "idle": model.WAITING}
+        glyph = glyphs[by_status.get(status, model.DONE)]
         codes = self._paint(timeline.loop.spans_between(view.t_start, view.t_end, timeline.horizon),
                             view, timeline.horizon)  # fmt: skip
         for block in timeline.blocks_until(timeline.horizon):
@@ -148,8 +234,16 @@ class Painter:
         return self._row(f"{glyph} event loop", self.theme.gutter, timeline, view, track)
 
     def task_row(
-        self, timeline: Timeline, lane: TaskLane, view: Viewport, selected: bool = False
+        self,
+        timeline: Timeline,
+        lane: TaskLane,
+        view: Viewport,
+        selected: bool = False,
+        indent: int = 0,
+        continuation: bool = False,
     ) -> list[Segment]:
+        """One lane. ``indent`` nests it under its parent (grouped view); a ``continuation`` row
+        repeats the track without the name (the classroom theme's second row)."""
         now = timeline.horizon
         spans = list(lane.spans_between(view.t_start, view.t_end, now, timeline.block_threshold_ns))
         finished = lane.done_at is not None and lane.done_at <= now
@@ -165,7 +259,8 @@ class Painter:
             self.theme.lane_glyphs.get(state, " ")
         )  # fmt: skip
         style = self.theme.selected if selected else self.theme.gutter
-        return self._row(f"{glyph} {lane.label}", style, timeline, view, track)
+        title = "" if continuation else f"{'  ' * indent}{glyph} {lane.label}"
+        return self._row(title, style, timeline, view, track)
 
     def thread_row(
         self, timeline: Timeline, lane: Lane, name: str, view: Viewport
@@ -173,11 +268,12 @@ class Painter:
         spans = list(lane.spans_between(view.t_start, view.t_end, timeline.horizon))
         codes = self._paint(spans, view, timeline.horizon)
         track = [
-            (self.theme.cells[model.RUNNING][0], _s("bold #d75fff")) if code else (" ", _s(""))
+            (self.theme.cells[model.RUNNING][0], self.theme.thread) if code else (" ", _s(""))
             for code in codes
         ]
         self._write_labels(spans, view, codes, track, timeline.horizon, state=model.RUNNING)
-        return self._row(f"⚙ {name}", self.theme.gutter, timeline, view, track)
+        title = f"{self.theme.thread_glyph} {name}" if name else ""
+        return self._row(title, self.theme.gutter, timeline, view, track)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -196,19 +292,36 @@ class Painter:
         return track
 
     def _paint(self, spans: Iterable[Span], view: Viewport, now: int) -> list[str | None]:
+        """The winning state of each cell; the solid states' cover of each cell goes to
+        ``self._cover`` (a fraction of the cell), for the partial glyphs at their edges."""
         codes: list[str | None] = [None] * view.cells
+        cover = [0.0] * view.cells
+        width = view.ns_per_cell
         for span in spans:
             end = span.end if span.end is not None else now
             first, last = view.cell_range(span.start, end)
             priority = _PRIORITY[span.state]
+            solid = span.state in _SOLID
             for c in range(first, last):
                 if priority > _PRIORITY[codes[c]]:
                     codes[c] = span.state
+                if solid:
+                    cell_start = view.t_start + c * width
+                    overlap = min(end, cell_start + width) - max(span.start, cell_start)
+                    cover[c] += max(overlap, 0) / width
+        self._cover = cover
         return codes
 
     def _cells(self, codes: list[str | None]) -> list[tuple[str, Style]]:
-        cells = self.theme.cells
-        return [cells[code] for code in codes]
+        theme = self.theme
+        cells = theme.cells
+        track = [cells[code] for code in codes]
+        if theme.partials:
+            for c, code in enumerate(codes):
+                if code in _SOLID and self._cover[c] < 7 / 8:
+                    eighths = max(round(self._cover[c] * 8), theme.min_eighths)
+                    track[c] = (theme.partials[eighths], track[c][1])
+        return track
 
     def _write_labels(self, spans, view, codes, track, now, state=model.WAITING) -> None:
         """Print a span's label inside it where the span has room and nothing else covers it."""

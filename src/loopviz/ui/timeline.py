@@ -1,26 +1,39 @@
 """The timeline widget: one Line-API ScrollView for every lane, however many tasks there are.
 
 The time axis and the loop lane stay pinned at the top; task and thread lanes scroll beneath
-them. The widget owns only the view (which stretch of time, which lane is selected); the data
-comes from the model, and the look from ``painter``.
+them. The widget owns only the view (which stretch of time, which lanes, which one is selected);
+the data comes from the model, and the look from ``painter``. Rendered rows are cached by
+everything that changes them, so scrolling and redrawing an unchanged view cost nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.segment import Segment
 from textual import events
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from loopviz.model import Timeline
+from loopviz.model import TaskLane, Timeline
 from loopviz.ui.painter import GUTTER, Painter, Viewport
 
 PINNED_ROWS = 2  # axis and loop lane
 MIN_SPAN_NS = 4_000_000_000  # a live run starts by showing 4 s, so early steps are not huge
 MIN_NS_PER_CELL = 1_000  # 1 µs per cell at the closest zoom
+
+
+@dataclass(frozen=True)
+class LaneFilter:
+    """Which task lanes to show, and in what order."""
+
+    text: str = ""  # only lanes whose name contains this (any case)
+    hide_finished: bool = False
+    by_parent: bool = False  # children under their parent, indented
 
 
 class TimelineView(ScrollView, can_focus=True):
@@ -46,6 +59,8 @@ class TimelineView(ScrollView, can_focus=True):
         Binding("plus,equals", "zoom(0.5)", "Zoom in"),
         Binding("minus", "zoom(2)", "Zoom out"),
         Binding("0", "fit", "Fit all", show=False),
+        Binding("pageup", "pan(-0.5)", "Pan left", show=False),
+        Binding("pagedown", "pan(0.5)", "Pan right", show=False),
         Binding("f", "follow", "Follow now"),
     ]
 
@@ -66,10 +81,13 @@ class TimelineView(ScrollView, can_focus=True):
         self.timeline = timeline
         self.painter = painter or Painter()
         self.selected_task: int | None = None  # a task id: rows move as lanes come and go
+        self.lane_filter = LaneFilter()
         self.following = True
         self.fit_all = True
         self._t_start = 0
         self._ns_per_cell = MIN_SPAN_NS / 80
+        self._rows: list[tuple[TaskLane, int]] = []  # (lane, indent) in display order
+        self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
 
     # -- geometry -----------------------------------------------------------------------------
 
@@ -77,8 +95,39 @@ class TimelineView(ScrollView, can_focus=True):
     def track_cells(self) -> int:
         return max(self.size.width - GUTTER, 1)
 
+    @property
+    def lane_height(self) -> int:
+        return self.painter.theme.lane_height
+
     def lane_ids(self) -> list[int]:
-        return [lane.id for lane in self.timeline.visible_tasks()]
+        return [lane.id for lane, _indent in self._rows]
+
+    def _visible_rows(self) -> list[tuple[TaskLane, int]]:
+        timeline = self.timeline
+        wanted = self.lane_filter
+        horizon = timeline.horizon
+        lanes = timeline.visible_tasks()
+        if wanted.hide_finished:
+            lanes = [lane for lane in lanes if lane.done_at is None or lane.done_at > horizon]
+        if wanted.text:
+            needle = wanted.text.lower()
+            lanes = [lane for lane in lanes if needle in lane.label.lower()]
+        if not wanted.by_parent:
+            return [(lane, 0) for lane in lanes]
+        shown = {lane.id for lane in lanes}
+        children: dict[int | None, list[TaskLane]] = {}
+        for lane in lanes:
+            parent = lane.parent if lane.parent in shown else None
+            children.setdefault(parent, []).append(lane)
+        rows: list[tuple[TaskLane, int]] = []
+
+        def visit(parent: int | None, depth: int) -> None:
+            for lane in children.get(parent, []):
+                rows.append((lane, depth))
+                visit(lane.id, depth + 1)
+
+        visit(None, 0)
+        return rows
 
     def viewport(self) -> Viewport:
         cells = self.track_cells
@@ -92,40 +141,57 @@ class TimelineView(ScrollView, can_focus=True):
         return Viewport(self._t_start, self._ns_per_cell, cells)
 
     def refresh_model(self) -> None:
-        """The model changed: resize for new lanes and redraw."""
-        rows = PINNED_ROWS + len(self.lane_ids()) + len(self.timeline.threads)
+        """The model changed: work out the lanes again, resize, and redraw."""
+        self._rows = self._visible_rows()
+        threads = len(self.timeline.threads)
+        rows = PINNED_ROWS + (len(self._rows) + threads) * self.lane_height
         self.virtual_size = Size(self.size.width, rows)
         ids = self.lane_ids()
         if self.selected_task is None and ids:
             self._select(ids[0])
         self.refresh()
 
+    def set_filter(self, lane_filter: LaneFilter) -> None:
+        self.lane_filter = lane_filter
+        self.scroll_to(y=0, animate=False)
+        self.refresh_model()
+
     # -- rendering ----------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
         view = self.viewport()
         timeline = self.timeline
-        if y == 0:
-            segments = self.painter.axis_row(timeline, view)
-        elif y == 1:
-            segments = self.painter.loop_row(timeline, view)
-        else:
-            row = y - PINNED_ROWS + int(self.scroll_offset.y)
-            segments = self._lane_row(row, view)
-        return Strip(segments).crop_extend(0, self.size.width, None)
+        # Everything the row's look depends on: the view, the moment, the data, the selection.
+        moment = (view, timeline.horizon, len(timeline.events), timeline.cursor,
+                  self.selected_task, self.lane_filter, self.painter.theme.name)  # fmt: skip
+        row = y if y < PINNED_ROWS else y + int(self.scroll_offset.y)
+        key = (row, *moment)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = Strip(self._render_row(y, view)).crop_extend(0, self.size.width, None)
+            self._cache[key] = strip
+        return strip
 
-    def _lane_row(self, row: int, view: Viewport) -> list[Segment]:
-        ids = self.lane_ids()
+    def _render_row(self, y: int, view: Viewport) -> list[Segment]:
         timeline = self.timeline
-        if row < len(ids):
-            lane = timeline.tasks[ids[row]]
+        if y == 0:
+            return self.painter.axis_row(timeline, view)
+        if y == 1:
+            return self.painter.loop_row(timeline, view)
+        row, sub_row = divmod(y - PINNED_ROWS + int(self.scroll_offset.y), self.lane_height)
+        if row < len(self._rows):
+            lane, indent = self._rows[row]
             selected = lane.id == self.selected_task
-            return self.painter.task_row(timeline, lane, view, selected=selected)
-        row -= len(ids)
+            return self.painter.task_row(timeline, lane, view, selected=selected, indent=indent,
+                                         continuation=sub_row > 0)  # fmt: skip
+        row -= len(self._rows)
         threads = list(timeline.threads.items())
-        if row < len(threads):
+        if row < len(threads) and sub_row == 0:
             name, lane = threads[row]
             return self.painter.thread_row(timeline, lane, name, view)
+        if row < len(threads):
+            name, lane = threads[row]
+            return self.painter.thread_row(timeline, lane, "", view)
         return []
 
     # -- actions ------------------------------------------------------------------------------
@@ -143,12 +209,12 @@ class TimelineView(ScrollView, can_focus=True):
             return
         current = ids.index(self.selected_task) if self.selected_task in ids else -1
         row = min(max(current + delta, 0), len(ids) - 1)
-        visible = self.size.height - PINNED_ROWS
-        top = int(self.scroll_offset.y)
+        visible = (self.size.height - PINNED_ROWS) // self.lane_height
+        top = int(self.scroll_offset.y) // self.lane_height
         if row < top:
-            self.scroll_to(y=row, animate=False)
+            self.scroll_to(y=row * self.lane_height, animate=False)
         elif row >= top + visible:
-            self.scroll_to(y=row - visible + 1, animate=False)
+            self.scroll_to(y=(row - visible + 1) * self.lane_height, animate=False)
         self._select(ids[row])
 
     def _select(self, task_id: int) -> None:
@@ -159,12 +225,23 @@ class TimelineView(ScrollView, can_focus=True):
     def action_zoom(self, factor: float) -> None:
         view = self.viewport()
         centre = (
-            self.timeline.now if self.following else view.t_start + (view.t_end - view.t_start) / 2
+            self.timeline.horizon
+            if self.timeline.cursor is not None or self.following
+            else view.t_start + (view.t_end - view.t_start) / 2
         )
         self.fit_all = False
         self._ns_per_cell = max(view.ns_per_cell * factor, MIN_NS_PER_CELL)
-        if not self.following:
-            self._t_start = int(centre - self._ns_per_cell * view.cells / 2)
+        if self.timeline.cursor is not None or not self.following:
+            self.following = False
+            self._t_start = max(int(centre - self._ns_per_cell * view.cells / 2), 0)
+        self.refresh()
+
+    def action_pan(self, screens: float) -> None:
+        view = self.viewport()
+        self.fit_all = False
+        self.following = False
+        self._ns_per_cell = view.ns_per_cell
+        self._t_start = max(int(view.t_start + screens * view.cells * view.ns_per_cell), 0)
         self.refresh()
 
     def action_fit(self) -> None:
@@ -184,7 +261,7 @@ class TimelineView(ScrollView, can_focus=True):
             return
         if event.y < PINNED_ROWS:
             return
-        row = event.y - PINNED_ROWS + int(self.scroll_offset.y)
+        row = (event.y - PINNED_ROWS + int(self.scroll_offset.y)) // self.lane_height
         ids = self.lane_ids()
         if row < len(ids):
             self._select(ids[row])

@@ -1,0 +1,104 @@
+"""The help screen (``?``): what each colour and glyph means, and every key.
+
+The legend is drawn with the same theme as the lanes, so it shows exactly the glyphs and colours
+on screen, in the classroom and ASCII themes too.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from loopviz import model
+from loopviz.ui.painter import Theme
+
+STATES = [
+    (model.RUNNING, "running", "a step of the task is executing on the loop"),
+    (
+        model.READY,
+        "ready / starved",
+        "it could run, but the loop has not got to it (during a block: starved)",
+    ),  # fmt: skip
+    (model.WAITING, "waiting", "suspended at an await; the label says on what"),
+    (model.BLOCKED, "blocked", "a step running past the threshold: nobody else can run"),
+    (model.IDLE, "idle (loop lane)", "the loop waits in select() for I/O or a timer"),
+]
+
+ENDINGS = {"returned": "it returned", "raised": "it raised", "cancelled": "it was cancelled"}
+
+KEYS = [
+    ("↑ ↓, click", "select a task lane"),
+    ("+ -  0", "zoom in / out in time; fit the whole run"),
+    ("PgUp PgDn", "pan in time"),
+    ("f", "follow now again (live)"),
+    ("space", "live: pause and step through what is recorded; replay: play / pause"),
+    ("← →", "previous / next event"),
+    ("shift+← shift+→", "previous / next event of the selected task"),
+    ("[ ]  Home End", "jump back / forward; start / end"),
+    ("b", "next block"),
+    ("< >", "play slower / faster (0.1× to 10×)"),
+    ("m  n N", "mark this moment; next / previous mark"),
+    ("click the axis", "put the cursor there"),
+    ("/", "filter lanes by name (Esc clears)"),
+    ("h", "hide / show finished tasks"),
+    ("g", "group lanes under their parent task"),
+    ("e", "switch the bottom pane: output / event log"),
+    ("l", "back to live (while the script runs)"),
+    ("q", "quit (stops the script; the trace is kept)"),
+]
+
+
+def legend(theme: Theme) -> Text:
+    text = Text()
+    text.append("What the lanes show\n\n", style="bold #ffd700")
+    for state, name, meaning in STATES:
+        glyph, style = theme.cells[state]
+        text.append(f"  {glyph * 4} ", style=style)
+        text.append(f"{name:<17}", style="bold")
+        text.append(f"{meaning}\n")
+    text.append(f"  {'    '} ", style=theme.band)
+    text.append(f"{'red band':<17}", style="bold")
+    text.append("the loop is blocked: every lane is frozen for its length\n")
+    for outcome, (glyph, style) in theme.outcomes.items():
+        text.append(f"  {glyph:<4} ", style=style)
+        text.append(f"{outcome:<17}", style="bold")
+        text.append(f"the task ended: {ENDINGS[outcome]}\n")
+    text.append(f"  {theme.thread_glyph:<4} ", style=theme.thread)
+    text.append(f"{'worker thread':<17}", style="bold")
+    text.append("a to_thread / run_in_executor job, labelled with its task\n")
+    text.append("\nKeys\n\n", style="bold #ffd700")
+    for key, does in KEYS:
+        text.append(f"  {key:<18}", style="bold #87afff")
+        text.append(f"{does}\n")
+    text.append("\nEsc, ? or q closes this help.", style="#8a8a8a")
+    return text
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen > VerticalScroll {
+        width: 96;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        background: #101010;
+        border: thick #ffd700;
+        padding: 1 2;
+    }
+    """
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
+
+    def __init__(self, theme: Theme) -> None:
+        super().__init__()
+        self.theme_shown = theme
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(legend(self.theme_shown), id="legend")
