@@ -8,7 +8,6 @@ docstring says what a reviewer should see.
 from __future__ import annotations
 
 from conftest import REPO
-
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
 from loopviz.ui.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
