@@ -75,8 +75,9 @@ class Lane:
         a replay). Nothing after the horizon is shown, and a span still going on then is open:
         a wait whose deadline had passed is split there (ready from then on), and a step that
         had run past the block threshold is blocked, one that had not is still running."""
-        i = max(bisect_right(self.starts, t0) - 1, 0)
-        for span in self.spans[i:]:
+        spans = self.spans
+        for k in range(max(bisect_right(self.starts, t0) - 1, 0), len(spans)):
+            span = spans[k]  # indexing, not a slice: a slice would copy the rest of the lane
             if span.start >= t1 or span.start > horizon:
                 break
             if span.end is not None and span.end <= horizon:

@@ -12,6 +12,7 @@ A row is a gutter (state glyph and lane name) and a track of cells, each cell co
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from loopviz.model import Block, Lane, Span, TaskLane, Timeline
 from loopviz.units import duration
 
 GUTTER = 18
+DENSE_LANE = 4  # spans per cell in view past which a lane is summarised cell by cell
+DENSE_CELL = 16  # spans in one cell past which it is drawn as solid busy
 _SOLID = frozenset({model.RUNNING, model.BLOCKED, model.BUSY})
 
 # Within one cell the state with the highest priority is drawn.
@@ -223,8 +226,7 @@ class Painter:
         glyphs = self.theme.lane_glyphs
         by_status = {"blocked": model.BLOCKED, "running": model.RUNNING, "idle": model.WAITING}
         glyph = glyphs[by_status.get(status, model.DONE)]
-        codes = self._paint(timeline.loop.spans_between(view.t_start, view.t_end, timeline.horizon),
-                            view, timeline.horizon)  # fmt: skip
+        codes, _spans = self._paint_lane(timeline.loop, view, timeline.horizon, None, model.BUSY)
         for block in timeline.blocks_until(timeline.horizon):
             end = block.end if block.end is not None else timeline.horizon
             first, last = view.cell_range(block.start, end)
@@ -245,9 +247,9 @@ class Painter:
         """One lane. ``indent`` nests it under its parent (grouped view); a ``continuation`` row
         repeats the track without the name (the classroom theme's second row)."""
         now = timeline.horizon
-        spans = list(lane.spans_between(view.t_start, view.t_end, now, timeline.block_threshold_ns))
+        threshold = timeline.block_threshold_ns
+        codes, spans = self._paint_lane(lane, view, now, threshold, model.RUNNING)
         finished = lane.done_at is not None and lane.done_at <= now
-        codes = self._paint(spans, view, now)
         track = self._cells(codes)
         self._write_labels(spans, view, codes, track, now)
         if finished:
@@ -265,8 +267,7 @@ class Painter:
     def thread_row(
         self, timeline: Timeline, lane: Lane, name: str, view: Viewport
     ) -> list[Segment]:
-        spans = list(lane.spans_between(view.t_start, view.t_end, timeline.horizon))
-        codes = self._paint(spans, view, timeline.horizon)
+        codes, spans = self._paint_lane(lane, view, timeline.horizon, None, model.RUNNING)
         track = [
             (self.theme.cells[model.RUNNING][0], self.theme.thread) if code else (" ", _s(""))
             for code in codes
@@ -290,6 +291,40 @@ class Painter:
                 ch, style = track[c]
                 track[c] = (glyph or ch, style + self.theme.cursor)
         return track
+
+    def _paint_lane(
+        self, lane: Lane, view: Viewport, horizon: int, threshold: int | None, busy: str
+    ) -> tuple[list[str | None], list[Span]]:
+        """Cell states for one lane, and the spans drawn (for labels).
+
+        A lane with far more spans in view than cells (the loop lane, a task stepping thousands
+        of times, zoomed out) is summarised cell by cell instead: a cell holding more than
+        DENSE_CELL spans is a blur of steps and is drawn ``busy``. So a frame costs what the
+        screen shows, not what the trace holds."""
+        first = max(bisect_right(lane.starts, view.t_start) - 1, 0)
+        last = bisect_left(lane.starts, min(view.t_end, horizon + 1))
+        if last - first <= DENSE_LANE * view.cells:
+            spans = list(lane.spans_between(view.t_start, view.t_end, horizon, threshold))
+            return self._paint(spans, view, horizon), spans
+        codes: list[str | None] = [None] * view.cells
+        cover = [0.0] * view.cells
+        width = view.ns_per_cell
+        for c in range(view.cells):
+            start = int(view.t_start + c * width)
+            if start > horizon:
+                break
+            end = int(start + width)
+            i = bisect_right(lane.starts, start)
+            j = bisect_left(lane.starts, end)
+            if j - i > DENSE_CELL:
+                codes[c], cover[c] = busy, 1.0
+                continue
+            cell_view = Viewport(start, width, 1)
+            codes[c] = self._paint(lane.spans_between(start, end, horizon, threshold), cell_view,
+                                   horizon)[0]  # fmt: skip
+            cover[c] = self._cover[0]
+        self._cover = cover
+        return codes, []
 
     def _paint(self, spans: Iterable[Span], view: Viewport, now: int) -> list[str | None]:
         """The winning state of each cell; the solid states' cover of each cell goes to

@@ -1,0 +1,93 @@
+"""UI scale: frame times on a synthetic trace of 10,000 tasks and ~1,000,000 events.
+
+    python bench/ui_frames.py [--tasks 10000] [--steps 33] [--rows 48] [--cells 180]
+
+A frame is what the timeline widget paints for one screen: the axis, the loop lane and ``rows``
+task lanes of ``cells`` cells, through the same Painter the app uses (the widget adds only a
+cache in front). Reports the time to the first frame (building the model included) and the
+median time of a frame after a scroll, a zoom and a replay step, plus memory per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic import synthetic_events  # noqa: E402
+
+from loopviz.model import Timeline  # noqa: E402
+from loopviz.replay import Replay  # noqa: E402
+from loopviz.ui.painter import Painter, Viewport  # noqa: E402
+
+
+def frame(painter: Painter, timeline: Timeline, lanes: list, top: int, rows: int, view) -> None:
+    painter.axis_row(timeline, view)
+    painter.loop_row(timeline, view)
+    for lane in lanes[top : top + rows]:
+        painter.task_row(timeline, lane, view)
+
+
+def median_ms(action, repeats: int = 30) -> float:
+    samples = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        action(i)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=33)
+    parser.add_argument("--rows", type=int, default=48)
+    parser.add_argument("--cells", type=int, default=180)
+    options = parser.parse_args()
+    events = synthetic_events(options.tasks, options.steps)
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    timeline = Timeline()
+    timeline.add_events(events)
+    timeline.ended = True
+    replay = Replay(timeline)
+    painter = Painter()
+    replay.seek_index(len(events) - 1)  # the whole run on screen, as when a replay opens
+    lanes = timeline.visible_tasks()
+    end = timeline.end_t
+    fit = Viewport(0, end * 1.02 / options.cells, options.cells)
+    frame(painter, timeline, lanes, 0, options.rows, fit)
+    first = time.perf_counter() - started
+    model_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+
+    rows, cells = options.rows, options.cells
+    scroll = median_ms(lambda i: frame(painter, timeline, lanes, (i * 97) % len(lanes), rows, fit))
+    zooms = [Viewport(end // 3, fit.ns_per_cell / 2 ** (1 + i % 10), cells) for i in range(10)]
+    zoom = median_ms(lambda i: frame(painter, timeline, lanes, 0, rows, zooms[i % 10]))
+
+    def step(i: int) -> None:
+        replay.step(1)
+        frame(painter, timeline, lanes, 0, rows, fit)
+
+    replay.seek_index(len(events) // 2)
+    stepped = median_ms(step)
+    assert len(lanes) == options.tasks
+    per_event = model_bytes / len(events)
+    size = f"frames of {rows} lanes × {cells} cells"
+    print(f"{len(events):,} events, {options.tasks:,} tasks, {size}")
+    print(f"first frame (build the model + paint)  {first * 1e3:9.0f} ms")
+    print(f"frame after a scroll                    {scroll:9.2f} ms (median)")
+    print(f"frame after a zoom                      {zoom:9.2f} ms (median)")
+    print(f"frame after a replay step               {stepped:9.2f} ms (median)")
+    print(f"model memory                            {per_event:9.0f} bytes/event "
+          "(the event dicts themselves not counted)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
