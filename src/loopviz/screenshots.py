@@ -19,6 +19,7 @@ from loopviz.model import Timeline
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
 from loopviz.ui.app import LoopvizApp
+from loopviz.ui.painter import THEMES
 
 SIZE = (120, 36)
 
@@ -28,11 +29,13 @@ class Shot:
     name: str
     scenario: str
     at_seconds: float | None = None  # None: the finished run
+    theme: str = "default"
 
 
 SHOTS = [
     Shot("blocking-mid-block", "blocking.py", at_seconds=2.6),
     Shot("blocking", "blocking.py"),
+    Shot("blocking-classroom", "blocking.py", at_seconds=2.6, theme="classroom"),
     Shot("gather", "gather.py", at_seconds=5.0),
     Shot("create_task", "create_task.py", at_seconds=0.45),
     Shot("gather_order", "gather_order.py"),
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             header, events = traces[shot.scenario]
             at = None if shot.at_seconds is None else int(shot.at_seconds * 1e9)
             app = LoopvizApp(timeline=finished_timeline(events, header), title=shot.scenario,
-                             python=header.get("python", ""))  # fmt: skip
+                             python=header.get("python", ""), theme=THEMES[shot.theme])  # fmt: skip
             svg = out / f"{shot.name}.svg"
             asyncio.run(_capture(app, svg, at))
             made = [svg.name]

@@ -126,6 +126,7 @@ class LoopvizApp(App):
         width, height = event.size
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.screen.set_class(small, "-too-small")
+        self.screen.set_class(width < 100 or height < 30, "-compact")
         if small:
             self.query_one("#too-small", Static).update(
                 f"The terminal is {width}×{height}: loopviz needs at least "
