@@ -113,3 +113,49 @@ async def test_filter_hide_finished_group_help_and_event_log_keys():
         await pilot.press("escape")
         assert app.screen.query(TimelineView)
         await pilot.press("q")
+
+
+async def test_zooming_a_live_run_stops_following_and_f_resumes(tmp_path):
+    script = tmp_path / "ticks.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio
+
+        async def main():
+            for _ in range(60):
+                await asyncio.sleep(0.05)
+
+        asyncio.run(main())
+        """))  # fmt: skip
+    session = Session(Target(script, []), tmp_path / "ticks.jsonl")
+    app = LoopvizApp(session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = app.query_one(TimelineView)
+        await wait_until(pilot, lambda: session.timeline.now > 500_000_000)
+        # Actions, not key presses: Pilot waits for a busy live app to go idle before a press.
+        view.action_zoom(0.5)
+        assert not view.following and not view.fit_all and session.timeline.live
+        start = view.viewport().t_start
+        await pilot.pause(0.3)
+        assert view.viewport().t_start == start  # the view stays put while the run goes on
+        view.action_follow()
+        await pilot.pause(0.2)
+        view_now = view.viewport()
+        assert view.following and view_now.t_end >= session.timeline.now - view_now.ns_per_cell
+        app.action_quit_session()
+        await wait_until(pilot, lambda: session.finished)
+
+
+async def test_zoom_and_pan_keys_change_the_stretch_of_time_shown():
+    _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = app.query_one(TimelineView)
+        whole = view.viewport()
+        await pilot.press("plus")
+        zoomed = view.viewport()
+        assert zoomed.ns_per_cell == whole.ns_per_cell / 2
+        await pilot.press("pagedown")
+        assert view.viewport().t_start > zoomed.t_start
+        await pilot.press("minus", "0")
+        assert view.viewport() == whole
+        await pilot.press("q")

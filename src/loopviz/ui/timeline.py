@@ -230,10 +230,9 @@ class TimelineView(ScrollView, can_focus=True):
             else view.t_start + (view.t_end - view.t_start) / 2
         )
         self.fit_all = False
+        self.following = False  # zooming away from "now" stops following it; f resumes
         self._ns_per_cell = max(view.ns_per_cell * factor, MIN_NS_PER_CELL)
-        if self.timeline.cursor is not None or not self.following:
-            self.following = False
-            self._t_start = max(int(centre - self._ns_per_cell * view.cells / 2), 0)
+        self._t_start = max(int(centre - self._ns_per_cell * view.cells / 2), 0)
         self.refresh()
 
     def action_pan(self, screens: float) -> None:
