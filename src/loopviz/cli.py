@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from loopviz import __version__
 
-COMMANDS = ("record", "replay", "list")
+COMMANDS = ("record", "replay", "list", "export", "compare", "serve")
 
 
 class UsageError(Exception):
@@ -29,7 +30,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="a step or callback that runs longer than this blocks the loop (default: 0.1)",
     )
-    parser.add_argument("script", help="the asyncio program to run (any Python script)")
+    parser.add_argument("-m", dest="module", metavar="MODULE",
+                        help="run a module as python -m does, instead of a script")  # fmt: skip
+    parser.add_argument("script", nargs="?", help="the asyncio program to run (any Python script)")
     parser.epilog = (parser.epilog or "") + " Arguments after -- go to the script."
 
 
@@ -138,17 +141,30 @@ def _check_output(path: str) -> Path:
     return output
 
 
-def _default_trace_path(script: Path) -> Path:
+def _default_trace_path(target) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     folder = cache / "loopviz" / "traces"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    stem = str(target.script) if target.module else target.script.stem
+    return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
 
-def _session(options: argparse.Namespace, trace: Path):
-    from loopviz.session import Session, Target
+def _target(options: argparse.Namespace):
+    from loopviz.session import Target
 
-    target = Target(_check_script(options.script), options.args)
+    if options.module and options.script:
+        raise UsageError("give a script or -m MODULE, not both (arguments for it go after --).")
+    if options.module:
+        return Target(Path(options.module), options.args, module=True)
+    if not options.script:
+        raise UsageError("give a script to run, or -m MODULE.")
+    return Target(_check_script(options.script), options.args)
+
+
+def _session(options: argparse.Namespace, trace: Path, target=None):
+    from loopviz.session import Session
+
+    target = target or _target(options)
     return Session(target, trace, block_threshold=options.block_threshold)
 
 
@@ -184,10 +200,10 @@ def _echo_output(events: list[dict]) -> None:
 
 def cmd_run(argv: list[str]) -> int:
     options = _parse(_run_parser(), argv)
-    script = _check_script(options.script)
-    _require_terminal(f"loopviz record {options.script} -o trace.jsonl")
-    trace = _check_output(options.output) if options.output else _default_trace_path(script)
-    session = _session(options, trace)
+    target = _target(options)
+    _require_terminal(f"loopviz record {target.label} -o trace.jsonl")
+    trace = _check_output(options.output) if options.output else _default_trace_path(target)
+    session = _session(options, trace, target)
 
     from loopviz.ui.app import LoopvizApp
 
@@ -203,7 +219,7 @@ def cmd_run(argv: list[str]) -> int:
     timeline = session.timeline
     if timeline.exit_code:
         error = f" ({timeline.error})" if timeline.error else ""
-        print(f"loopviz: {options.script} ended with exit status {timeline.exit_code}{error}",
+        print(f"loopviz: {target.label} ended with exit status {timeline.exit_code}{error}",
               file=sys.stderr)  # fmt: skip
     return session.exit_code or 0
 
@@ -276,16 +292,134 @@ def cmd_replay(argv: list[str]) -> int:
 
 
 def _require_terminal(instead: str) -> None:
-    if not sys.stdout.isatty():
+    if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):  # (serve sets a driver)
         raise UsageError(f"the viewer needs a terminal (stdout is not one). Instead: {instead}")
+
+
+def _load(trace_path: str):
+    from loopviz.trace import TraceError, load_timeline
+
+    try:
+        return load_timeline(trace_path)
+    except TraceError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_export(argv: list[str]) -> int:
+    from loopviz import export
+
+    parser = argparse.ArgumentParser(
+        prog="loopviz export",
+        description="Write a trace as Chrome Trace Event JSON for Perfetto and chrome://tracing "
+        "(perfetto), or as a picture of the whole timeline (svg, png, txt).",
+    )
+    parser.add_argument("trace", help="a trace written by loopviz")
+    parser.add_argument("--format", choices=("perfetto", "svg", "png", "txt"), required=True)
+    parser.add_argument("-o", "--output", required=True, metavar="FILE")
+    parser.add_argument("--width", type=int, default=160, help="picture width in cells")
+    parser.add_argument("--theme", choices=("default", "classroom", "ascii"), default="default")
+    options = parser.parse_args(argv)
+    trace, timeline = _load(options.trace)
+    output = _check_output(options.output)
+    title = Path(trace.header.get("scenario") or options.trace).name
+    if options.format == "perfetto":
+        export.write_perfetto(timeline, output, title)
+    else:
+        try:
+            export.picture(timeline, options.format, output, title, options.width, options.theme)
+        except RuntimeError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"loopviz: wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _run_or_trace(path: str, threshold: float, scratch: Path):
+    """A trace as it is, or a script recorded first (headless, its output passed through)."""
+    if path.endswith((".jsonl", ".jsonl.gz", ".json")):
+        return _load(path)
+    from loopviz.session import Session, Target
+
+    target = Target(_check_script(path), [])
+    trace_path = scratch / f"{target.script.stem}-{len(list(scratch.iterdir()))}.jsonl"
+    print(f"loopviz: recording {path}...", file=sys.stderr)
+    session = Session(target, trace_path, block_threshold=threshold)
+    session.start()
+    session.wait()
+    return _load(str(trace_path))
+
+
+def cmd_compare(argv: list[str]) -> int:
+    import tempfile
+
+    from loopviz.compare import comparison_lines
+
+    parser = argparse.ArgumentParser(
+        prog="loopviz compare",
+        description="Two runs stacked on one time axis, e.g. a blocking script and its fix. "
+        "Each of A and B is a script (recorded first) or a trace.",
+    )
+    parser.add_argument("a")
+    parser.add_argument("b")
+    parser.add_argument("--block-threshold", type=float, default=0.1, metavar="SECONDS")
+    _view_options(parser)
+    options = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = [
+            (Path(name).name, *_run_or_trace(name, options.block_threshold, Path(scratch)))
+            for name in (options.a, options.b)
+        ]
+    print("\n".join(comparison_lines([(name, timeline) for name, _trace, timeline in runs])))
+    if not sys.stdout.isatty():
+        return 0
+    from loopviz.ui.compare import CompareApp
+
+    CompareApp([(name, timeline) for name, _trace, timeline in runs], _theme(options)).run()
+    return 0
+
+
+def cmd_serve(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="loopviz serve",
+        description="Serve the app in a web browser (for a class that shares a browser tab). "
+        "WARNING: whoever can reach the address can open the app, and with a script, run it "
+        "on this machine. It listens on 127.0.0.1 (this machine only) unless --host says "
+        "otherwise.",
+    )
+    parser.add_argument("target", help="a script to run live, or a trace to replay")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the "
+                        "network: anyone who reaches it can run the script)")  # fmt: skip
+    parser.add_argument("--port", type=int, default=8000)
+    _view_options(parser)
+    options = parser.parse_args(argv)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UsageError("serve needs textual-serve: pip install 'loopviz[serve]'") from None
+    is_trace = options.target.endswith((".jsonl", ".jsonl.gz"))
+    if is_trace:
+        _load(options.target)  # refuse a bad trace here, not in every browser tab
+        command = ["replay", options.target]
+    else:
+        _check_script(options.target)
+        command = [options.target]
+    flags = ["--classroom"] if options.classroom else ["--ascii"] if options.ascii else []
+    shell = " ".join(shlex.quote(part) for part in [sys.executable, "-m", "loopviz", *flags,
+                                                      *command])  # fmt: skip
+    server = Server(shell, host=options.host, port=options.port, title="loopviz")
+    print(f"loopviz: serving {options.target} at http://{options.host}:{options.port} "
+          "(Ctrl-C stops)", file=sys.stderr)  # fmt: skip
+    server.serve()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "run"
-    handler = {"record": cmd_record, "replay": cmd_replay, "list": cmd_list, "run": cmd_run}[
-        command
-    ]
+    handler = {
+        "record": cmd_record, "replay": cmd_replay, "list": cmd_list, "export": cmd_export,
+        "compare": cmd_compare, "serve": cmd_serve, "run": cmd_run,
+    }[command]  # fmt: skip
     try:
         if command == "run" and not argv:
             return cmd_pick()

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from loopviz.export import svg_to_png
 from loopviz.model import Timeline
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
@@ -74,18 +75,6 @@ async def _capture(app: LoopvizApp, path: Path, at_ns: int | None) -> None:
         path.write_text(app.export_screenshot(title=f"loopviz: {path.stem}"))
 
 
-def svg_to_png(svg: Path, png: Path) -> bool:
-    """Convert with cairosvg, in a font it has: the SVG asks for Fira Code, often not installed,
-    and a proportional fallback would misplace every cell."""
-    try:
-        import cairosvg
-    except ImportError:
-        return False
-    text = svg.read_text().replace("Fira Code", "DejaVu Sans Mono")
-    cairosvg.svg2png(bytestring=text.encode(), write_to=str(png), output_width=1600)
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loopviz.screenshots")
     parser.add_argument(
@@ -113,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             svg = out / f"{shot.name}.svg"
             asyncio.run(_capture(app, svg, at))
             made = [svg.name]
-            if svg_to_png(svg, svg.with_suffix(".png")):
+            if svg_to_png(svg.read_text(), svg.with_suffix(".png"), 1600):
                 made.append(svg.with_suffix(".png").name)
             print(f"{shot.name}: {', '.join(made)}", file=sys.stderr)
     return 0

@@ -33,14 +33,19 @@ MAX_MODEL_EVENTS = 1_000_000
 
 @dataclass
 class Target:
-    """What to run: a script path and its arguments."""
+    """What to run: a script path (or, with ``module``, a module name) and its arguments."""
 
     script: Path
     args: list[str]
+    module: bool = False
 
     @property
     def label(self) -> str:
-        return str(self.script)
+        return f"-m {self.script}" if self.module else str(self.script)
+
+    @property
+    def name(self) -> str:
+        return str(self.script) if self.module else self.script.name
 
 
 class Session:
@@ -91,6 +96,7 @@ class Session:
             self.python, "-m", "loopviz.recorder",
             "--events-fd", str(write_events),
             "--block-threshold", str(self.block_threshold),
+            *(["--module"] if self.target.module else []),
             str(self.target.script), *self.target.args,
         ]  # fmt: skip
         self._started_at = _clock()

@@ -9,6 +9,8 @@ _UNITS = ((1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "µs"), (1, "ns"))
 def duration(ns: int | float, digits: int = 3) -> str:
     """``duration(1_300_000_000) == "1.3 s"``; ``digits`` significant figures at most."""
     magnitude = abs(ns)
+    if magnitude == 0:
+        return "0 s"
     for scale, unit in _UNITS:
         if magnitude >= scale or scale == 1:
             value = ns / scale

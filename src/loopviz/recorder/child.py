@@ -25,6 +25,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="loopviz.recorder")
     parser.add_argument("--events-fd", type=int, required=True)
     parser.add_argument("--block-threshold", type=float, default=0.1)
+    parser.add_argument("--module", action="store_true", help="the target is a module name")
     parser.add_argument("script")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     return parser.parse_args(argv)
@@ -59,12 +60,16 @@ def _is_ours(filename: str) -> bool:
 _LOOPVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-def run_script(script: str, args: list[str]) -> tuple[int, str | None]:
-    """Run the scenario as ``__main__``; return (exit code, error summary or None)."""
+def run_script(script: str, args: list[str], module: bool = False) -> tuple[int, str | None]:
+    """Run the scenario as ``__main__`` (a file, or a module as ``python -m`` does); return
+    (exit code, error summary or None)."""
     sys.argv = [script, *args]
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    sys.path[0] = os.getcwd() if module else os.path.dirname(os.path.abspath(script))
     try:
-        runpy.run_path(script, run_name="__main__")
+        if module:
+            runpy.run_module(script, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
         code = exc.code
         if code is None:
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     recorder_pid = os.getpid()
     os._exit = recorded_exit
 
-    exit_code, error = run_script(options.script, options.args)
+    exit_code, error = run_script(options.script, options.args, options.module)
     sys.stdout, sys.stderr = original_stdout, original_stderr
     try:
         recorder.finish(exit_code, error)

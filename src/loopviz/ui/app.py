@@ -71,7 +71,7 @@ class LoopvizApp(App):
         self.lane_theme = theme
         self.session = session
         self.timeline = session.timeline if session is not None else timeline
-        self.run_title = title or (session.target.script.name if session else "")
+        self.run_title = title or (session.target.name if session else "")
         self.python = python
         self.trace_path = trace_path or (session.trace_path if session else None)
         self.truncated = truncated

@@ -392,6 +392,11 @@ class Painter:
             if last - first >= len(text):
                 for i, ch in enumerate(text):
                     track[first + i] = (ch, self.theme.band_label)
+                # blank the rest of a tick label the block's label cut in two
+                c = first + len(text)
+                while c < len(track) and track[c][0] not in (" ", self.theme.tick):
+                    track[c] = (" ", track[c][1])
+                    c += 1
 
 
 def block_headline(timeline: Timeline, block: Block) -> str:

@@ -87,6 +87,7 @@ class TimelineView(ScrollView, can_focus=True):
         self._t_start = 0
         self._ns_per_cell = MIN_SPAN_NS / 80
         self._rows: list[tuple[TaskLane, int]] = []  # (lane, indent) in display order
+        self.fit_span_ns: int | None = None  # "fit all" to this span instead (compare: one scale)
         self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
 
     # -- geometry -----------------------------------------------------------------------------
@@ -134,7 +135,7 @@ class TimelineView(ScrollView, can_focus=True):
         now = self.timeline.now
         if self.fit_all:
             floor = MIN_SPAN_NS if self.timeline.live else 1
-            span = max(now, self.timeline.end_t, floor) * 1.02
+            span = max(now, self.timeline.end_t, floor, self.fit_span_ns or 0) * 1.02
             return Viewport(0, max(span / cells, MIN_NS_PER_CELL), cells)
         if self.following:
             self._t_start = int(now - self._ns_per_cell * cells * 0.98)

@@ -1,0 +1,175 @@
+"""Exports of a recorded run: Chrome Trace Event JSON (Perfetto, chrome://tracing), and pictures.
+
+Perfetto: one track (a "thread") per task, named after it, with its steps, waits and ready time
+as slices in order (they never overlap on one task, so they nest trivially); a track per worker
+thread; an "event loop" track with busy, idle and blocked slices; flows from the task that woke
+another (where the wake-up happened inside a step) to the step it woke.
+
+Pictures (svg, png, txt) print the app's own rows through a Rich console, so they look like the
+app. That part imports the UI painter, and only when a picture is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from loopviz import model
+from loopviz.model import Lane, Timeline
+
+PID = 1
+LOOP_TID = 1
+FIRST_TASK_TID = 1000
+FIRST_THREAD_TID = 100
+
+
+def _us(ns: int) -> float:
+    return ns / 1000
+
+
+def _slices(lane: Lane, tid: int, end_t: int, name_of) -> list[dict]:
+    slices = []
+    for span in lane.spans:
+        end = span.end if span.end is not None else end_t
+        slices.append({
+            "ph": "X", "pid": PID, "tid": tid, "ts": _us(span.start),
+            "dur": max(_us(end - span.start), 0.001), "name": name_of(span),
+            "cat": span.state, "args": {"state": span.state, "label": span.label},
+        })  # fmt: skip
+    return slices
+
+
+def _task_slice_name(span: model.Span) -> str:
+    if span.state in (model.WAITING, model.READY) and span.label:
+        return f"{span.state}: {span.label}"
+    return span.state
+
+
+def perfetto(timeline: Timeline, title: str = "loopviz") -> dict:
+    """The run as a Chrome Trace Event JSON object."""
+    end_t = timeline.end_t
+    events: list[dict] = [
+        {"ph": "M", "pid": PID, "name": "process_name", "args": {"name": title}},
+        {"ph": "M", "pid": PID, "tid": LOOP_TID, "name": "thread_name",
+         "args": {"name": "event loop"}},
+        {"ph": "M", "pid": PID, "tid": LOOP_TID, "name": "thread_sort_index",
+         "args": {"sort_index": 0}},
+    ]  # fmt: skip
+    events += _slices(timeline.loop, LOOP_TID, end_t, lambda span: span.state)
+    for block in timeline.blocks:
+        end = block.end if block.end is not None else end_t
+        culprit = f"{block.code} at {block.where}" if block.where else "no sample"
+        events.append({
+            "ph": "i", "s": "t", "pid": PID, "tid": LOOP_TID, "ts": _us(block.start),
+            "name": f"BLOCKED {(end - block.start) / 1e6:.0f} ms: {culprit}", "cat": "block",
+            "args": {"task": timeline.display_name(block.task), "stack": block.stack,
+                     "duration_ms": (end - block.start) / 1e6},
+        })  # fmt: skip
+    tids: dict[int, int] = {}
+    for index, lane in enumerate(timeline.tasks.values()):
+        tid = tids[lane.id] = FIRST_TASK_TID + index
+        events.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_name",
+                       "args": {"name": f"{lane.label} (task {lane.id})"}})  # fmt: skip
+        events.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_sort_index",
+                       "args": {"sort_index": 10 + index}})  # fmt: skip
+        events += _slices(lane, tid, end_t, _task_slice_name)
+        if lane.done_at is not None:
+            ending = f"{lane.outcome} {lane.detail}".strip()
+            events.append({"ph": "i", "s": "t", "pid": PID, "tid": tid, "ts": _us(lane.done_at),
+                           "name": ending, "cat": "done"})  # fmt: skip
+    for index, (name, lane) in enumerate(timeline.threads.items()):
+        tid = FIRST_THREAD_TID + index
+        events.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_name",
+                       "args": {"name": f"worker {name}"}})  # fmt: skip
+        events += _slices(lane, tid, end_t, lambda span: span.label or "job")
+    events += _flows(timeline, tids)
+    return {"traceEvents": events, "displayTimeUnit": "ms",
+            "otherData": {"generator": "loopviz", "title": title}}  # fmt: skip
+
+
+def _flows(timeline: Timeline, tids: dict[int, int]) -> list[dict]:
+    """An arrow from the step that woke a task to the step it woke, where a step did the waking
+    (a lock released, an event set, a result returned); wake-ups from timers have no waker."""
+    flows: list[dict] = []
+    running: int | None = None
+    pending: dict[int, tuple[int, int]] = {}  # woken task -> (flow id, waker)
+    next_id = 1
+    for event in timeline.events:
+        kind, task = event["ev"], event.get("task")
+        if kind == "resume":
+            if task in pending:
+                flow_id, _waker = pending.pop(task)
+                flows.append({"ph": "f", "bp": "e", "id": flow_id, "pid": PID, "tid": tids[task],
+                              "ts": _us(event["t"]), "name": "wakes", "cat": "wake"})  # fmt: skip
+            running = task
+        elif kind in ("suspend", "done"):
+            running = None
+        elif (
+            kind == "ready"
+            and event.get("cause") == "woken"
+            and running is not None
+            and running != task
+            and task in tids
+            and running in tids
+        ):
+            flows.append({"ph": "s", "id": next_id, "pid": PID, "tid": tids[running],
+                          "ts": _us(event["t"]), "name": "wakes", "cat": "wake"})  # fmt: skip
+            pending[task] = (next_id, running)
+            next_id += 1
+    return flows
+
+
+def write_perfetto(timeline: Timeline, path: Path, title: str) -> None:
+    Path(path).write_text(json.dumps(perfetto(timeline, title)))
+
+
+def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 160,
+            theme_name: str = "default") -> None:  # fmt: skip
+    """The whole run as the app draws it: svg, png (needs cairosvg) or txt."""
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.text import Text
+
+    from loopviz.compare import describe
+    from loopviz.ui.painter import GUTTER, THEMES, Painter, Viewport
+
+    painter = Painter(THEMES[theme_name])
+    cells = max(width - GUTTER, 20)
+    view = Viewport(0, max(timeline.end_t * 1.02 / cells, 1), cells)
+    rows = [painter.axis_row(timeline, view), painter.loop_row(timeline, view)]
+    rows += [painter.task_row(timeline, lane, view) for lane in timeline.visible_tasks()]
+    rows += [painter.thread_row(timeline, lane, name, view)
+             for name, lane in timeline.threads.items()]  # fmt: skip
+    console = Console(record=True, width=width, file=open(_devnull(), "w"),  # noqa: SIM115
+                      color_system=None if fmt == "txt" else "truecolor")  # fmt: skip
+    console.print(Text(describe(title, timeline), style="bold"))
+    for row in rows:
+        console.print(Text.assemble(*((s.text, s.style) for s in row if isinstance(s, Segment))),
+                      no_wrap=True, crop=True)  # fmt: skip
+    if fmt == "txt":
+        Path(path).write_text(console.export_text())
+        return
+    svg = console.export_svg(title=title)
+    if fmt == "svg":
+        Path(path).write_text(svg)
+        return
+    if not svg_to_png(svg, Path(path), width * 10):
+        raise RuntimeError("PNG export needs cairosvg: pip install 'loopviz[docs]'")
+
+
+def svg_to_png(svg: str, path: Path, width_px: int) -> bool:
+    """Convert with cairosvg if it is installed (False if not). The SVG asks for Fira Code,
+    often missing, and a proportional fallback font would misplace every cell."""
+    try:
+        import cairosvg
+    except ImportError:
+        return False
+    svg = svg.replace("Fira Code", "DejaVu Sans Mono")
+    cairosvg.svg2png(bytestring=svg.encode(), write_to=str(path), output_width=width_px)
+    return True
+
+
+def _devnull() -> str:
+    import os
+
+    return os.devnull
