@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import synthetic_events  # noqa: E402
+from synthetic import median_ms, synthetic_events  # noqa: E402
 
 from loopviz.model import Timeline  # noqa: E402
 from loopviz.replay import Replay  # noqa: E402
-
-
-def timed(action, repeats: int = 200) -> float:
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1e3
 
 
 def main() -> None:
@@ -75,7 +65,8 @@ def main() -> None:
     replay.seek_index(len(events) - 1)
     replay.loop_state()  # one pass over the trace leaves the checkpoints in place
     for label, action in rows:
-        print(f"{label:<34} {timed(action):8.3f} ms (median)")
+        took = median_ms(lambda _i, act=action: act(), 200)
+        print(f"{label:<34} {took:8.3f} ms (median)")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ median time of a frame after a scroll, a zoom and a replay step, plus memory per
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import synthetic_events  # noqa: E402
+from synthetic import median_ms, synthetic_events  # noqa: E402
 
 from loopviz.model import Timeline  # noqa: E402
 from loopviz.replay import Replay  # noqa: E402
@@ -30,15 +29,6 @@ def frame(painter: Painter, timeline: Timeline, lanes: list, top: int, rows: int
     painter.loop_row(timeline, view)
     for lane in lanes[top : top + rows]:
         painter.task_row(timeline, lane, view)
-
-
-def median_ms(action, repeats: int = 30) -> float:
-    samples = []
-    for i in range(repeats):
-        started = time.perf_counter()
-        action(i)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1e3
 
 
 def main() -> None:
