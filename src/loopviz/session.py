@@ -324,6 +324,8 @@ class Session:
             self.trace_error = f"could not write {self.trace_path}: {exc.strerror or exc}"
             self._trace_closed = True
             self._unwritten = []
+            if self._writer is not None:
+                self._writer.abandon()
 
     def header(self) -> dict:
         return {

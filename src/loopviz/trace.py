@@ -8,6 +8,7 @@ newer major version, with a message a person can act on. Reading never executes 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import zlib
 from collections.abc import Iterator
@@ -61,6 +62,12 @@ class TraceWriter:
 
     def close(self) -> None:
         self._file.close()
+
+    def abandon(self) -> None:
+        """Give up after a failed write (disk full): close without letting the unwritten buffer
+        raise again, now or when the file object is collected."""
+        with contextlib.suppress(OSError):
+            self._file.close()
 
 
 @dataclass
