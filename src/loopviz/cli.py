@@ -72,9 +72,10 @@ def _run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loopviz",
         description="Run an asyncio program and watch its event loop live.",
-        epilog="Other commands: loopviz record SCRIPT -o TRACE (headless recording), "
-        "loopviz replay TRACE (step through a recording), loopviz list (the scenarios). "
-        "With no arguments, loopviz offers the scenarios to choose from.",
+        epilog="Other commands: record SCRIPT -o TRACE (headless), replay TRACE, "
+        "export TRACE --format perfetto|svg|png|txt -o OUT, compare A B, serve SCRIPT_OR_TRACE, "
+        "list (the scenarios); loopviz COMMAND --help for each. With no arguments, loopviz "
+        "offers the scenarios to choose from.",
     )
     parser.add_argument("--version", action="version", version=f"loopviz {__version__}")
     parser.add_argument(
