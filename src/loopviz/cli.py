@@ -269,13 +269,8 @@ def cmd_pick() -> int:
 
 
 def cmd_replay(argv: list[str]) -> int:
-    from loopviz.trace import TraceError, load_timeline
-
     options = _replay_parser().parse_args(argv)
-    try:
-        trace, timeline = load_timeline(options.trace)
-    except TraceError as exc:
-        raise UsageError(str(exc)) from None
+    trace, timeline = _load(options.trace)
     _require_terminal("run the same command in a terminal window")
 
     from loopviz.ui.app import LoopvizApp

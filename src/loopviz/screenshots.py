@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loopviz.export import svg_to_png
-from loopviz.model import Timeline
 from loopviz.session import Session, Target
-from loopviz.trace import read_trace
+from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
 from loopviz.ui.painter import THEMES
 
@@ -58,13 +57,6 @@ SHOTS = [
 ]
 
 
-def finished_timeline(events: list[dict], header: dict) -> Timeline:
-    timeline = Timeline(block_threshold_ns=header.get("block_threshold_ns", 100_000_000))
-    timeline.add_events(events)
-    timeline.ended = True
-    return timeline
-
-
 async def _capture(app: LoopvizApp, path: Path, at_ns: int | None) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -84,21 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    traces: dict[str, tuple[dict, list[dict]]] = {}
+    recorded: dict[str, Path] = {}  # scenario -> its trace, recorded once for all its shots
     with tempfile.TemporaryDirectory() as scratch:
         for shot in SHOTS:
-            if shot.scenario not in traces:
+            if shot.scenario not in recorded:
                 script = Path(options.scenarios) / shot.scenario
-                trace_path = Path(scratch) / f"{script.stem}.jsonl"
+                trace_path = recorded[shot.scenario] = Path(scratch) / f"{script.stem}.jsonl"
                 session = Session(Target(script, []), trace_path)
                 session.start()
                 session.wait()
-                trace = read_trace(trace_path)
-                traces[shot.scenario] = (trace.header, trace.events)
-            header, events = traces[shot.scenario]
+            # a fresh timeline per shot: each app moves its own replay cursor
+            trace, timeline = load_timeline(recorded[shot.scenario])
             at = None if shot.at_seconds is None else int(shot.at_seconds * 1e9)
-            app = LoopvizApp(timeline=finished_timeline(events, header), title=shot.scenario,
-                             python=header.get("python", ""), theme=THEMES[shot.theme])  # fmt: skip
+            python = trace.header.get("python", "")
+            app = LoopvizApp(timeline=timeline, title=shot.scenario, python=python,
+                             theme=THEMES[shot.theme])  # fmt: skip
             svg = out / f"{shot.name}.svg"
             asyncio.run(_capture(app, svg, at))
             made = [svg.name]

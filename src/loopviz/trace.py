@@ -45,7 +45,6 @@ class TraceWriter:
     def __init__(self, path: Path | str, header: dict) -> None:
         self.path = Path(path)
         self._file = _open_binary(self.path, "wb")
-        self.events_written = 0
         self._file.write(
             _encoder.encode({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header})
         )
@@ -55,7 +54,6 @@ class TraceWriter:
         if not events:
             return
         self._file.write(b"\n".join(_encoder.encode(event) for event in events) + b"\n")
-        self.events_written += len(events)
 
     def flush(self) -> None:
         self._file.flush()

@@ -351,10 +351,10 @@ class TaskCoroutine(collections.abc.Coroutine):
         finally:
             state.step_start, state.step_task = outer_start, outer_task
             state.step_serial = outer_serial
-            if state.callback_start:
-                state.callback_start = _clock() - t0
 
     def _end_step(self, state: LoopState, serial: int, start: int, end: int) -> None:
+        if state.callback_start:  # callbacks after this step are timed from its end
+            state.callback_start = end
         recorder = state.recorder
         if end - start < recorder.block_threshold_ns:
             return
