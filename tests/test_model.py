@@ -103,3 +103,12 @@ def test_threads_get_lanes_named_for_their_job():
     ]
     lane = build(events).threads["w0"]
     assert [(s.start, s.end, s.label) for s in lane.spans] == [(5, 9, "work() ← m")]
+
+
+def test_a_late_watchdog_sample_for_a_step_already_over_is_ignored():
+    events = sleeper_events()[:3]  # the 1 ms step at 10 ms has ended
+    events.append({"t": 300 * MS, "ev": "block_begin", "task": 1, "start": 10 * MS,
+                   "where": "x.py:1", "code": "pass", "stack": []})  # fmt: skip
+    timeline = build(events)
+    timeline.now = 400 * MS
+    assert timeline.blocks == [] and timeline.current_block() is None
