@@ -36,8 +36,11 @@ LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
     14: ("end", ("exit_code", "error")),
     15: ("ready", ("task", "cause")),
     16: ("unretrieved", ("task", "detail")),
+    # A bare yield (asyncio.sleep(0)) with no timeout: a suspend on the wire's shortest form.
+    17: ("suspend", ("task",)),
 }
-CODES: dict[str, int] = {name: code for code, (name, _fields) in LAYOUTS.items()}
+YIELD = 17
+CODES: dict[str, int] = {name: code for code, (name, _fields) in LAYOUTS.items() if code != YIELD}
 
 HELLO = CODES["hello"]
 LOOP = CODES["loop"]
@@ -66,8 +69,9 @@ class WireError(ValueError):
     """The stream from the child is not what a loopviz recorder writes."""
 
 
-def encode_frame(watermark: int, flat: list) -> bytes:
-    body = _encoder.encode([watermark, *flat])
+def encode_frame(flat: list) -> bytes:
+    """``flat`` is the watermark followed by the events, in their layouts."""
+    body = _encoder.encode(flat)
     return FRAME_HEADER.pack(len(body)) + body
 
 
@@ -100,6 +104,9 @@ def _tidy(event: dict) -> dict:
         if event.get(key) == NONE:
             event[key] = None
     if event["ev"] == "suspend":
+        if "kind" not in event:  # the short form of a bare yield
+            event["waiting_on"] = BARE_YIELD_WAIT
+            return event
         waiting_on = {"kind": event.pop("kind"), "label": event.pop("label")}
         obj, deadline, ref, where, timeout = (
             event.pop(k) for k in ("obj", "deadline", "ref", "where", "timeout")
@@ -119,6 +126,9 @@ def _tidy(event: dict) -> dict:
         event["stack"] = event["stack"].split("\n") if event["stack"] else []
     return event
 
+
+# What a bare yield waits on, shared by all of them (events are read, never changed, once decoded).
+BARE_YIELD_WAIT = {"kind": "sleep", "label": "sleep 0", "delay_ns": 0}
 
 # What the suspend event's generic ``ref`` field means for each wait kind.
 _REF_NAMES = {"task": "target", "gather": "children", "thread": "job", "sleep": "delay_ns"}

@@ -22,15 +22,19 @@ import sys
 import threading
 import time
 import traceback
+import types
 import weakref
 
 from loopviz import wire
 from loopviz.recorder import sources
-from loopviz.recorder.waits import WaitNamer
+from loopviz.recorder.waits import YIELD, WaitNamer
 from loopviz.wire import NONE
 
 _clock = time.perf_counter_ns
+# A task's wake-up is ``task_wakeup`` (C Task, a builtin method) or ``__wakeup`` (Python Task, a
+# bound method); its steps are scheduled as TaskStepMethWrapper objects, rejected by type alone.
 _WAKEUP_NAMES = frozenset({"task_wakeup", "__wakeup", "_Task__wakeup"})
+_WAKEUP_TYPES = frozenset({types.BuiltinMethodType, types.MethodType})
 _short = reprlib.Repr()
 _short.maxstring = 60
 _short.maxother = 60
@@ -68,7 +72,7 @@ class Recorder:
         # because asyncio names a task only after the task factory returns.
         self.pending_creates: list = []
         self.loops: list[LoopState] = []
-        self._task_ids = itertools.count(1)
+        self.task_ids = itertools.count(1)  # next() is atomic: any thread may make tasks
         self._job_ids = itertools.count(1)
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
@@ -89,9 +93,6 @@ class Recorder:
     def emit(self, kind: int, *fields) -> None:
         """Append one event stamped now (for rare events; hot paths extend ``events`` directly)."""
         self.events.extend((kind, _clock() - self.t0, *fields))
-
-    def next_task_id(self) -> int:
-        return next(self._task_ids)
 
     def next_job_id(self) -> int:
         return next(self._job_ids)
@@ -115,11 +116,10 @@ class Recorder:
             watermark = self.now() - self.watermark_margin_ns
             events = self.events
             n = len(events)
-            chunk = events[:n]
+            flat = self._resolve_creates(watermark)
+            flat += events[:n]
             del events[:n]
-            flat = self._resolve_creates()
-            flat.extend(chunk)
-            frame = wire.encode_frame(watermark, flat)
+            frame = wire.encode_frame(flat)
             try:
                 view = memoryview(frame)
                 while view:
@@ -132,12 +132,13 @@ class Recorder:
                 self._broken = True
                 os.kill(os.getpid(), signal.SIGTERM)
 
-    def _resolve_creates(self) -> list:
+    def _resolve_creates(self, watermark: int) -> list:
+        """Start a frame: the watermark, then a ``create`` for every task made since the last."""
         pending = self.pending_creates
         n = len(pending)
         groups = pending[:n]
         del pending[:n]
-        flat = []
+        flat = [watermark]
         for i in range(0, n, 6):
             t, task_id, parent, where, task, proxy = groups[i : i + 6]
             name = task.get_name()
@@ -178,8 +179,7 @@ class LoopState:
         self.loop_id = 0  # 1, 2...: in the order the scenario made its loops
         self.step_start = 0  # 0 = no step running
         self.step_task = NONE
-        self.step_serial = 0
-        # (serial, where, code, stack) sampled by the watchdog for the step now running
+        # (step start, where, code, stack) sampled by the watchdog for the step now running
         self.block_sample: tuple[int, str, str, str] | None = None
         # Time the loop left select() or finished a step: a callback has run since then.
         # 0 while the loop is not running (or its select() cannot be seen, as on uvloop).
@@ -187,7 +187,6 @@ class LoopState:
         self.in_select = False
         self.callback_sample: tuple[int, str, str, str] | None = None
         self.inner_factory = None
-        self.serials = itertools.count(1)
         self.jobs = JobTable()
         # task id -> its innermost asyncio.timeout (a Timeout object, read at each suspend)
         self.timeouts: dict[int, object] = {}
@@ -204,19 +203,19 @@ class LoopState:
 
     def check_block(self, recorder: Recorder) -> None:
         """Called by the watchdog: sample the culprit of a step or callback past the threshold."""
-        serial = self.step_serial
-        start, task = self.step_start, self.step_task
-        if self.step_serial != serial:
-            return  # a step began while we read: look again next time
+        start = self.step_start
+        task = self.step_task
+        if self.step_start != start:
+            return  # a step began or ended while we read: look again next time
         if start:
-            if self.block_sample and self.block_sample[0] == serial:
+            if self.block_sample and self.block_sample[0] == start:
                 return
             if recorder.now() - start < recorder.block_threshold_ns:
                 return
             sample = self._sample()
-            if self.step_serial != serial or self.step_start != start:
+            if self.step_start != start:
                 return  # the step ended while we looked
-            self.block_sample = (serial, *sample)
+            self.block_sample = (start, *sample)
             recorder.emit(wire.BLOCK_BEGIN, task, start, *sample)
             return
         callback_start = self.callback_start
@@ -264,26 +263,35 @@ class JobTable(dict):
         fut.add_done_callback(lambda _f: self.pop(key, None))
 
 
+# Tasks whose id cannot be read from their coroutine: a scenario's own factory wrapped our proxy,
+# or an eager task finished inside the factory. On 3.12.0-3.12.1 every task is kept here, because
+# get_coro() of a finished eager task crashes those versions.
 _task_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GET_CORO_UNSAFE_WHEN_DONE = sys.version_info[:3] in ((3, 12, 0), (3, 12, 1))
 _proxies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # only kept on 3.13.0
 
 
 def task_id_of(task: object) -> int:
-    found = _task_ids.get(task)
-    if found is not None:
-        return found
-    # An eager task's first step runs before the factory can register it. Only ask a task that is
-    # not done for its coroutine: 3.12.0-3.12.1 crash on get_coro() of a finished eager task.
-    if hasattr(task, "get_coro") and not task.done():
-        coro = task.get_coro()
-        if isinstance(coro, TaskCoroutine):
-            return coro.task_id
-    return NONE
+    """The id the factory gave ``task``: read from its coroutine (our proxy), so the hot paths
+    (a wake-up, a parent lookup) need no weak map."""
+    if _GET_CORO_UNSAFE_WHEN_DONE and task.done():
+        return _task_ids.get(task, NONE)
+    get_coro = getattr(task, "get_coro", None)
+    coro = get_coro() if get_coro is not None else None
+    if type(coro) is TaskCoroutine:
+        return coro.task_id
+    return _task_ids.get(task, NONE)
+
+
+def _remember_task_id(task: object, proxy: TaskCoroutine) -> None:
+    if _GET_CORO_UNSAFE_WHEN_DONE or task.done() or task.get_coro() is not proxy:
+        _task_ids[task] = proxy.task_id
 
 
 def _outcome_of(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, StopIteration):
-        return "returned", _short.repr(exc.value)
+        value = exc.value
+        return "returned", "None" if value is None else _short.repr(value)
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled", str(exc)
     return "raised", f"{type(exc).__name__}: {exc}"[:200]
@@ -306,66 +314,82 @@ class TaskCoroutine(collections.abc.Coroutine):
         self.default_name = ""
         self.sent_name = None
 
-    def send(self, value):
-        return self._step(self._coro.send, value)
-
-    def throw(self, *exc_info):
-        return self._step(self._coro.throw, *exc_info)
-
-    def _step(self, advance, *args):
+    def send(self, value, _throw: tuple | None = None):
+        # The hottest code in loopviz: runs for every task step. Locals over attributes, no
+        # bound methods or argument packing, the rare cases behind one test each, and nothing
+        # allocated but the two event tuples.
         state = self._state
+        if state.step_start:
+            return self._nested_step(state, value, _throw)
         recorder = state.recorder
         events = recorder.events
         task_id = self.task_id
         t0 = recorder.t0
-        # An eager task's first step runs inside another task's step: save and restore it.
-        outer_start, outer_task, outer_serial = state.step_start, state.step_task, state.step_serial
         start = _clock() - t0
-        # The serial is written last and read first and last by the watchdog (a seqlock), so it
-        # never pairs one step's serial with another step's start.
-        serial = next(state.serials)
-        state.step_start = start
+        # step_start is written last and cleared first, and the watchdog reads it before and
+        # after step_task (a seqlock on the start time): it never pairs one step's task with
+        # another step's start.
         state.step_task = task_id
-        state.step_serial = serial
+        state.step_start = start
         events.extend((wire.RESUME, start, task_id))
         try:
-            yielded = advance(*args)
+            yielded = self._coro.send(value) if _throw is None else self._coro.throw(*_throw)
         except BaseException as exc:
             end = _clock() - t0
-            self._end_step(state, serial, start, end)
+            state.step_start = 0
+            if state.callback_start:  # callbacks after this step are timed from its end
+                state.callback_start = end
+            if end - start >= recorder.block_threshold_ns:
+                self._record_block(state, start, end)
             outcome, detail = _outcome_of(exc)
             events.extend((wire.DONE, end, task_id, outcome, detail))
             if state.timeouts:
                 state.timeouts.pop(task_id, None)
-            self._check_rename()
+            if self.sent_name is not None:
+                self._check_rename()
             raise
-        else:
-            end = _clock() - t0
-            self._end_step(state, serial, start, end)
-            wait = state.waits.describe(yielded, self._coro)
-            timeout = state.timeouts.get(task_id) if state.timeouts else None
-            deadline = NONE if timeout is None else state.timeout_deadline(timeout)
-            # one extend per event: the writer may take the buffer between two calls
-            events.extend((wire.SUSPEND, end, task_id, *wait, deadline))
-            return yielded
-        finally:
-            state.step_start, state.step_task = outer_start, outer_task
-            state.step_serial = outer_serial
-
-    def _end_step(self, state: LoopState, serial: int, start: int, end: int) -> None:
-        if state.callback_start:  # callbacks after this step are timed from its end
+        end = _clock() - t0
+        state.step_start = 0
+        if state.callback_start:
             state.callback_start = end
-        recorder = state.recorder
-        if end - start < recorder.block_threshold_ns:
-            return
+        if end - start >= recorder.block_threshold_ns:
+            self._record_block(state, start, end)
+        if yielded is None and not state.timeouts:  # a bare yield: asyncio.sleep(0)
+            events.extend((wire.YIELD, end, task_id))
+            return yielded
+        wait = YIELD if yielded is None else state.waits.describe(yielded, self._coro)
+        deadline = NONE
+        if state.timeouts:
+            timeout = state.timeouts.get(task_id)
+            if timeout is not None:
+                deadline = state.timeout_deadline(timeout)
+        # one extend per event: the writer may take the buffer between two calls
+        events.extend((wire.SUSPEND, end, task_id, *wait, deadline))
+        return yielded
+
+    def throw(self, *exc_info):
+        return self.send(None, exc_info)
+
+    def _nested_step(self, state: LoopState, value, throw: tuple | None):
+        """An eager task's first step runs inside the step of the task that made it (3.12+):
+        record it as its own step, then give the outer step back to the watchdog."""
+        outer_task, outer_start = state.step_task, state.step_start
+        state.step_start = 0
+        try:
+            return self.send(value, throw)
+        finally:
+            state.step_task = outer_task
+            state.step_start = outer_start
+
+    def _record_block(self, state: LoopState, start: int, end: int) -> None:
         sample = state.block_sample
-        where, code, stack = sample[1:] if sample and sample[0] == serial else ("", "", "")
-        recorder.events.extend((wire.BLOCK, end, self.task_id, start, end, where, code, stack))
+        where, code, stack = sample[1:] if sample and sample[0] == start else ("", "", "")
+        state.recorder.events.extend(
+            (wire.BLOCK, end, self.task_id, start, end, where, code, stack)
+        )
 
     def _check_rename(self) -> None:
         sent = self.sent_name
-        if sent is None:
-            return
         task = asyncio.current_task()
         if task is not None and task.get_coro() is self and task.get_name() != sent:
             self.sent_name = task.get_name()
@@ -500,20 +524,23 @@ class LoopInstaller:
 
     def _make_factory(self, state: LoopState):
         recorder = self.recorder
+        t0 = recorder.t0
+        task_ids = recorder.task_ids
+        get_ident, current_task, Task = threading.get_ident, asyncio.current_task, asyncio.Task
 
         def loopviz_task_factory(loop, coro, **kwargs):
-            t = recorder.now()
-            task_id = recorder.next_task_id()
-            state.thread_id = threading.get_ident()
-            parent_task = asyncio.current_task(loop) if loop.is_running() else None
+            t = _clock() - t0
+            task_id = next(task_ids)
+            state.thread_id = get_ident()
+            parent_task = current_task(loop)
             parent = task_id_of(parent_task) if parent_task is not None else NONE
             proxy = TaskCoroutine(coro, task_id, state)
             inner = state.inner_factory
             if inner is not None:
                 task = inner(loop, proxy, **kwargs)
             else:
-                task = asyncio.Task(proxy, loop=loop, **kwargs)
-            _task_ids[task] = task_id
+                task = Task(proxy, loop=loop, **kwargs)
+            _remember_task_id(task, proxy)
             if _RESTORE_NONE_NAMES:
                 proxy.default_name = task.get_name()  # asyncio's own Task-N, before the bug
                 _proxies[task] = proxy
@@ -586,7 +613,7 @@ class LoopInstaller:
         t0 = self.recorder.t0
 
         def call_soon(callback, *args, context=None):
-            if getattr(callback, "__name__", None) in _WAKEUP_NAMES:
+            if type(callback) in _WAKEUP_TYPES and callback.__name__ in _WAKEUP_NAMES:
                 events.extend((wire.READY, _clock() - t0, task_id_of(callback.__self__), "woken"))
             return original(callback, *args, context=context)
 

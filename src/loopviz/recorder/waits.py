@@ -19,7 +19,7 @@ import asyncio.streams
 import asyncio.taskgroups
 import asyncio.tasks
 from collections.abc import Callable
-from types import CodeType
+from types import CodeType, CoroutineType, GeneratorType
 
 from loopviz.recorder.sources import display_path, is_user_file
 from loopviz.wire import NONE
@@ -61,7 +61,8 @@ class WaitNamer:
         self._task_id = task_id_of
         self._job_of = job_of_future
         self._objects = ObjectIds()
-        self._by_code: dict[CodeType, Callable] = {
+        # code object -> its handler if it is a known primitive, else its file (see _file_of)
+        self._by_code: dict[CodeType, Callable | str] = {
             asyncio.tasks.sleep.__code__: self._sleep,
             asyncio.tasks.wait_for.__code__: self._wait_for,
             asyncio.locks.Lock.acquire.__code__: self._primitive("lock", lambda o: "Lock"),
@@ -122,21 +123,37 @@ class WaitNamer:
         known = None
         user_where = ""
         node = coro
-        while node is not None:
-            code = getattr(node, "cr_code", None) or getattr(node, "gi_code", None)
-            if code is None:
-                break
-            frame = getattr(node, "cr_frame", None) or getattr(node, "gi_frame", None)
-            if frame is None:
+        by_code = self._by_code
+        while True:
+            kind = type(node)
+            if kind is CoroutineType:
+                code, frame, awaited = node.cr_code, node.cr_frame, node.cr_await
+            elif kind is GeneratorType:
+                code, frame, awaited = node.gi_code, node.gi_frame, node.gi_yieldfrom
+            else:  # the awaited future, or an object of a library's own making
+                code = getattr(node, "cr_code", None) or getattr(node, "gi_code", None)
+                frame = getattr(node, "cr_frame", None) or getattr(node, "gi_frame", None)
+                awaited = getattr(node, "cr_await", None) or getattr(node, "gi_yieldfrom", None)
+            if code is None or frame is None:
                 break
             if known is None:
-                handler = self._by_code.get(code)
-                if handler is not None:
+                handler = by_code.get(code)
+                if handler is None:
+                    handler = by_code[code] = self._file_of(code)
+                if type(handler) is str:
+                    if handler:
+                        user_where = f"{handler}:{frame.f_lineno}"
+                else:
                     known = (handler, frame)
-                elif is_user_file(code.co_filename):
-                    user_where = f"{display_path(code.co_filename)}:{frame.f_lineno}"
-            node = getattr(node, "cr_await", None) or getattr(node, "gi_yieldfrom", None)
+            if awaited is None:
+                break
+            node = awaited
         return known, user_where
+
+    @staticmethod
+    def _file_of(code: CodeType) -> str:
+        """Cached per code object next to the handlers: the display path of a user file, or ""."""
+        return display_path(code.co_filename) if is_user_file(code.co_filename) else ""
 
     def _describe_future(self, fut: object) -> tuple[str, str, int, int, object]:
         if isinstance(fut, asyncio.Task):
