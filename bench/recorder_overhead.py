@@ -1,15 +1,20 @@
-"""Recorder overhead: each workload plain vs under ``loopviz record``, side by side.
+"""Recorder overhead: each workload plain, under ``loopviz record`` and under viztracer.
 
-    python bench/recorder_overhead.py [--rounds N] [WORKLOAD ...]
+    python bench/recorder_overhead.py [--rounds N] [--uvloop] [WORKLOAD ...]
 
-Runs are alternated (plain, recorded, plain, ...) so that a noisy shared machine hits both alike;
-the workload times itself, so process start-up is not counted. Prints the median of each and
-their ratio.
+Runs are alternated (plain, loopviz, viztracer, plain, ...) so that a noisy shared machine hits
+all alike; the workload times itself, so process start-up and writing the trace out at exit are not
+counted. Prints the median of each, the ratios to plain, and loopviz's overhead as a share of
+viztracer's (the target is at most half). The viztracer column appears when ``viztracer`` is
+installed next to this Python (``pip install viztracer`` in the benchmark's environment only; it is
+not a loopviz dependency). ``--uvloop`` runs every workload on uvloop.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,28 +26,60 @@ sys.path.insert(0, str(HERE))
 from workloads import WORKLOADS  # noqa: E402
 
 
-def run(command: list[str]) -> float:
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return float(result.stdout.strip().splitlines()[-1])
+def run(command: list[str], env: dict[str, str]) -> float:
+    """The seconds the workload printed (the first line that is a number: tools add their own)."""
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    for line in result.stdout.splitlines():
+        try:
+            return float(line.strip())
+        except ValueError:
+            continue
+    raise RuntimeError(f"no timing in the output of {command}:\n{result.stdout}")
+
+
+def viztracer_command() -> list[str] | None:
+    found = shutil.which("viztracer", path=str(Path(sys.executable).parent))
+    return [found, "--quiet", "--log_async"] if found else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--uvloop", action="store_true", help="run the workloads on uvloop")
     parser.add_argument("workloads", nargs="*", default=list(WORKLOADS))
     options = parser.parse_args()
     script = str(HERE / "workloads.py")
-    print(f"{'workload':<12} {'plain s':>9} {'recorded s':>11} {'ratio':>6}")
+    env = {**os.environ, "LOOPVIZ_BENCH_LOOP": "uvloop" if options.uvloop else "asyncio"}
+    viztracer = viztracer_command()
+    python = sys.version.split()[0]
+    print(f"Python {python}, {'uvloop' if options.uvloop else 'asyncio'} loop, "
+          f"median of {options.rounds} alternating rounds")  # fmt: skip
+    header = f"{'workload':<12} {'plain s':>8} {'loopviz':>8} {'ratio':>6}"
+    if viztracer:
+        header += f" {'viztracer':>9} {'ratio':>6} {'overhead share':>14}"
+    print(header)
     with tempfile.TemporaryDirectory() as scratch:
         trace = str(Path(scratch) / "bench.jsonl")
+        commands = {
+            "plain": [sys.executable, script],
+            "loopviz": [sys.executable, "-m", "loopviz", "record", script, "-o", trace, "--"],
+        }
+        if viztracer:
+            commands["viztracer"] = [*viztracer, "-o", str(Path(scratch) / "viz.json"), script]
         for name in options.workloads:
-            plain, recorded = [], []
+            times: dict[str, list[float]] = {tool: [] for tool in commands}
             for _ in range(options.rounds):
-                plain.append(run([sys.executable, script, name]))
-                loopviz = [sys.executable, "-m", "loopviz", "record", script, "-o", trace]
-                recorded.append(run([*loopviz, "--", name]))
-            p, r = statistics.median(plain), statistics.median(recorded)
-            print(f"{name:<12} {p:>9.4f} {r:>11.4f} {r / p:>6.2f}")
+                for tool, command in commands.items():
+                    times[tool].append(run([*command, name], env))
+            median = {tool: statistics.median(samples) for tool, samples in times.items()}
+            plain = median["plain"]
+            ratio = median["loopviz"] / plain
+            line = f"{name:<12} {plain:>8.4f} {median['loopviz']:>8.4f} {ratio:>5.2f}×"
+            if viztracer:
+                viz_ratio = median["viztracer"] / plain
+                share = (ratio - 1) / (viz_ratio - 1) if viz_ratio > 1 else float("nan")
+                line += f" {median['viztracer']:>9.4f} {viz_ratio:>5.2f}× {share:>13.0%}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Benchmark workloads: each times its own work with perf_counter and prints the seconds.
 
-Run as ``python bench/workloads.py NAME``; ``bench/recorder_overhead.py`` runs each one plain and
-under ``loopviz record``, alternating, and reports the ratio.
+Run as ``python bench/workloads.py NAME``; ``bench/recorder_overhead.py`` runs each one plain, under
+``loopviz record`` and under viztracer, alternating, and reports the ratios. With
+``LOOPVIZ_BENCH_LOOP=uvloop`` in the environment the workload runs on uvloop.
 """
 
 import asyncio
+import os
 import sys
 import time
 
@@ -79,5 +81,13 @@ async def timed(name: str) -> float:
     return time.perf_counter() - started
 
 
+def run(coro):
+    if os.environ.get("LOOPVIZ_BENCH_LOOP") == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
 if __name__ == "__main__":
-    print(f"{asyncio.run(timed(sys.argv[1])):.6f}")
+    print(f"{run(timed(sys.argv[1])):.6f}")

@@ -1,9 +1,15 @@
-"""The session's bounds: the live model is capped, while the trace keeps every event."""
+"""The session's bounds: the live model is capped while the trace keeps every event, and a flood
+the parent cannot keep up with holds the recorded loop rather than growing any buffer."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import textwrap
+import threading
 
+from loopviz import wire
+from loopviz.recorder import runtime
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
 
@@ -29,3 +35,55 @@ def test_the_model_stops_at_its_cap_and_the_trace_keeps_everything(tmp_path):
     trace = read_trace(tmp_path / "t.jsonl")
     assert len(trace.events) > 1_500
     assert [e["text"] for e in trace.events if e["ev"] == "output"] == ["done\n"]
+
+
+def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_buffer(monkeypatch):
+    """Nobody reads the event pipe: the recorder's buffer stops near MAX_BUFFERED, with the loop
+    held between iterations; once the pipe is read again, every event arrives."""
+    tasks, steps, limit = 500, 20, 20_000
+    monkeypatch.setattr(runtime, "MAX_BUFFERED", limit)
+    read_end, write_end = os.pipe()
+    recorder = runtime.Recorder(write_end, 100_000_000, flush_interval=0.001)
+    held = threading.Event()
+    wait_for_writer = recorder.wait_for_writer
+
+    def holding() -> None:
+        held.set()
+        wait_for_writer()
+
+    recorder.wait_for_writer = holding
+    recorder.start()
+    loop = asyncio.new_event_loop()
+    runtime.LoopInstaller(recorder).install(loop)
+
+    async def worker() -> None:
+        for _ in range(steps):
+            await asyncio.sleep(0)
+
+    async def flood() -> None:
+        await asyncio.gather(*(worker() for _ in range(tasks)))
+
+    runner = threading.Thread(target=loop.run_until_complete, args=(flood(),))
+    runner.start()
+    assert held.wait(10), "the loop never waited for the writer"
+    # held: the buffer can be one loop iteration (a step of every task) past the limit, no more
+    one_iteration = tasks * 13
+    assert len(recorder.events) <= limit + one_iteration
+
+    chunks = []
+    reader = threading.Thread(
+        target=lambda: chunks.extend(iter(lambda: os.read(read_end, 1 << 16), b""))
+    )
+    reader.start()
+    runner.join(30)
+    recorder.finish(0, None)
+    os.close(write_end)
+    reader.join(30)
+    loop.close()
+    data = b"".join(chunks)
+    resumes = 0
+    while data:
+        (length,) = wire.FRAME_HEADER.unpack(data[: wire.FRAME_HEADER.size])
+        body, data = data[4 : 4 + length], data[4 + length :]
+        resumes += sum(event["ev"] == "resume" for event in wire.decode_frame(body)[1])
+    assert resumes == tasks * (steps + 1) + 2  # every worker step, and flood()'s two

@@ -7,8 +7,10 @@ was the state of everything at time t" costs a binary search per lane.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 # Task states, as DESIGN.md defines them.
@@ -25,6 +27,19 @@ IDLE = "idle"
 _INTERNAL_COROUTINES = frozenset(
     {"BaseEventLoop.shutdown_asyncgens", "BaseEventLoop.shutdown_default_executor"}
 )
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic GC while making many long-lived objects that form no cycles (events read
+    from a trace, spans): it would otherwise walk all of them again and again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(slots=True)
@@ -56,10 +71,13 @@ class Lane:
         return spans[-1] if spans and spans[-1].end is None else None
 
     def close(self, t: int) -> Span | None:
-        span = self.current
-        if span is not None:
-            span.end = t
-        return span
+        spans = self.spans
+        if spans:
+            span = spans[-1]
+            if span.end is None:
+                span.end = t
+                return span
+        return None
 
     def span_at(self, t: int) -> Span | None:
         i = bisect_right(self.starts, t) - 1
@@ -208,18 +226,34 @@ class Timeline:
         self.times: list[int] = []  # t of each event, for bisecting
         self.output_times: list[int] = []
         self._running: dict[int, int] = {}  # task id -> start of its running step
+        # event kind -> its _on_<kind> method; kinds without one only go into ``events``
+        self._handlers = {
+            name[4:]: getattr(self, name) for name in dir(type(self)) if name.startswith("_on_")
+        }
 
     # -- ingest ---------------------------------------------------------------------------
 
     def add_events(self, events: Iterable[dict]) -> None:
+        # Runs for every event of a live run and of a trace being opened: keep it lean. Left on,
+        # the cyclic GC would take more time than the ingest (see paused_gc).
+        with paused_gc():
+            self._ingest(events)
+
+    def _ingest(self, events: Iterable[dict]) -> None:
+        handlers = self._handlers
+        append_event, append_time = self.events.append, self.times.append
+        end_t = self.end_t
         for event in events:
-            self.events.append(event)
-            self.times.append(event["t"])
-            handler = getattr(self, "_on_" + event["ev"], None)
+            t = event["t"]
+            append_event(event)
+            append_time(t)
+            handler = handlers.get(event["ev"])
             if handler is not None:
                 handler(event)
-            self.end_t = max(self.end_t, event["t"])
-        self.now = max(self.now, self.end_t)
+            if t > end_t:
+                end_t = t
+        self.end_t = end_t
+        self.now = max(self.now, end_t)
 
     def _on_loop(self, e: dict) -> None:
         self.loop_impl = self.loop_impl or e["impl"]
@@ -253,9 +287,9 @@ class Timeline:
 
     def _on_resume(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])
-        t = e["t"]
         if lane is None:
             return
+        t = e["t"]
         waited = lane.close(t)
         if waited is not None and waited.deadline is not None and waited.deadline < t:
             waited.end = max(waited.deadline, waited.start)
@@ -263,13 +297,11 @@ class Timeline:
         lane.open(Span(t, None, RUNNING))
         lane.waiting_on = None
         self._close_blocks(None, t)  # a callback block ends when a step begins
-        self._running[lane.id] = t
-        if not self._running_elsewhere(lane.id):
+        running = self._running
+        running[lane.id] = t
+        if len(running) == 1:  # no other step was running (an eager task's runs inside one)
             self.loop.close(t)
             self.loop.open(Span(t, None, BUSY))
-
-    def _running_elsewhere(self, task_id: int) -> bool:
-        return any(other != task_id for other in self._running)
 
     def _end_step(self, lane: TaskLane, t: int) -> None:
         span = lane.close(t)
@@ -277,18 +309,22 @@ class Timeline:
         duration = t - start
         lane.steps += 1
         lane.busy_ns += duration
-        lane.longest_step_ns = max(lane.longest_step_ns, duration)
-        if span is not None and duration >= self.block_threshold_ns:
+        if duration > lane.longest_step_ns:
+            lane.longest_step_ns = duration
+        long = duration >= self.block_threshold_ns
+        if span is not None and long:
             span.state = BLOCKED
         self._close_blocks(lane.id, t)
         if not self._running:
             loop_span = self.loop.close(t)
-            if loop_span is not None and duration >= self.block_threshold_ns:
+            if loop_span is not None and long:
                 loop_span.state = BLOCKED
 
     def _close_blocks(self, task_id: int | None, t: int) -> None:
         """A block cannot outlive its step (or, for a callback, the next step): close one the
         watchdog opened if its end never came (a sample taken just as the step ended)."""
+        if not self.blocks or self.blocks[-1].end is not None:
+            return
         for block in reversed(self.blocks):
             if block.end is not None:
                 break

@@ -29,6 +29,8 @@ _clock = time.perf_counter_ns
 # The live view holds at most this many events (about 0.8 GB): a run that goes on for hours keeps
 # recording to the trace file, and the view says it shows only the beginning. See docs/long-runs.md.
 MAX_MODEL_EVENTS = 1_000_000
+# Events read from the child but not yet taken in by poll() before the reader stops reading.
+MAX_BACKLOG_EVENTS = 200_000
 
 
 @dataclass
@@ -68,6 +70,11 @@ class Session:
         self.exit_code: int | None = None
         self.finished = False
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        # Events decoded by the reader thread, and taken in by poll(): each has one writer, and
+        # their difference is the backlog, which the reader keeps under MAX_BACKLOG_EVENTS.
+        self.events_read = 0
+        self.events_taken = 0
+        self._room = threading.Condition()
         self._heap: list = []
         self._order = itertools.count()
         self._watermark = -1
@@ -157,10 +164,24 @@ class Session:
                     body = _read_exactly(pipe, length)
                     if body is None:
                         break
-                    self._inbox.put(("frame", *wire.decode_frame(body)))
+                    watermark, events = wire.decode_frame(body)
+                    self._inbox.put(("frame", watermark, events))
+                    self.events_read += len(events)
+                    self._wait_for_room()
             except wire.WireError as exc:
                 self._inbox.put(("broken", str(exc)))
         self._inbox.put(("eof",))
+
+    def _wait_for_room(self) -> None:
+        """Hold the reader while the parent is far behind: the pipe then fills and the child's
+        recorder slows the scenario down, instead of this process growing without bound."""
+        with self._room:
+            while self.events_read - self.events_taken > MAX_BACKLOG_EVENTS and not self.finished:
+                self._room.wait(0.5)
+
+    def backlog(self) -> int:
+        """Events this process holds that are not in the model and the trace yet."""
+        return self.events_read - self.events_taken + len(self._heap)
 
     def _read_output(self, pipe, stream: str) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -194,6 +215,8 @@ class Session:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 item = None
+        with self._room:
+            self._room.notify_all()
         if self._open_streams == 0 and not self.finished and self.process.poll() is not None:
             self._finish()
             released = self._release(None)
@@ -206,6 +229,7 @@ class Session:
         kind = item[0]
         if kind == "frame":
             _kind, watermark, events = item
+            self.events_taken += len(events)
             for event in events:
                 if event["ev"] == "hello":
                     self._t0 = event["t0"]

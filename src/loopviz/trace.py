@@ -9,6 +9,7 @@ newer major version, with a message a person can act on. Reading never executes 
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import zlib
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 
-from loopviz.model import Timeline
+from loopviz.model import Timeline, paused_gc
 
 FORMAT_NAME = "loopviz-trace"
 # A trace is held in memory to replay it (about 1 KB per event with the model): past this size on
@@ -146,6 +147,12 @@ def read_trace(path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
     except OSError as exc:
         raise TraceError(f"{source} cannot be read: {exc}") from None
     trace = Trace(read_header(first, source))
+    with paused_gc():
+        _read_events(trace, lines, source)
+    return trace
+
+
+def _read_events(trace: Trace, lines: Iterator[tuple[bytes, bool]], source: str) -> None:
     for line, complete in lines:
         if not line:
             continue
@@ -159,7 +166,6 @@ def read_trace(path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
         trace.events.append(event)
     else:
         trace.truncated = not trace.events or trace.events[-1].get("ev") != "end"
-    return trace
 
 
 def load_timeline(path: Path | str) -> tuple[Trace, Timeline]:
@@ -169,4 +175,7 @@ def load_timeline(path: Path | str) -> tuple[Trace, Timeline]:
     timeline = Timeline(block_threshold_ns=threshold)
     timeline.add_events(trace.events)
     timeline.ended = True
+    # The events and spans live as long as the replay: move them out of the cyclic GC's sight,
+    # or each full collection walks millions of objects that can never be garbage.
+    gc.freeze()
     return trace, timeline

@@ -31,6 +31,9 @@ from loopviz.recorder.waits import YIELD, WaitNamer
 from loopviz.wire import NONE
 
 _clock = time.perf_counter_ns
+# Items (not events: an event is 3 to 10 items) the event buffer may hold before the loop waits
+# for the writer, about 250,000 events: a quarter of a second of the fastest flood.
+MAX_BUFFERED = 1_000_000
 # A task's wake-up is ``task_wakeup`` (C Task, a builtin method) or ``__wakeup`` (Python Task, a
 # bound method); its steps are scheduled as TaskStepMethWrapper objects, rejected by type alone.
 _WAKEUP_NAMES = frozenset({"task_wakeup", "__wakeup", "_Task__wakeup"})
@@ -75,6 +78,7 @@ class Recorder:
         self.task_ids = itertools.count(1)  # next() is atomic: any thread may make tasks
         self._job_ids = itertools.count(1)
         self._stop = threading.Event()
+        self._drained = threading.Event()  # set by the writer after each frame
         self._write_lock = threading.Lock()
         self._broken = False
         self._writer = threading.Thread(target=self._write_loop, name="loopviz-writer", daemon=True)
@@ -105,6 +109,15 @@ class Recorder:
                 self.drain()
             except Exception:  # a bug of ours: say so where a person will see it, keep running
                 report_internal_error()
+            self._drained.set()
+
+    def wait_for_writer(self) -> None:
+        """Hold the loop (between two iterations) until the writer has sent the buffer down to
+        half of MAX_BUFFERED: the parent has fallen behind, and the buffer would otherwise grow
+        without bound. Only a flood of several hundred thousand events a second gets here."""
+        while len(self.events) > MAX_BUFFERED // 2 and not self._broken and not self._stop.is_set():
+            self._drained.clear()
+            self._drained.wait(0.05)
 
     def drain(self) -> None:
         """Send everything buffered so far as one frame. Safe to call from any thread."""
@@ -657,6 +670,10 @@ class LoopInstaller:
         def select(timeout=None):
             start = _clock() - t0
             state.end_callbacks(start)
+            if len(events) > MAX_BUFFERED:  # the parent is behind: wait for it, as idle time
+                recorder.wait_for_writer()
+                events.extend((wire.IDLE, _clock() - t0, start))
+                start = _clock() - t0
             if timeout is not None and timeout <= 0:
                 ready = original(timeout)
             else:
