@@ -61,7 +61,7 @@ class Recorder:
         fd: int,
         block_threshold_ns: int,
         flush_interval: float = 0.005,
-        watermark_margin_ns: int = 20_000_000,
+        watermark_margin_ns: int = 5_000_000,
     ) -> None:
         self.fd = fd
         self.block_threshold_ns = block_threshold_ns

@@ -11,6 +11,7 @@ the loop holds at that instant. Nothing shown then depends on the wall clock.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from loopviz.ui.painter import DEFAULT_THEME, Painter, Theme, block_headline
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock, duration
 
-REFRESH_HZ = 30
+REFRESH_HZ = 30  # replay playback, and the live clock when no events arrive
+LIVE_POLL_HZ = 60  # live: new events reach the screen within one of these frames
 OUTPUT_LINES = 300  # lines of output kept on screen in a replay
 EVENT_LOG_LINES = 300  # events kept in the event log pane
 MIN_SIZE = (60, 16)  # below this the layout cannot show a lane; say so instead
@@ -86,6 +88,8 @@ class LoopvizApp(App):
         self._warned_trace = False
         self._warned_full = False
         self._events_shown = 0
+        self._shown: dict[str, Text | str] = {}  # what each Static shows (see _show)
+        self._quiet_ticks = 0  # live polls in a row that brought no event
 
     def compose(self) -> ComposeResult:
         yield Static(id="too-small")
@@ -106,9 +110,9 @@ class LoopvizApp(App):
     def on_mount(self) -> None:
         self.query_one(TimelineView).focus()
         if self.session is not None:
-            if self.session.process is None:
-                self.session.start()
-            self._live_timer = self.set_interval(1 / REFRESH_HZ, self._tick)
+            # Start the scenario once the first frame is up: its first events then reach the
+            # screen at once, instead of waiting for the app to finish starting.
+            self.call_after_refresh(self._start_live)
         else:
             self.replay.seek_index(len(self.timeline.events) - 1)
             if self.truncated:
@@ -136,9 +140,20 @@ class LoopvizApp(App):
 
     # -- live updates -----------------------------------------------------------------------
 
+    def _start_live(self) -> None:
+        # What the app made to start up lives as long as it does: keep the cyclic GC from
+        # walking it on every full collection (pauses of 20-60 ms that held up live frames).
+        gc.freeze()
+        if self.session.process is None:
+            self.session.start()
+        self._live_timer = self.set_interval(1 / LIVE_POLL_HZ, self._tick)
+
     def _tick(self) -> None:
         session = self.session
-        session.poll()
+        arrived = session.poll()
+        self._quiet_ticks = 0 if arrived else self._quiet_ticks + 1
+        if self._quiet_ticks % (LIVE_POLL_HZ // REFRESH_HZ) == 1 and not session.finished:
+            return  # nothing new: the clock alone moves on at REFRESH_HZ, which costs half
         if session.model_full and not self._warned_full:
             self._warned_full = True
             self.notify(f"The view holds the first {session.max_model_events:,} events; the rest "
@@ -209,7 +224,7 @@ class LoopvizApp(App):
             else:
                 colour = {"running": "#00ff5f", "idle": "#5f87ff"}.get(status, "#ffd700")
                 line.append(f" {status} ", style=f"bold {colour}")
-        self.query_one("#status", Static).update(line)
+        self._show("#status", line)
         banner = self.query_one("#banner", Static)
         if block is not None:
             text = Text(f"THE EVENT LOOP IS {block_headline(timeline, block)}\n", style="bold")
@@ -218,17 +233,25 @@ class LoopvizApp(App):
             starved = timeline.starved(block)
             if starved:
                 text.append(" · starved: " + ", ".join(lane.label for lane in starved[:6]))
-            banner.update(text)
+            self._show("#banner", text)
             banner.add_class("visible")
         else:
             banner.remove_class("visible")
 
+    def _show(self, selector: str, content: Text | str) -> None:
+        """Update a Static only when what it shows has changed: each update lays the screen out
+        again, and most panels stay the same from one live frame to the next."""
+        if self._shown.get(selector) != content:
+            self._shown[selector] = content
+            self.query_one(selector, Static).update(content)
+
     def _update_task_panel(self) -> None:
-        panel = self.query_one("#task-panel", Static)
         timeline = self.timeline
         lane = timeline.tasks.get(self.selected_task) if self.selected_task else None
         if lane is None:
-            panel.update(Text("No task selected.\n↑/↓ or click a lane.", style="#bcbcbc"))
+            self._show(
+                "#task-panel", Text("No task selected.\n↑/↓ or click a lane.", style="#bcbcbc")
+            )
             return
         horizon = timeline.horizon
         done = lane.done_at is not None and lane.done_at <= horizon
@@ -261,15 +284,13 @@ class LoopvizApp(App):
         for key, value in rows:
             text.append(f"{key:>10} ", style="#8a8a8a")
             text.append(f"{value}\n")
-        panel.update(text)
+        self._show("#task-panel", text)
 
     def _update_replay_panels(self) -> None:
-        loop_panel = self.query_one("#loop-panel", Static)
-        explain = self.query_one("#explain", Static)
         if self.replay is None:
-            loop_panel.update("")
-            explain.update(Text("LIVE · space pauses to step through what is recorded so far",
-                                style="#8a8a8a"))  # fmt: skip
+            self._show("#loop-panel", "")
+            live = "LIVE · space pauses to step through what is recorded so far"
+            self._show("#explain", Text(live, style="#8a8a8a"))
             return
         state = self.replay.loop_state()
         text = Text()
@@ -279,10 +300,10 @@ class LoopvizApp(App):
         text.append((", ".join(state.ready) or "empty") + "\n", style="#ffaf00")
         text.append("timers: ", style="#8a8a8a")
         text.append(", ".join(state.timers[:4]) or "none", style="#87afff")
-        loop_panel.update(text)
+        self._show("#loop-panel", text)
         line = Text(f"{clock(self.replay.time)}  ", style="bold #ffd700")
         line.append(self.replay.explain(), style="bold #ffffff")
-        explain.update(line)
+        self._show("#explain", line)
 
     def _update_output(self) -> None:
         log = self.query_one("#output", RichLog)
