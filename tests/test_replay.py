@@ -6,8 +6,8 @@ from conftest import REPO, wait_until
 from loopviz import model
 from loopviz.model import Timeline
 from loopviz.replay import Bookmarks, Replay
-from loopviz.trace import load_timeline
-from loopviz.ui.app import LoopvizApp
+from loopviz.trace import TraceLoader, TraceWriter, load_timeline, read_trace
+from loopviz.ui.app import LOAD_BATCH, LoopvizApp
 from loopviz.ui.timeline import TimelineView
 
 MS = 1_000_000
@@ -16,7 +16,7 @@ MS = 1_000_000
 def tiny() -> Timeline:
     """Two tasks; events 2 and 3 share a timestamp; b sleeps past a block by a."""
     timeline = Timeline()
-    timeline.add_events([
+    events = [
         {"t": 0, "ev": "create", "task": 1, "name": "a", "coro": "a", "parent": None,
          "where": "x.py:1"},
         {"t": 0, "ev": "create", "task": 2, "name": "b", "coro": "b", "parent": None,
@@ -34,9 +34,8 @@ def tiny() -> Timeline:
         {"t": 503 * MS, "ev": "resume", "task": 2},
         {"t": 504 * MS, "ev": "done", "task": 2, "outcome": "returned", "detail": "None"},
         {"t": 505 * MS, "ev": "end", "exit_code": 0, "error": None},
-    ])  # fmt: skip
-    timeline.events.sort(key=lambda e: e["t"])
-    timeline.times.sort()
+    ]  # fmt: skip
+    timeline.add_events(sorted(events, key=lambda e: e["t"]))  # in time order, as traces are
     timeline.ended = True
     return timeline
 
@@ -179,12 +178,12 @@ async def test_a_truncated_trace_replays_up_to_the_cut_with_a_notice(tmp_path):
     cut = tmp_path / "killed.jsonl"
     cut.write_text("\n".join(lines[:60]) + "\n" + lines[60][:25])  # killed mid-line
     trace, timeline = load_timeline(cut)
-    assert trace.truncated and len(trace.events) == 59
+    assert trace.truncated and len(timeline.events) == 59
     app = LoopvizApp(timeline=timeline, title="killed", trace_path=cut, truncated=True)
     async with app.run_test(size=(120, 36)) as pilot:
         assert "TRUNCATED" in panel(app, "#status")
         assert any("cut short" in str(n.message) for n in app._notifications)
-        assert app.replay.event == trace.events[-1]
+        assert app.replay.event == read_trace(cut).events[-1]
         await pilot.press("q")
 
 
@@ -219,3 +218,58 @@ async def test_clicking_the_axis_seeks_and_space_plays_at_the_chosen_speed():
         await pilot.press("space")
         assert not app.playing and "REPLAY 0.25×" in panel(app, "#status")
         await pilot.press("q")
+
+
+def write_big_trace(path, tasks: int, steps: int, damage_at: int | None = None) -> int:
+    """A trace of ``tasks`` tasks stepping ``steps`` times (2 events a step); returns its length.
+    With ``damage_at``, the line of that event is replaced by one that is not JSON."""
+    events = [{"t": task, "ev": "create", "task": task, "name": f"w{task}", "coro": "w",
+               "parent": None, "where": "w.py:1"} for task in range(1, tasks + 1)]  # fmt: skip
+    for step in range(steps):
+        for task in range(1, tasks + 1):
+            t = (step + 1) * MS + task * 100
+            events += [{"t": t, "ev": "resume", "task": task},
+                       {"t": t + 50, "ev": "suspend", "task": task,
+                        "waiting_on": {"kind": "sleep", "label": "sleep 0"}}]  # fmt: skip
+    events.append({"t": (steps + 2) * MS, "ev": "end", "exit_code": 0, "error": None})
+    writer = TraceWriter(path, {"python": "3.11.7", "pid": 1, "loop": "asyncio"})
+    writer.write(events)
+    writer.close()
+    if damage_at is not None:
+        lines = path.read_bytes().split(b"\n")
+        lines[damage_at + 1] = b"{not json"
+        path.write_bytes(b"\n".join(lines))
+    return len(events)
+
+
+async def test_a_big_trace_is_shown_while_it_loads_and_ends_at_its_last_event(tmp_path):
+    path = tmp_path / "big.jsonl"
+    total = write_big_trace(path, tasks=50, steps=LOAD_BATCH // 100 + 10)
+    loader = TraceLoader(path)
+    assert loader.load(LOAD_BATCH) and len(loader.timeline.events) == LOAD_BATCH
+    app = LoopvizApp(loader=loader, title="big", trace_path=path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        seen_loading = "LOADING" in panel(app, "#status")
+        await wait_until(pilot, lambda: loader.done)
+        await pilot.pause()
+        assert seen_loading or len(app.timeline.events) == total
+        assert len(app.timeline.events) == total
+        assert app.replay.index == total - 1 and app.replay.event["ev"] == "end"
+        assert "LOADING" not in panel(app, "#status")
+        assert f"{total}/{total}" in panel(app, "#status")
+        assert not app._notifications
+
+
+async def test_a_damaged_line_deep_in_a_big_trace_keeps_what_came_before(tmp_path):
+    path = tmp_path / "damaged.jsonl"
+    write_big_trace(path, tasks=50, steps=LOAD_BATCH // 100 + 10, damage_at=LOAD_BATCH + 500)
+    loader = TraceLoader(path)
+    loader.load(LOAD_BATCH)
+    app = LoopvizApp(loader=loader, title="damaged", trace_path=path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: loader.done)
+        await pilot.pause()
+        assert len(app.timeline.events) == LOAD_BATCH + 500
+        assert app.timeline.end_t == app.timeline.times[-1]
+        assert "TRUNCATED" in panel(app, "#status")
+        assert any("not JSON" in str(n.message) for n in app._notifications)

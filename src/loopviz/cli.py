@@ -270,17 +270,17 @@ def cmd_pick() -> int:
 
 def cmd_replay(argv: list[str]) -> int:
     options = _replay_parser().parse_args(argv)
-    trace, timeline = _load(options.trace)
+    loader = _start_loading(options.trace)
     _require_terminal("run the same command in a terminal window")
 
     from loopviz.ui.app import LoopvizApp
 
+    trace = loader.trace
     app = LoopvizApp(
-        timeline=timeline,
+        loader=loader,
         title=Path(trace.header.get("scenario") or options.trace).name,
         python=trace.header.get("python", ""),
         trace_path=Path(options.trace),
-        truncated=trace.truncated,
         theme=_theme(options),
     )
     app.run()
@@ -290,6 +290,22 @@ def cmd_replay(argv: list[str]) -> int:
 def _require_terminal(instead: str) -> None:
     if not sys.stdout.isatty() and not os.environ.get("TEXTUAL_DRIVER"):  # (serve sets a driver)
         raise UsageError(f"the viewer needs a terminal (stdout is not one). Instead: {instead}")
+
+
+def _start_loading(trace_path: str):
+    """Open a trace and load its first events here, so that a file that is not a trace is refused
+    before the viewer starts; a big trace loads the rest while it is shown."""
+    from loopviz.trace import TraceError, TraceLoader
+    from loopviz.ui.app import LOAD_BATCH
+
+    try:
+        loader = TraceLoader(trace_path)
+    except TraceError as exc:
+        raise UsageError(str(exc)) from None
+    loader.load(LOAD_BATCH)
+    if loader.error:
+        raise UsageError(loader.error)
+    return loader
 
 
 def _load(trace_path: str):

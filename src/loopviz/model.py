@@ -8,10 +8,13 @@ was the state of everything at time t" costs a binary search per lane.
 from __future__ import annotations
 
 import gc
+from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from loopviz.eventstore import EventStore
 
 # Task states, as DESIGN.md defines them.
 RUNNING = "running"
@@ -53,38 +56,72 @@ class Span:
     deadline: int | None = None  # a wait's own end (a sleep's deadline), if known in advance
 
 
+_STATES = (RUNNING, READY, WAITING, BLOCKED, DONE, BUSY, IDLE)
+_STATE_CODES = {state: code for code, state in enumerate(_STATES)}
+OPEN = -(2**63)  # the end (or deadline) a span does not have yet, in the int64 columns
+_WAITING = _STATE_CODES[WAITING]
+
+
+def _times() -> array:
+    return array("q")
+
+
 @dataclass(slots=True)
 class Lane:
-    """A row of the timeline: spans in start order, indexed for lookups by time."""
+    """A row of the timeline: spans in start order, indexed for lookups by time.
 
-    spans: list[Span] = field(default_factory=list)
-    starts: list[int] = field(default_factory=list)
+    Spans are stored in columns (int64 arrays, a byte per state, a shared label string) at about
+    33 bytes a span, and handed out as Span objects made when asked for: a million-event run has
+    over a million spans, which as objects would take five times that.
+    """
 
-    def open(self, span: Span) -> Span:
-        self.spans.append(span)
-        self.starts.append(span.start)
-        return span
+    starts: array = field(default_factory=_times)
+    ends: array = field(default_factory=_times)  # OPEN while still going on
+    states: bytearray = field(default_factory=bytearray)
+    labels: list[str] = field(default_factory=list)
+    deadlines: array = field(default_factory=_times)  # OPEN: none known
+
+    def open(self, start: int, state: str, label: str = "", deadline: int | None = None,
+             end: int | None = None) -> None:  # fmt: skip
+        self.starts.append(start)
+        self.ends.append(OPEN if end is None else end)
+        self.states.append(_STATE_CODES[state])
+        self.labels.append(label)
+        self.deadlines.append(OPEN if deadline is None else deadline)
+
+    def span(self, i: int) -> Span:
+        end, deadline = self.ends[i], self.deadlines[i]
+        return Span(self.starts[i], None if end == OPEN else end, _STATES[self.states[i]],
+                    self.labels[i], None if deadline == OPEN else deadline)  # fmt: skip
+
+    @property
+    def spans(self) -> SpanList:
+        return SpanList(self)
 
     @property
     def current(self) -> Span | None:
-        spans = self.spans
-        return spans[-1] if spans and spans[-1].end is None else None
+        """The last span, if it is still going on."""
+        return self.span(-1) if self.ends and self.ends[-1] == OPEN else None
 
-    def close(self, t: int) -> Span | None:
-        spans = self.spans
-        if spans:
-            span = spans[-1]
-            if span.end is None:
-                span.end = t
-                return span
+    def close(self, t: int) -> int | None:
+        """End the span going on at ``t``; return its index (None if none was going on)."""
+        ends = self.ends
+        if ends and ends[-1] == OPEN:
+            ends[-1] = t
+            return len(ends) - 1
         return None
+
+    def set_state(self, i: int, state: str) -> None:
+        self.states[i] = _STATE_CODES[state]
 
     def span_at(self, t: int) -> Span | None:
         i = bisect_right(self.starts, t) - 1
         if i < 0:
             return None
-        span = self.spans[i]
-        return span if span.end is None or t < span.end or span.start == span.end == t else None
+        end = self.ends[i]
+        if end == OPEN or t < end or self.starts[i] == end == t:
+            return self.span(i)
+        return None
 
     def spans_between(
         self, t0: int, t1: int, horizon: int, block_threshold_ns: int | None = None
@@ -93,26 +130,49 @@ class Lane:
         a replay). Nothing after the horizon is shown, and a span still going on then is open:
         a wait whose deadline had passed is split there (ready from then on), and a step that
         had run past the block threshold is blocked, one that had not is still running."""
-        spans = self.spans
-        for k in range(max(bisect_right(self.starts, t0) - 1, 0), len(spans)):
-            span = spans[k]  # indexing, not a slice: a slice would copy the rest of the lane
-            if span.start >= t1 or span.start > horizon:
+        starts, ends = self.starts, self.ends
+        for k in range(max(bisect_right(starts, t0) - 1, 0), len(starts)):
+            start = starts[k]
+            if start >= t1 or start > horizon:
                 break
-            if span.end is not None and span.end <= horizon:
-                if span.end >= t0:
-                    yield span
+            end = ends[k]
+            if end != OPEN and end <= horizon:
+                if end >= t0:
+                    yield self.span(k)
                 continue
             if horizon < t0:
                 continue
+            span = self.span(k)
             state = span.state
             if state in (RUNNING, BUSY, BLOCKED) and block_threshold_ns is not None:
-                long = horizon - span.start >= block_threshold_ns
+                long = horizon - start >= block_threshold_ns
                 state = BLOCKED if long else (BUSY if state == BUSY else RUNNING)
             if state == WAITING and span.deadline is not None and span.deadline < horizon:
-                yield Span(span.start, span.deadline, state, span.label)
+                yield Span(start, span.deadline, state, span.label)
                 yield Span(span.deadline, None, READY, "starved")
             else:
-                yield Span(span.start, None, state, span.label, span.deadline)
+                yield Span(start, None, state, span.label, span.deadline)
+
+
+class SpanList(Sequence):
+    """A lane's spans as a read-only sequence of Span objects, made as they are read."""
+
+    __slots__ = ("_lane",)
+
+    def __init__(self, lane: Lane) -> None:
+        self._lane = lane
+
+    def __len__(self) -> int:
+        return len(self._lane.starts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._lane.span(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("span index out of range")
+        return self._lane.span(index)
 
 
 @dataclass(slots=True)
@@ -213,7 +273,7 @@ class Timeline:
         self.loop = Lane()
         self.blocks: list[Block] = []
         self.outputs: list[Output] = []
-        self.events: list[dict] = []
+        self.events = EventStore()
         self.loop_impl: str | None = None
         self.loop_threads: list[str] = []  # the thread of each event loop, in order
         self.unrecorded: str = ""
@@ -223,9 +283,12 @@ class Timeline:
         self.error: str | None = None
         self.ended = False
         self.cursor: int | None = None  # set while replaying: the moment the screen shows
-        self.times: list[int] = []  # t of each event, for bisecting
+        self.times = array("q")  # t of each event, for bisecting
         self.output_times: list[int] = []
         self._running: dict[int, int] = {}  # task id -> start of its running step
+        self._loop_tasks = array("q")  # per loop-lane span: the task whose step it is, or -1
+        self._nested_steps = False  # a step ran inside another (eager tasks): see running_at
+        self._strings: dict[str, str] = {}  # one object per distinct span label (see _string)
         # event kind -> its _on_<kind> method; kinds without one only go into ``events``
         self._handlers = {
             name[4:]: getattr(self, name) for name in dir(type(self)) if name.startswith("_on_")
@@ -243,17 +306,24 @@ class Timeline:
         handlers = self._handlers
         append_event, append_time = self.events.append, self.times.append
         end_t = self.end_t
-        for event in events:
-            t = event["t"]
-            append_event(event)
-            append_time(t)
-            handler = handlers.get(event["ev"])
-            if handler is not None:
-                handler(event)
-            if t > end_t:
-                end_t = t
-        self.end_t = end_t
-        self.now = max(self.now, end_t)
+        try:
+            for event in events:
+                t = event["t"]
+                append_event(event)
+                append_time(t)
+                handler = handlers.get(event["ev"])
+                if handler is not None:
+                    handler(event)
+                if t > end_t:
+                    end_t = t
+        finally:  # the events may come from a file that turns out damaged: keep those taken
+            self.end_t = end_t
+            self.now = max(self.now, end_t)
+
+    def _string(self, text: str) -> str:
+        """The one copy of ``text`` the lanes share: a run has few distinct labels, and each
+        decoded event brings its own copy of its label."""
+        return self._strings.setdefault(text, text)
 
     def _on_loop(self, e: dict) -> None:
         self.loop_impl = self.loop_impl or e["impl"]
@@ -265,7 +335,7 @@ class Timeline:
             id=e["task"], name=e["name"], coro=e["coro"], parent=e["parent"],
             where=e["where"], created=e["t"], asyncio_internal=bool(e.get("internal")),
         )  # fmt: skip
-        lane.open(Span(e["t"], None, READY, "scheduled"))
+        lane.open(e["t"], READY, "scheduled")
         self.tasks[lane.id] = lane
 
     def _on_rename(self, e: dict) -> None:
@@ -275,10 +345,9 @@ class Timeline:
 
     def _on_ready(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])
-        span = lane.current if lane is not None else None
-        if span is not None and span.state == WAITING:
+        if lane is not None and lane.ends and lane.ends[-1] == OPEN and lane.states[-1] == _WAITING:
             lane.close(e["t"])
-            lane.open(Span(e["t"], None, READY, e.get("cause", "")))
+            lane.open(e["t"], READY, self._string(e.get("cause", "")))
 
     def _on_unretrieved(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])
@@ -291,17 +360,22 @@ class Timeline:
             return
         t = e["t"]
         waited = lane.close(t)
-        if waited is not None and waited.deadline is not None and waited.deadline < t:
-            waited.end = max(waited.deadline, waited.start)
-            lane.open(Span(waited.end, t, READY, "ready"))
-        lane.open(Span(t, None, RUNNING))
+        if waited is not None:
+            deadline = lane.deadlines[waited]
+            if deadline != OPEN and deadline < t:  # its sleep ended before the loop got to it
+                lane.ends[waited] = ready = max(deadline, lane.starts[waited])
+                lane.open(ready, READY, "ready", end=t)
+        lane.open(t, RUNNING)
         lane.waiting_on = None
         self._close_blocks(None, t)  # a callback block ends when a step begins
         running = self._running
         running[lane.id] = t
-        if len(running) == 1:  # no other step was running (an eager task's runs inside one)
+        if len(running) == 1:
             self.loop.close(t)
-            self.loop.open(Span(t, None, BUSY))
+            self.loop.open(t, BUSY)
+            self._loop_tasks.append(lane.id)
+        else:  # an eager task's first step, run inside another task's step
+            self._nested_steps = True
 
     def _end_step(self, lane: TaskLane, t: int) -> None:
         span = lane.close(t)
@@ -313,12 +387,12 @@ class Timeline:
             lane.longest_step_ns = duration
         long = duration >= self.block_threshold_ns
         if span is not None and long:
-            span.state = BLOCKED
+            lane.set_state(span, BLOCKED)
         self._close_blocks(lane.id, t)
         if not self._running:
             loop_span = self.loop.close(t)
             if loop_span is not None and long:
-                loop_span.state = BLOCKED
+                self.loop.set_state(loop_span, BLOCKED)
 
     def _close_blocks(self, task_id: int | None, t: int) -> None:
         """A block cannot outlive its step (or, for a callback, the next step): close one the
@@ -339,7 +413,8 @@ class Timeline:
         self._end_step(lane, t)
         waiting_on = e.get("waiting_on") or {}
         lane.waiting_on = waiting_on
-        lane.open(Span(t, None, WAITING, waiting_on.get("label", ""), waiting_on.get("deadline")))
+        label = self._string(waiting_on.get("label", ""))
+        lane.open(t, WAITING, label, waiting_on.get("deadline"))
 
     def _on_done(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])
@@ -373,7 +448,8 @@ class Timeline:
 
     def _on_idle(self, e: dict) -> None:
         if self.loop.current is None:
-            self.loop.open(Span(e["start"], e["t"], IDLE))
+            self.loop.open(e["start"], IDLE, end=e["t"])
+            self._loop_tasks.append(-1)
 
     def _on_thread_start(self, e: dict) -> None:
         lane = self.threads.get(e["thread"])
@@ -382,7 +458,7 @@ class Timeline:
         label = e["func"]
         if e.get("task") is not None and e["task"] in self.tasks:
             label = f"{label} ← {self.tasks[e['task']].label}"
-        lane.open(Span(e["t"], None, RUNNING, label))
+        lane.open(e["t"], RUNNING, self._string(label))
 
     def _on_thread_end(self, e: dict) -> None:
         lane = self.threads.get(e["thread"])
@@ -439,7 +515,16 @@ class Timeline:
         return None
 
     def running_at(self, t: int) -> list[TaskLane]:
-        return [lane for lane in self.tasks.values() if lane.state_at(t) in (RUNNING, BLOCKED)]
+        """The tasks with a step running at ``t``: the one whose step the loop lane shows, or,
+        in a run with eager tasks (steps inside steps), every task in a running state."""
+        if self._nested_steps:
+            return [lane for lane in self.tasks.values() if lane.state_at(t) in (RUNNING, BLOCKED)]
+        loop = self.loop
+        i = bisect_right(loop.starts, t) - 1
+        if i < 0 or (loop.ends[i] != OPEN and loop.ends[i] <= t):
+            return []
+        lane = self.tasks.get(self._loop_tasks[i])
+        return [lane] if lane is not None and lane.state_at(t) in (RUNNING, BLOCKED) else []
 
     def loop_status(self) -> str:
         if self.ended and (self.cursor is None or self.cursor >= self.end_t):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import heapq
 import json
+from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +39,7 @@ class Replay:
         self.timeline = timeline
         self.index = -1  # the event at the cursor; -1 = before the first
         self.speed = 1.0
-        self._task_events: dict[int, list[int]] | None = None
+        self._task_events: dict[int, array] | None = None  # task -> its event indices
         self._indexed = 0
         self._queue_cache: tuple[int, dict[int, int], dict[int, int]] | None = None
         self._checkpoints: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
@@ -82,15 +84,18 @@ class Replay:
         self.seek_index(found)
         return True
 
-    def _events_of(self, task_id: int) -> list[int]:
+    def _events_of(self, task_id: int) -> Sequence[int]:
         if self._task_events is None or len(self.timeline.events) != self._indexed:
-            table: dict[int, list[int]] = {}
+            table: dict[int, array] = {}
             for i, event in enumerate(self.timeline.events):
                 task = event.get("task")
                 if task is not None:
-                    table.setdefault(task, []).append(i)
+                    indices = table.get(task)
+                    if indices is None:
+                        indices = table[task] = array("q")
+                    indices.append(i)
             self._task_events, self._indexed = table, len(self.timeline.events)
-        return self._task_events.get(task_id, [])
+        return self._task_events.get(task_id, ())
 
     def next_block(self) -> bool:
         """Jump to the start of the next block after the cursor. False if there is none."""
@@ -166,9 +171,9 @@ class Replay:
         if start < checkpoint_at and checkpoint_at in self._checkpoints:
             saved = self._checkpoints[checkpoint_at]
             start, ready, timers = checkpoint_at, dict(saved[0]), dict(saved[1])
-        events = self.timeline.events
-        for i in range(start + 1, target + 1):
-            _apply_to_queues(events[i], ready, timers)
+        events = self.timeline.events.iter_range(start + 1, target + 1)
+        for i, event in enumerate(events, start + 1):
+            _apply_to_queues(event, ready, timers)
             if (i + 1) % CHECKPOINT_EVERY == 0 and i not in self._checkpoints:
                 self._checkpoints[i] = (dict(ready), dict(timers))
         self._queue_cache = (target, ready, timers)

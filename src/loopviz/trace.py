@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import gzip
+import itertools
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -126,6 +127,63 @@ def iter_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
 
 
 def read_trace(path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
+    """The whole trace in memory: its header and every event as a dict."""
+    trace, events = _open(path, max_bytes)
+    with paused_gc():
+        trace.events = list(events)
+    return trace
+
+
+def load_timeline(path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> tuple[Trace, Timeline]:
+    """Read a trace and build its finished timeline, ready for replay or export."""
+    loader = TraceLoader(path, max_bytes)
+    loader.load()
+    if loader.error:
+        raise TraceError(loader.error)
+    return loader.trace, loader.timeline
+
+
+class TraceLoader:
+    """Builds a trace's timeline a batch of events at a time, so that a viewer can show a big
+    trace while it loads. The events go straight into the timeline's compact store as they are
+    read (``trace.events`` stays empty): a million-event trace never sits in memory as dicts.
+
+    A line that is not JSON ends the loading: ``error`` says so, and what came before it stays,
+    as for a trace cut short."""
+
+    def __init__(self, path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> None:
+        self.trace, self._events = _open(path, max_bytes)
+        threshold = self.trace.header.get("block_threshold_ns", 100_000_000)
+        self.timeline = Timeline(block_threshold_ns=threshold)
+        self.done = False
+        self.error: str | None = None
+
+    def load(self, count: int | None = None) -> bool:
+        """Take in up to ``count`` more events (all of them if None). True while more remain."""
+        before = len(self.timeline.events)
+        try:  # events go in as they are read: those before a damaged line are kept
+            batch = self._events if count is None else itertools.islice(self._events, count)
+            self.timeline.add_events(batch)
+            more = count is not None and len(self.timeline.events) - before == count
+        except TraceError as exc:
+            self.error = str(exc)
+            self.trace.truncated = True
+            more = False
+        if not more:
+            self._finish()
+        return more
+
+    def _finish(self) -> None:
+        self.done = True
+        self.timeline.ended = True
+        # The events and spans live as long as the replay: move them out of the cyclic GC's
+        # sight, or each full collection walks millions of objects that can never be garbage.
+        gc.freeze()
+
+
+def _open(path: Path | str, max_bytes: int) -> tuple[Trace, Iterator[dict]]:
+    """Check the file and read its header; the events follow from the returned iterator, which
+    sets ``trace.truncated`` when it is done."""
     path = Path(path)
     source = str(path)
     if not path.exists():
@@ -147,35 +205,20 @@ def read_trace(path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
     except OSError as exc:
         raise TraceError(f"{source} cannot be read: {exc}") from None
     trace = Trace(read_header(first, source))
-    with paused_gc():
-        _read_events(trace, lines, source)
-    return trace
+    return trace, _events(trace, lines, source)
 
 
-def _read_events(trace: Trace, lines: Iterator[tuple[bytes, bool]], source: str) -> None:
+def _events(trace: Trace, lines: Iterator[tuple[bytes, bool]], source: str) -> Iterator[dict]:
+    last = None
     for line, complete in lines:
         if not line:
             continue
         try:
-            event = _decoder.decode(line)
+            last = _decoder.decode(line)
         except msgspec.DecodeError:
             if complete:
                 raise TraceError(f"{source} has a line that is not JSON: {line[:60]!r}") from None
             trace.truncated = True
-            break
-        trace.events.append(event)
-    else:
-        trace.truncated = not trace.events or trace.events[-1].get("ev") != "end"
-
-
-def load_timeline(path: Path | str) -> tuple[Trace, Timeline]:
-    """Read a trace and build its finished timeline, ready for replay or export."""
-    trace = read_trace(path)
-    threshold = trace.header.get("block_threshold_ns", 100_000_000)
-    timeline = Timeline(block_threshold_ns=threshold)
-    timeline.add_events(trace.events)
-    timeline.ended = True
-    # The events and spans live as long as the replay: move them out of the cyclic GC's sight,
-    # or each full collection walks millions of objects that can never be garbage.
-    gc.freeze()
-    return trace, timeline
+            return
+        yield last
+    trace.truncated = last is None or last.get("ev") != "end"

@@ -11,6 +11,7 @@ the loop holds at that instant. Nothing shown then depends on the wall clock.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from loopviz import model
 from loopviz.model import Timeline
 from loopviz.replay import Bookmarks, Replay, explain_event
 from loopviz.session import Session
+from loopviz.trace import TraceLoader
 from loopviz.ui.help import HelpScreen
 from loopviz.ui.painter import DEFAULT_THEME, Painter, Theme, block_headline
 from loopviz.ui.timeline import TimelineView
@@ -35,6 +37,7 @@ REFRESH_HZ = 30  # replay playback, and the live clock when no events arrive
 LIVE_POLL_HZ = 60  # live: new events reach the screen within one of these frames
 OUTPUT_LINES = 300  # lines of output kept on screen in a replay
 EVENT_LOG_LINES = 300  # events kept in the event log pane
+LOAD_BATCH = 50_000  # events taken in between two frames while a big trace loads
 MIN_SIZE = (60, 16)  # below this the layout cannot show a lane; say so instead
 
 
@@ -68,10 +71,14 @@ class LoopvizApp(App):
         trace_path: Path | None = None,
         truncated: bool = False,
         theme: Theme = DEFAULT_THEME,
+        loader: TraceLoader | None = None,
     ) -> None:
         super().__init__()
         self.lane_theme = theme
         self.session = session
+        self.loader = loader  # a big trace still loading: the rest comes in while it is shown
+        if loader is not None:
+            timeline = loader.timeline
         self.timeline = session.timeline if session is not None else timeline
         self.run_title = title or (session.target.name if session else "")
         self.python = python
@@ -113,18 +120,40 @@ class LoopvizApp(App):
             # Start the scenario once the first frame is up: its first events then reach the
             # screen at once, instead of waiting for the app to finish starting.
             self.call_after_refresh(self._start_live)
+        elif self.loader is not None and not self.loader.done:
+            # after the first frame: what is loaded already is on screen while the rest comes
+            self.call_after_refresh(self.run_worker, self._load_rest(), exclusive=True)
         else:
-            self.replay.seek_index(len(self.timeline.events) - 1)
-            if self.truncated:
-                self.notify(
-                    "This trace ends mid-run (the recording was cut short): it replays up to "
-                    "the cut.",
-                    title="Truncated trace",
-                    severity="warning",
-                    timeout=10,
-                )
+            self._opened()
         self._play_timer = self.set_interval(1 / REFRESH_HZ, self._play_tick, pause=True)
         self._redraw()
+
+    async def _load_rest(self) -> None:
+        """Load a big trace a batch at a time, showing it as it grows (the cursor follows)."""
+        while self.loader.load(LOAD_BATCH):
+            self.replay.seek_index(len(self.timeline.events) - 1)
+            self._redraw()
+            await asyncio.sleep(1 / REFRESH_HZ)  # let the frame be drawn and keys be read
+        self._opened()
+        self.query_one(TimelineView).action_fit()
+        self._redraw()
+
+    def _opened(self) -> None:
+        """The whole trace is in: show its end, and say if it is not whole."""
+        self.replay.seek_index(len(self.timeline.events) - 1)
+        loader = self.loader
+        if loader is not None:
+            self.truncated = loader.trace.truncated
+        if loader is not None and loader.error:
+            self.notify(f"{loader.error} It replays up to that line.", title="Damaged trace",
+                        severity="error", timeout=15)  # fmt: skip
+        elif self.truncated:
+            self.notify(
+                "This trace ends mid-run (the recording was cut short): it replays up to the cut.",
+                title="Truncated trace",
+                severity="warning",
+                timeout=10,
+            )
 
     def on_resize(self, event: events.Resize) -> None:
         width, height = event.size
@@ -209,6 +238,9 @@ class LoopvizApp(App):
             line.append(f" {mode} {self.replay.speed:g}× ", style="bold #000000 on #ffd700")
             total = len(timeline.events)
             line.append(f" {self.replay.index + 1}/{total} ", style="#bcbcbc")
+        if self.loader is not None and not self.loader.done:
+            line.append(f" LOADING {len(timeline.events):,} events ",
+                        style="bold #000000 on #87afff")  # fmt: skip
         line.append(f" ⏱ {clock(timeline.horizon)} ", style="bold #ffffff")
         if self.truncated:
             line.append(" TRUNCATED ", style="bold #000000 on #ff8700")

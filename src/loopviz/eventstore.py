@@ -1,0 +1,84 @@
+"""The run's events, kept compactly: a list of dicts costs ~400 bytes an event, this ~50.
+
+A replay needs every event (to explain it, to step to it), but looks at only a few at a time. So
+events are packed, a chunk of CHUNK_EVENTS at a time, into msgpack bytes, and unpacked again
+when asked for; the last few chunks unpacked are cached, so stepping through a replay unpacks a
+chunk once per CHUNK_EVENTS steps. The newest events, not yet a whole chunk, stay as dicts.
+
+It behaves as a read-only sequence of event dicts (``len``, indexing, slicing, iteration). Treat
+the dicts it hands out as read-only too: a cached chunk hands out the same dict again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+
+import msgspec
+
+CHUNK_EVENTS = 4096
+CACHED_CHUNKS = 16
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(list[dict])
+
+
+class EventStore(Sequence):
+    def __init__(self) -> None:
+        self._packed: list[bytes] = []
+        self._newest: list[dict] = []
+        self._unpacked: OrderedDict[int, list[dict]] = OrderedDict()
+
+    def append(self, event: dict) -> None:
+        newest = self._newest
+        newest.append(event)
+        if len(newest) == CHUNK_EVENTS:
+            self._packed.append(_encoder.encode(newest))
+            self._newest = []
+            self._cache(len(self._packed) - 1, newest)  # read again soon, as a rule
+
+    def __len__(self) -> int:
+        return len(self._packed) * CHUNK_EVENTS + len(self._newest)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("event index out of range")
+        chunk, offset = divmod(index, CHUNK_EVENTS)
+        return self._chunk(chunk)[offset]
+
+    def __iter__(self) -> Iterator[dict]:
+        for chunk in range(len(self._packed)):
+            yield from _decoder.decode(self._packed[chunk])
+        yield from self._newest
+
+    def iter_range(self, start: int, stop: int) -> Iterator[dict]:
+        """Events ``start`` to ``stop - 1``, a chunk at a time (cheaper than indexing each)."""
+        stop = min(stop, len(self))
+        while start < stop:
+            chunk, offset = divmod(start, CHUNK_EVENTS)
+            events = self._chunk(chunk)
+            end = min(len(events), offset + stop - start)
+            yield from events[offset:end]
+            start += end - offset
+
+    def _chunk(self, chunk: int) -> list[dict]:
+        if chunk == len(self._packed):
+            return self._newest
+        events = self._unpacked.get(chunk)
+        if events is None:
+            events = _decoder.decode(self._packed[chunk])
+            self._cache(chunk, events)
+        else:
+            self._unpacked.move_to_end(chunk)
+        return events
+
+    def _cache(self, chunk: int, events: list[dict]) -> None:
+        cache = self._unpacked
+        cache[chunk] = events
+        if len(cache) > CACHED_CHUNKS:
+            cache.popitem(last=False)
