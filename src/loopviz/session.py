@@ -9,8 +9,6 @@ earlier is still on its way, appended to the trace file, and fed to the timeline
 from __future__ import annotations
 
 import codecs
-import heapq
-import itertools
 import os
 import queue
 import signal
@@ -18,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +74,9 @@ class Session:
         self.events_read = 0
         self.events_taken = 0
         self._room = threading.Condition()
-        self._heap: list = []
-        self._order = itertools.count()
+        # Events taken in but not released yet, in arrival order: sorted by time (a stable sort,
+        # so ties keep their order) when released. Runs that arrive in order cost little to sort.
+        self._pending: list[dict] = []
         self._watermark = -1
         self._released_t = 0
         self._open_streams = 0
@@ -181,7 +181,7 @@ class Session:
 
     def backlog(self) -> int:
         """Events this process holds that are not in the model and the trace yet."""
-        return self.events_read - self.events_taken + len(self._heap)
+        return self.events_read - self.events_taken + len(self._pending)
 
     def _read_output(self, pipe, stream: str) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -245,7 +245,7 @@ class Session:
                     self._saw_end = True
                 if event["ev"] == "ready" and event["task"] in self._sleeping:
                     continue  # the sleep's own ready event, at its deadline, stands for it
-                heapq.heappush(self._heap, (event["t"], next(self._order), event))
+                self._pending.append(event)
                 self._track_readiness(event)
             self._watermark = max(self._watermark, watermark)
         elif kind == "output":
@@ -263,7 +263,7 @@ class Session:
         _kind, stream, at, text = item
         t = max(at - self._t0, 0)
         event = {"t": t, "ev": "output", "stream": stream, "text": text}
-        heapq.heappush(self._heap, (t, next(self._order), event))
+        self._pending.append(event)
 
     def _track_readiness(self, event: dict) -> None:
         """Make a sleep's ``ready`` event at its deadline: the child only sees the wake-up when
@@ -277,23 +277,25 @@ class Session:
                 at, cause = wait.get("deadline", event["t"]), "sleep ended"
                 ready = {"t": max(at, event["t"]), "ev": "ready", "task": task, "cause": cause}
                 self._sleeping[task] = ready
-                heapq.heappush(self._heap, (ready["t"], next(self._order), ready))
+                self._pending.append(ready)
         elif kind in ("resume", "done"):
             ready = self._sleeping.pop(task, None)
             if ready is not None and ready["t"] > event["t"]:
                 ready["cancelled"] = True  # woken before its deadline: it never became ready so
 
     def _release(self, up_to: int | None) -> list[dict]:
-        heap = self._heap
+        pending = self._pending
+        pending.sort(key=_time_of)
+        n = len(pending) if up_to is None else bisect_right(pending, up_to, key=_time_of)
         released = []
-        while heap and (up_to is None or heap[0][0] <= up_to):
-            t, _order, event = heapq.heappop(heap)
+        for event in pending[:n]:
             if event.get("cancelled"):
                 continue
-            if t < self._released_t:
-                event["t"] = t = self._released_t  # a straggler: keep the file sorted
-            self._released_t = t
+            if event["t"] < self._released_t:
+                event["t"] = self._released_t  # a straggler: keep the file sorted
+            self._released_t = event["t"]
             released.append(event)
+        del pending[:n]
         if released:
             self._feed_model(released)
         if released or self.finished:
@@ -317,9 +319,9 @@ class Session:
                 self._push_output(early)
         if not self._saw_end:
             reason = _death_reason(self.process.returncode)
-            t = max(self._released_t, max((t for t, *_ in self._heap), default=0))
+            t = max(self._released_t, max((e["t"] for e in self._pending), default=0))
             event = {"t": t, "ev": "end", "exit_code": self.exit_code, "error": reason}
-            heapq.heappush(self._heap, (t, next(self._order), event))
+            self._pending.append(event)
         self.finished = True
 
     def _persist(self, events: list[dict]) -> None:
@@ -360,6 +362,10 @@ class Session:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "block_threshold_ns": int(self.block_threshold * 1e9),
         }
+
+
+def _time_of(event: dict) -> int:
+    return event["t"]
 
 
 def _read_exactly(pipe, size: int) -> bytes | None:
