@@ -324,7 +324,7 @@ class TaskCoroutine(collections.abc.Coroutine):
         self._coro = coro
         self.task_id = task_id
         self._state = state
-        self.default_name = ""
+        self.default_name = ""  # asyncio's own name for the task, kept on 3.13.0 only
         self.sent_name = None
 
     def send(self, value, _throw: tuple | None = None):
@@ -435,9 +435,18 @@ def _is_asyncio_internal(coro) -> bool:
     return code is not None and code.co_filename.startswith(_ASYNCIO_DIR)
 
 
+_spawn_sites: dict[tuple, str] = {}  # (code, line) -> "file:line": the same few lines make tasks
+
+
 def _spawn_site() -> str:
     frame = sources.innermost_user_frame(sys._getframe(2))
-    return sources.where(frame) if frame is not None else ""
+    if frame is None:
+        return ""
+    key = (frame.f_code, frame.f_lineno)
+    site = _spawn_sites.get(key)
+    if site is None:
+        site = _spawn_sites[key] = sources.where(frame)
+    return site
 
 
 def _describe_callable(func) -> str:
@@ -540,6 +549,9 @@ class LoopInstaller:
         t0 = recorder.t0
         task_ids = recorder.task_ids
         get_ident, current_task, Task = threading.get_ident, asyncio.current_task, asyncio.Task
+        # Only a task that is not ours alone (a scenario's factory made it) or that may have run
+        # eagerly (3.12+) can lack our proxy as its coroutine: the rest skip the check.
+        eager_possible = sys.version_info >= (3, 12)
 
         def loopviz_task_factory(loop, coro, **kwargs):
             t = _clock() - t0
@@ -549,11 +561,13 @@ class LoopInstaller:
             parent = task_id_of(parent_task) if parent_task is not None else NONE
             proxy = TaskCoroutine(coro, task_id, state)
             inner = state.inner_factory
+            remember_ids = inner is not None or eager_possible
             if inner is not None:
                 task = inner(loop, proxy, **kwargs)
             else:
                 task = Task(proxy, loop=loop, **kwargs)
-            _remember_task_id(task, proxy)
+            if remember_ids:
+                _remember_task_id(task, proxy)
             if _RESTORE_NONE_NAMES:
                 proxy.default_name = task.get_name()  # asyncio's own Task-N, before the bug
                 _proxies[task] = proxy

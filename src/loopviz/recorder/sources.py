@@ -13,7 +13,7 @@ import os
 import sysconfig
 import tokenize
 from functools import lru_cache
-from types import FrameType
+from types import CodeType, FrameType
 
 _LIBRARY_DIRS = tuple(
     os.path.realpath(p) + os.sep
@@ -64,11 +64,20 @@ def _without_comment(line: str) -> str:
     return line
 
 
+_user_code: dict[CodeType, bool] = {}  # is_user_file per code object: a task's spawn is hot
+
+
 def innermost_user_frame(frame: FrameType | None) -> FrameType | None:
     """Walk outwards from ``frame`` to the first frame whose code is the user's."""
-    while frame is not None and not is_user_file(frame.f_code.co_filename):
+    while frame is not None:
+        code = frame.f_code
+        user = _user_code.get(code)
+        if user is None:
+            user = _user_code[code] = is_user_file(code.co_filename)
+        if user:
+            return frame
         frame = frame.f_back
-    return frame
+    return None
 
 
 def user_stack(frame: FrameType | None, limit: int = 12) -> list[str]:
