@@ -8,7 +8,8 @@ cache in front). The synthetic run is written to a trace file first, and opened 
 replay`` opens it: the first LOAD_BATCH events are read and painted (the first frame), then the
 rest loads while that frame is on screen, and the replay opens at the end (the whole trace in).
 Then the median time of a frame after a scroll, a zoom and a replay step, and the memory the
-replay holds per event (events and model), measured on a second load under tracemalloc.
+replay holds per event (events, model, the replay's checkpoints and caches), measured on a second
+load, opened at its end with the loop panel, under tracemalloc.
 """
 
 from __future__ import annotations
@@ -71,9 +72,12 @@ def main() -> None:
         whole = time.perf_counter() - started
         tracemalloc.start()
         _trace, measured = load_timeline(path)
+        opened = Replay(measured)  # as the app opens it: at the end, with the loop panel
+        opened.seek_index(len(measured.events) - 1)
+        opened.loop_state()
         held_bytes = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
-        del measured, _trace
+        del measured, _trace, opened
     events = timeline.events
 
     rows, cells = options.rows, options.cells
@@ -96,7 +100,7 @@ def main() -> None:
     print(f"frame after a scroll                    {scroll:9.2f} ms (median)")
     print(f"frame after a zoom                      {zoom:9.2f} ms (median)")
     print(f"frame after a replay step               {stepped:9.2f} ms (median)")
-    print(f"memory held (events + model)            {per_event:9.0f} bytes/event")
+    print(f"memory held (events, model, replay)     {per_event:9.0f} bytes/event")
 
 
 if __name__ == "__main__":

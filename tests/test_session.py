@@ -87,3 +87,28 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
         body, data = data[4 : 4 + length], data[4 + length :]
         resumes += sum(event["ev"] == "resume" for event in wire.decode_frame(body)[1])
     assert resumes == tasks * (steps + 1) + 2  # every worker step, and flood()'s two
+
+
+def test_past_the_cap_the_lanes_stop_and_blocks_are_still_shown(tmp_path):
+    script = tmp_path / "long.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio, time
+
+        async def main():
+            for _ in range(300):
+                await asyncio.sleep(0)
+            time.sleep(0.3)
+
+        asyncio.run(main())
+        """))  # fmt: skip
+    session = Session(Target(script, []), tmp_path / "t.jsonl", max_model_events=200)
+    session.start()
+    session.wait()
+    timeline = session.timeline
+    cut = timeline.detail_until
+    assert session.model_full and cut is not None
+    assert [b.code for b in timeline.blocks] == ["time.sleep(0.3)"]
+    assert timeline.blocks[0].start > cut and timeline.blocks[0].end is not None
+    for lane in [timeline.loop, *timeline.tasks.values()]:
+        assert lane.current is None and max(lane.ends, default=cut) <= cut
+    assert timeline.events[-1]["ev"] == "end"

@@ -1,9 +1,10 @@
-"""The run's events, kept compactly: a list of dicts costs ~400 bytes an event, this ~50.
+"""The run's events, kept compactly: a list of dicts costs ~400 bytes an event, this ~10.
 
 A replay needs every event (to explain it, to step to it), but looks at only a few at a time. So
-events are packed, a chunk of CHUNK_EVENTS at a time, into msgpack bytes, and unpacked again
-when asked for; the last few chunks unpacked are cached, so stepping through a replay unpacks a
-chunk once per CHUNK_EVENTS steps. The newest events, not yet a whole chunk, stay as dicts.
+events are packed, a chunk of CHUNK_EVENTS at a time, into msgpack compressed with zlib (level 1:
+about 0.15 µs an event to pack, a seventh of the msgpack's size), and unpacked again when asked
+for; the last few chunks unpacked are cached, so stepping through a replay unpacks a chunk (about
+0.3 ms) once per CHUNK_EVENTS steps. The newest events, not yet a whole chunk, stay as dicts.
 
 It behaves as a read-only sequence of event dicts (``len``, indexing, slicing, iteration). Treat
 the dicts it hands out as read-only too: a cached chunk hands out the same dict again.
@@ -11,13 +12,14 @@ the dicts it hands out as read-only too: a cached chunk hands out the same dict 
 
 from __future__ import annotations
 
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
 import msgspec
 
 CHUNK_EVENTS = 4096
-CACHED_CHUNKS = 16
+CACHED_CHUNKS = 8
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[dict])
@@ -33,7 +35,7 @@ class EventStore(Sequence):
         newest = self._newest
         newest.append(event)
         if len(newest) == CHUNK_EVENTS:
-            self._packed.append(_encoder.encode(newest))
+            self._packed.append(zlib.compress(_encoder.encode(newest), 1))
             self._newest = []
             self._cache(len(self._packed) - 1, newest)  # read again soon, as a rule
 
@@ -53,7 +55,7 @@ class EventStore(Sequence):
 
     def __iter__(self) -> Iterator[dict]:
         for chunk in range(len(self._packed)):
-            yield from _decoder.decode(self._packed[chunk])
+            yield from self._unpack(chunk)
         yield from self._newest
 
     def iter_range(self, start: int, stop: int) -> Iterator[dict]:
@@ -71,11 +73,14 @@ class EventStore(Sequence):
             return self._newest
         events = self._unpacked.get(chunk)
         if events is None:
-            events = _decoder.decode(self._packed[chunk])
+            events = self._unpack(chunk)
             self._cache(chunk, events)
         else:
             self._unpacked.move_to_end(chunk)
         return events
+
+    def _unpack(self, chunk: int) -> list[dict]:
+        return _decoder.decode(zlib.decompress(self._packed[chunk]))
 
     def _cache(self, chunk: int, events: list[dict]) -> None:
         cache = self._unpacked

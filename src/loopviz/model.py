@@ -288,6 +288,7 @@ class Timeline:
         self._running: dict[int, int] = {}  # task id -> start of its running step
         self._loop_tasks = array("q")  # per loop-lane span: the task whose step it is, or -1
         self._nested_steps = False  # a step ran inside another (eager tasks): see running_at
+        self.detail_until: int | None = None  # set by end_detail(): lanes stop there
         self._strings: dict[str, str] = {}  # one object per distinct span label (see _string)
         # event kind -> its _on_<kind> method; kinds without one only go into ``events``
         self._handlers = {
@@ -427,9 +428,18 @@ class Timeline:
         lane.detail = e.get("detail", "")
         lane.waiting_on = None
 
+    def end_detail(self) -> None:
+        """From now on only blocks and the end come in (a long run past the live view's cap):
+        every lane stops here, and blocks are taken as they come."""
+        self.detail_until = t = self.end_t
+        for lane in (self.loop, *self.tasks.values(), *self.threads.values()):
+            lane.close(t)
+        self._running.clear()
+
     def _on_block_begin(self, e: dict) -> None:
         task = e["task"]
-        if task is not None and self._running.get(task) != e["start"]:
+        followed = self.detail_until is None  # past end_detail(), take the watchdog's word
+        if followed and task is not None and self._running.get(task) != e["start"]:
             return  # that step is over already: a late sample, its ``block`` event (if any) rules
         self.blocks.append(
             Block(e["task"], e["start"], None, e["where"], e["code"], list(e.get("stack", [])))

@@ -22,7 +22,7 @@ from loopviz.units import clock, duration
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 QUEUE_SHOWN = 8  # ready tasks and timers listed in the loop panel
-CHECKPOINT_EVERY = 20_000  # events between saved loop-queue states
+CHECKPOINT_EVERY = 10_000  # events between saved loop-queue states
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class Replay:
         self._task_events: dict[int, array] | None = None  # task -> its event indices
         self._indexed = 0
         self._queue_cache: tuple[int, dict[int, int], dict[int, int]] | None = None
-        self._checkpoints: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
+        # event index -> the queues after it: (ready tasks, since, sleeping tasks, deadlines)
+        self._checkpoints: dict[int, tuple[array, array, array, array]] = {}
         self.seek_index(0 if timeline.events else -1)
 
     # -- moving ---------------------------------------------------------------------------
@@ -169,13 +170,17 @@ class Replay:
             start, ready, timers = last
         checkpoint_at = (target // CHECKPOINT_EVERY) * CHECKPOINT_EVERY - 1
         if start < checkpoint_at and checkpoint_at in self._checkpoints:
-            saved = self._checkpoints[checkpoint_at]
-            start, ready, timers = checkpoint_at, dict(saved[0]), dict(saved[1])
+            ready_tasks, since, sleeping_tasks, deadlines = self._checkpoints[checkpoint_at]
+            start = checkpoint_at
+            ready = dict(zip(ready_tasks, since, strict=True))
+            timers = dict(zip(sleeping_tasks, deadlines, strict=True))
         events = self.timeline.events.iter_range(start + 1, target + 1)
         for i, event in enumerate(events, start + 1):
             _apply_to_queues(event, ready, timers)
             if (i + 1) % CHECKPOINT_EVERY == 0 and i not in self._checkpoints:
-                self._checkpoints[i] = (dict(ready), dict(timers))
+                # int64 columns: a tenth of the memory of two dicts of int objects
+                columns = (ready, ready.values(), timers, timers.values())
+                self._checkpoints[i] = tuple(array("q", column) for column in columns)
         self._queue_cache = (target, ready, timers)
         return ready, timers
 

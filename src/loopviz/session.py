@@ -25,9 +25,12 @@ from loopviz.model import Timeline
 from loopviz.trace import TraceWriter
 
 _clock = time.perf_counter_ns
-# The live view holds at most this many events (about 0.8 GB): a run that goes on for hours keeps
-# recording to the trace file, and the view says it shows only the beginning. See docs/long-runs.md.
+# The live view holds the detail of at most this many events (about 140 MB): a run that goes on
+# for hours keeps recording to the trace file, and past the cap the view keeps only what
+# SUMMARY_KINDS say (blocks, the end). See docs/long-runs.md.
 MAX_MODEL_EVENTS = 1_000_000
+# Past the cap, the view still takes these in: a block hours into a run is still shown.
+SUMMARY_KINDS = frozenset({"block_begin", "block", "unretrieved", "end"})
 # Events read from the child but not yet taken in by poll() before the reader stops reading.
 MAX_BACKLOG_EVENTS = 200_000
 
@@ -307,9 +310,11 @@ class Session:
         if room >= len(events):
             self.timeline.add_events(events)
             return
-        self.model_full = True
         self.timeline.add_events(events[: max(room, 0)])
-        self.timeline.add_events(e for e in events[max(room, 0) :] if e["ev"] == "end")
+        if not self.model_full:
+            self.model_full = True
+            self.timeline.end_detail()
+        self.timeline.add_events(e for e in events[max(room, 0) :] if e["ev"] in SUMMARY_KINDS)
 
     def _finish(self) -> None:
         self.exit_code = _exit_status(self.process.returncode)

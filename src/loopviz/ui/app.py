@@ -185,9 +185,9 @@ class LoopvizApp(App):
             return  # nothing new: the clock alone moves on at REFRESH_HZ, which costs half
         if session.model_full and not self._warned_full:
             self._warned_full = True
-            self.notify(f"The view holds the first {session.max_model_events:,} events; the rest "
-                        "go to the trace file only. Replay it in parts for the later ones.",
-                        title="View full", severity="warning", timeout=15)  # fmt: skip
+            self.notify(f"The lanes show the first {session.max_model_events:,} events; from "
+                        "here on the view shows blocks only. Every event still goes to the trace "
+                        "file.", title="View full", severity="warning", timeout=15)  # fmt: skip
         if session.trace_error and not self._warned_trace:
             self._warned_trace = True
             self.notify(f"{session.trace_error}. Recording goes on in memory only.",
