@@ -112,3 +112,23 @@ def test_a_late_watchdog_sample_for_a_step_already_over_is_ignored():
     timeline = build(events)
     timeline.now = 400 * MS
     assert timeline.blocks == [] and timeline.current_block() is None
+
+
+def test_after_the_detail_ends_lanes_are_closed_and_a_block_is_still_taken():
+    timeline = Timeline()
+    timeline.add_events([
+        {"t": 0, "ev": "create", "task": 1, "name": "a", "coro": "a", "parent": None, "where": ""},
+        {"t": 1 * MS, "ev": "resume", "task": 1},
+    ])  # fmt: skip
+    timeline.end_detail()
+    assert timeline.tasks[1].current is None and timeline.loop.current is None
+    assert timeline.detail_until == 1 * MS
+    timeline.add_events([{"t": 500 * MS, "ev": "block_begin", "task": 1, "start": 300 * MS,
+                          "where": "x.py:3", "code": "time.sleep(1)", "stack": []}])  # fmt: skip
+    timeline.now = 600 * MS
+    block = timeline.current_block()
+    assert block is not None and (block.code, block.start, block.end) == (
+        "time.sleep(1)",
+        300 * MS,
+        None,
+    )

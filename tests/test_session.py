@@ -14,21 +14,27 @@ from loopviz.session import Session, Target
 from loopviz.trace import read_trace
 
 
-def test_the_model_stops_at_its_cap_and_the_trace_keeps_everything(tmp_path):
+def run_past_a_cap_of_200(tmp_path, steps: int, then: str) -> Session:
+    """Record ``steps`` sleep(0) steps, then the statement ``then``, with the model capped."""
     script = tmp_path / "busy.py"
-    script.write_text(textwrap.dedent("""
-        import asyncio
+    script.write_text(textwrap.dedent(f"""
+        import asyncio, time
 
         async def main():
-            for _ in range(500):
+            for _ in range({steps}):
                 await asyncio.sleep(0)
-            print("done")
+            {then}
 
         asyncio.run(main())
         """))  # fmt: skip
     session = Session(Target(script, []), tmp_path / "t.jsonl", max_model_events=200)
     session.start()
     session.wait()
+    return session
+
+
+def test_the_model_stops_at_its_cap_and_the_trace_keeps_everything(tmp_path):
+    session = run_past_a_cap_of_200(tmp_path, 500, 'print("done")')
     assert session.model_full
     assert len(session.timeline.events) == 201  # the cap, and the end
     assert session.timeline.ended and session.timeline.events[-1]["ev"] == "end"
@@ -90,20 +96,7 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
 
 
 def test_past_the_cap_the_lanes_stop_and_blocks_are_still_shown(tmp_path):
-    script = tmp_path / "long.py"
-    script.write_text(textwrap.dedent("""
-        import asyncio, time
-
-        async def main():
-            for _ in range(300):
-                await asyncio.sleep(0)
-            time.sleep(0.3)
-
-        asyncio.run(main())
-        """))  # fmt: skip
-    session = Session(Target(script, []), tmp_path / "t.jsonl", max_model_events=200)
-    session.start()
-    session.wait()
+    session = run_past_a_cap_of_200(tmp_path, 300, "time.sleep(0.3)")
     timeline = session.timeline
     cut = timeline.detail_until
     assert session.model_full and cut is not None
