@@ -1,8 +1,9 @@
 """The loopviz Textual app: a run as a timeline, live while it records, then as a replay.
 
-Live, a timer polls the session about 30 times a second, feeds new events to the model and
-redraws. The scenario runs in its own process, so its blocking calls never freeze this loop: the
-clock keeps moving and the block band grows while the scenario is stuck.
+Live, a timer polls the session 60 times a second, feeds new events to the model and redraws
+(30 times a second when nothing new came: the clock still moves). The scenario runs in its own
+process, so its blocking calls never freeze this loop: the clock keeps moving and the block band
+grows while the scenario is stuck.
 
 In a replay (a trace file, a finished run, or a live run paused with space) a cursor moves through
 the events: every lane shows its state at the cursor, and panels say what the event means and what
