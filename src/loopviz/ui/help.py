@@ -55,21 +55,20 @@ KEYS = [
 def legend(theme: Theme) -> Text:
     text = Text()
     text.append("What the lanes show\n\n", style="bold #ffd700")
-    for state, name, meaning in STATES:
-        glyph, style = theme.cells[state]
-        text.append(f"  {glyph * 4} ", style=style)
+    # (glyphs, their style, name, meaning), one row each
+    rows = [(theme.cells[state][0] * 4, theme.cells[state][1], name, meaning)
+            for state, name, meaning in STATES]  # fmt: skip
+    rows.append(
+        ("", theme.band, "red band", "the loop is blocked: every lane is frozen for its length")
+    )
+    rows += [(glyph, style, outcome, f"the task ended: {ENDINGS[outcome]}")
+             for outcome, (glyph, style) in theme.outcomes.items()]  # fmt: skip
+    rows.append((theme.thread_glyph, theme.thread, "worker thread",
+                 "a to_thread / run_in_executor job, labelled with its task"))  # fmt: skip
+    for glyphs, style, name, meaning in rows:
+        text.append(f"  {glyphs:<4} ", style=style)
         text.append(f"{name:<17}", style="bold")
         text.append(f"{meaning}\n")
-    text.append(f"  {'    '} ", style=theme.band)
-    text.append(f"{'red band':<17}", style="bold")
-    text.append("the loop is blocked: every lane is frozen for its length\n")
-    for outcome, (glyph, style) in theme.outcomes.items():
-        text.append(f"  {glyph:<4} ", style=style)
-        text.append(f"{outcome:<17}", style="bold")
-        text.append(f"the task ended: {ENDINGS[outcome]}\n")
-    text.append(f"  {theme.thread_glyph:<4} ", style=theme.thread)
-    text.append(f"{'worker thread':<17}", style="bold")
-    text.append("a to_thread / run_in_executor job, labelled with its task\n")
     text.append("\nKeys\n\n", style="bold #ffd700")
     for key, does in KEYS:
         text.append(f"  {key:<18}", style="bold #87afff")
