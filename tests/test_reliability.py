@@ -54,8 +54,11 @@ def test_syntax_error_shows_the_scenarios_file_line_and_caret(tmp_path):
     name = script(tmp_path, "x = 1\ndef broken(:\n    pass\n")
     result = loopviz("record", name, "-o", "t.jsonl", cwd=tmp_path)
     assert result.returncode == 1
-    assert 'File "prog.py", line 2\n    def broken(:\n               ^' in result.stderr
-    assert "SyntaxError" in result.stderr
+    plain = subprocess.run(
+        [sys.executable, name], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert f'File "{tmp_path / name}", line 2\n    def broken(:\n               ^' in result.stderr
+    assert result.stderr.startswith(plain.stderr)  # exactly what plain Python prints
     assert_ours_is_clean(result)
     assert read_trace(tmp_path / "t.jsonl").events[-1]["error"].startswith("SyntaxError")
 

@@ -10,6 +10,7 @@ import threading
 
 from loopviz import wire
 from loopviz.recorder import runtime
+from loopviz.recorder.tasks import make_task_class
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
 
@@ -60,7 +61,10 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
     recorder.wait_for_writer = holding
     recorder.start()
     loop = asyncio.new_event_loop()
-    runtime.LoopInstaller(recorder).install(loop)
+    installer = runtime.LoopInstaller(recorder)
+    installer.install(loop)
+    task_class = make_task_class(installer)  # asyncio.Task itself stays as it is here
+    loop.set_task_factory(lambda loop, coro, **kwargs: task_class(coro, loop=loop, **kwargs))
 
     async def worker() -> None:
         for _ in range(steps):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from loopviz import model
 from loopviz.model import Lane, Timeline
+from loopviz.summary import culprit_words
 
 PID = 1
 LOOP_TID = 1
@@ -58,7 +59,7 @@ def perfetto(timeline: Timeline, title: str = "loopviz") -> dict:
     events += _slices(timeline.loop, LOOP_TID, end_t, lambda span: span.state)
     for block in timeline.blocks:
         end = block.end if block.end is not None else end_t
-        culprit = f"{block.code} at {block.where}" if block.where else "no sample"
+        culprit = culprit_words(block)
         events.append({
             "ph": "i", "s": "t", "pid": PID, "tid": LOOP_TID, "ts": _us(block.start),
             "name": f"BLOCKED {(end - block.start) / 1e6:.0f} ms: {culprit}", "cat": "block",

@@ -192,13 +192,18 @@ class TaskLane(Lane):
     waiting_on: dict | None = None
     unretrieved: bool = False  # raised, and nobody ever looked at the exception
     asyncio_internal: bool = False
+    args: str = ""  # its coroutine's simple arguments, as a short string
+    entry: str = ""  # the program's own coroutine inside a task a library made
 
     @property
     def label(self) -> str:
-        """The name to show: the task's own, or its coroutine's where asyncio named it Task-N."""
+        """The name to show: the task's own, or its coroutine's where asyncio named it Task-N,
+        followed by the program's own function inside it for a library's task."""
         if self.name.startswith("Task-") and self.name[5:].isdigit():
-            return self.coro.rsplit(".", 1)[-1]
-        return self.name
+            name = self.coro.rsplit(".", 1)[-1]
+        else:
+            name = self.name
+        return f"{name} → {self.entry}" if self.entry else name
 
     @property
     def internal(self) -> bool:
@@ -253,9 +258,17 @@ class Block:
     where: str
     code: str
     stack: list[str]
+    # The watchdog could not run while it lasted: C code held the GIL. ``where`` is then the
+    # last Python line it saw, if any.
+    gil: bool = False
 
     def duration(self, now: int) -> int:
         return (self.end if self.end is not None else now) - self.start
+
+
+def _block_of(e: dict, end: int | None) -> Block:
+    return Block(e["task"], e["start"], end, e["where"], e["code"], list(e.get("stack", [])),
+                 bool(e.get("gil")))  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -277,6 +290,8 @@ class Timeline:
         self.loop_impl: str | None = None
         self.loop_threads: list[str] = []  # the thread of each event loop, in order
         self.unrecorded: str = ""
+        self.unseen_tasks = 0  # tasks made past the recorder's reach, and their coroutines
+        self.unseen_detail = ""
         self.now = 0
         self.end_t: int = 0
         self.exit_code: int | None = None
@@ -335,6 +350,7 @@ class Timeline:
         lane = TaskLane(
             id=e["task"], name=e["name"], coro=e["coro"], parent=e["parent"],
             where=e["where"], created=e["t"], asyncio_internal=bool(e.get("internal")),
+            args=e.get("args") or "",
         )  # fmt: skip
         lane.open(e["t"], READY, "scheduled")
         self.tasks[lane.id] = lane
@@ -441,9 +457,7 @@ class Timeline:
         followed = self.detail_until is None  # past end_detail(), take the watchdog's word
         if followed and task is not None and self._running.get(task) != e["start"]:
             return  # that step is over already: a late sample, its ``block`` event (if any) rules
-        self.blocks.append(
-            Block(e["task"], e["start"], None, e["where"], e["code"], list(e.get("stack", [])))
-        )
+        self.blocks.append(_block_of(e, None))
 
     def _on_block(self, e: dict) -> None:
         for block in reversed(self.blocks):
@@ -451,10 +465,34 @@ class Timeline:
                 block.end = e["end"]
                 block.where = block.where or e["where"]
                 block.code = block.code or e["code"]
+                block.gil = block.gil or bool(e.get("gil"))
                 return
-        self.blocks.append(
-            Block(e["task"], e["start"], e["end"], e["where"], e["code"], list(e.get("stack", [])))
-        )
+        self.blocks.append(_block_of(e, e["end"]))
+
+    def _on_entry(self, e: dict) -> None:
+        lane = self.tasks.get(e["task"])
+        if lane is not None:
+            lane.entry = e["func"].rsplit(".", 1)[-1]
+
+    def _on_thread_job(self, e: dict) -> None:
+        """A thread outside run_in_executor handed a result back for a task: drawn on its lane
+        from when the task began to wait for it (or, with no task, as a mark at the hand-back)."""
+        lane = self.threads.get(e["thread"])
+        if lane is None:
+            lane = self.threads[e["thread"]] = ThreadLane(name=e["thread"])
+        t = e["t"]
+        start = e.get("start")
+        if start is None:
+            start = t
+        elif lane.ends and lane.ends[-1] != OPEN:
+            start = max(start, lane.ends[-1])  # it worked for the task before only from then
+        task = self.tasks.get(e["task"]) if e.get("task") is not None else None
+        label = self._string(f"{e['func']} → {task.label}" if task else e["func"])
+        lane.open(min(start, t), RUNNING, label, end=t)
+
+    def _on_unseen(self, e: dict) -> None:
+        self.unseen_tasks += e["count"]
+        self.unseen_detail = e.get("detail", "")
 
     def _on_idle(self, e: dict) -> None:
         if self.loop.current is None:

@@ -89,11 +89,12 @@ class Session:
         self._writer: TraceWriter | None = None
         self._unwritten: list[dict] = []
         self._started_at = 0
-        self._saw_end = False
+        self._end_t: int | None = None  # the time of the child's own end event
         self.broken_reason: str | None = None
         self._trace_closed = False
         self.trace_error: str | None = None
         self._sleeping: dict[int, dict] = {}  # task -> its synthetic ready event
+        self._blocks_ended: set[int] = set()  # start times of the blocks whose end was read
         self._early_output: list[tuple] = []
         self._unrecorded = ""
 
@@ -245,9 +246,13 @@ class Session:
                     self._loop_impl = event["impl"]
                     self._unrecorded = event["unrecorded"]
                 if event["ev"] == "end":
-                    self._saw_end = True
+                    self._end_t = event["t"]
                 if event["ev"] == "ready" and event["task"] in self._sleeping:
                     continue  # the sleep's own ready event, at its deadline, stands for it
+                if event["ev"] == "block_begin" and event["start"] in self._blocks_ended:
+                    continue  # the watchdog's notice came after the block itself: stale
+                if event["ev"] == "block":
+                    self._blocks_ended.add(event["start"])
                 self._pending.append(event)
                 self._track_readiness(event)
             self._watermark = max(self._watermark, watermark)
@@ -322,11 +327,16 @@ class Session:
             self._t0 = self._started_at
             for early in self._early_output:
                 self._push_output(early)
-        if not self._saw_end:
+        # Events made up here (a sleep's ready at its deadline) never outlive the run: the
+        # recording ends at the child's own end event, or when the child was seen to exit.
+        if self._end_t is not None:
+            end_t = self._end_t
+        else:
+            end_t = max(self._released_t, _clock() - self._t0)
             reason = _death_reason(self.process.returncode)
-            t = max(self._released_t, max((e["t"] for e in self._pending), default=0))
-            event = {"t": t, "ev": "end", "exit_code": self.exit_code, "error": reason}
+            event = {"t": end_t, "ev": "end", "exit_code": self.exit_code, "error": reason}
             self._pending.append(event)
+        self._pending = [e for e in self._pending if not (_is_synthetic(e) and e["t"] > end_t)]
         self.finished = True
 
     def _persist(self, events: list[dict]) -> None:
@@ -367,6 +377,11 @@ class Session:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "block_threshold_ns": int(self.block_threshold * 1e9),
         }
+
+
+def _is_synthetic(event: dict) -> bool:
+    """Made by the parent, not seen by the recorder (see ``_track_readiness``)."""
+    return event["ev"] == "ready" and event.get("cause") == "sleep ended"
 
 
 def _time_of(event: dict) -> int:

@@ -7,7 +7,7 @@ a CI log or a bug report.
 
 from __future__ import annotations
 
-from loopviz.model import Timeline
+from loopviz.model import Block, Timeline
 from loopviz.units import clock, duration
 
 
@@ -38,13 +38,19 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
         total = sum(block.duration(timeline.end_t) for block in blocks)
         lines.append(f"loop blocked {len(blocks)} time(s), {duration(total)} in all:")
         for block in blocks:
-            culprit = f"{block.code} at {block.where}" if block.where else "unknown (no sample)"
+            culprit = culprit_words(block)
             lines.append(
                 f"  {clock(block.start)}  {duration(block.duration(timeline.end_t)):>8}"
                 f"  {timeline.display_name(block.task)}: {culprit}"
             )
     else:
         lines.append("loop never blocked")
+    if timeline.unseen_tasks:
+        lines.append(
+            f"{timeline.unseen_tasks} task(s) could not be recorded ({timeline.unseen_detail}): "
+            "they were made from asyncio's C Task class directly, past loopviz's hooks, so "
+            "their steps and waits are missing"
+        )
     ending = f"exit status {timeline.exit_code}"
     if timeline.error:
         ending += f" ({timeline.error})"
@@ -54,3 +60,13 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
     if trace_path:
         lines.append(f"trace written to {trace_path}")
     return "\n".join(lines)
+
+
+def culprit_words(block: Block) -> str:
+    """What held the loop, in plain words, including what could not be seen."""
+    line = f"{block.code} at {block.where}" if block.where else ""
+    if block.gil:
+        if line:
+            return f"inside a C call that held the GIL; last Python line {line}"
+        return "inside a C call that held the GIL; no Python line could be seen"
+    return line or "no line was sampled (the block ended before the watchdog looked)"

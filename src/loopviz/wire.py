@@ -22,12 +22,12 @@ FRAME_HEADER = struct.Struct(">I")
 LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
     1: ("hello", ("t0", "python", "pid")),
     2: ("loop", ("impl", "unrecorded", "id", "thread")),
-    3: ("create", ("task", "name", "coro", "parent", "where", "internal", "loop")),
+    3: ("create", ("task", "name", "coro", "parent", "where", "internal", "loop", "args")),
     4: ("resume", ("task",)),
     5: ("suspend", ("task", "kind", "label", "obj", "deadline", "ref", "where", "timeout")),
     6: ("done", ("task", "outcome", "detail")),
-    7: ("block_begin", ("task", "start", "where", "code", "stack")),
-    8: ("block", ("task", "start", "end", "where", "code", "stack")),
+    7: ("block_begin", ("task", "start", "where", "code", "stack", "gil")),
+    8: ("block", ("task", "start", "end", "where", "code", "stack", "gil")),
     9: ("thread_start", ("thread", "job", "task", "func")),
     10: ("thread_end", ("thread", "job", "task", "func")),
     11: ("output", ("stream", "text")),
@@ -38,6 +38,10 @@ LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
     16: ("unretrieved", ("task", "detail")),
     # A bare yield (asyncio.sleep(0)) with no timeout: a suspend on the wire's shortest form.
     17: ("suspend", ("task",)),
+    18: ("entry", ("task", "func", "where")),
+    19: ("thread_job", ("thread", "task", "func", "start")),
+    20: ("unseen", ("count", "detail")),
+    21: ("source", ("file", "path", "sha256")),
 }
 YIELD = 17
 CODES: dict[str, int] = {name: code for code, (name, _fields) in LAYOUTS.items() if code != YIELD}
@@ -58,6 +62,10 @@ RENAME = CODES["rename"]
 END = CODES["end"]
 READY = CODES["ready"]
 UNRETRIEVED = CODES["unretrieved"]
+ENTRY = CODES["entry"]
+THREAD_JOB = CODES["thread_job"]
+UNSEEN = CODES["unseen"]
+SOURCE = CODES["source"]
 
 NONE = -1  # an absent int field on the wire (no parent task, no deadline, no object)
 
@@ -100,7 +108,7 @@ def decode_frame(body: bytes) -> tuple[int, list[dict]]:
 
 def _tidy(event: dict) -> dict:
     """Shape an event the way the trace file contract (docs/trace-format.md) spells it."""
-    for key in ("parent", "task"):
+    for key in ("parent", "task", "start"):
         if event.get(key) == NONE:
             event[key] = None
     if event["ev"] == "suspend":
@@ -131,4 +139,6 @@ def _tidy(event: dict) -> dict:
 BARE_YIELD_WAIT = {"kind": "sleep", "label": "sleep 0", "delay_ns": 0}
 
 # What the suspend event's generic ``ref`` field means for each wait kind.
-_REF_NAMES = {"task": "target", "gather": "children", "thread": "job", "sleep": "delay_ns"}
+_REF_NAMES = {
+    "task": "target", "gather": "children", "thread": "job", "sleep": "delay_ns", "process": "pid",
+}  # fmt: skip

@@ -8,10 +8,15 @@ empty, and its own exceptions are printed as Python would print them, minus loop
 from __future__ import annotations
 
 import argparse
+import builtins
+import importlib.machinery
+import io
 import os
 import runpy
 import sys
 import traceback
+import types
+import zipfile
 
 from loopviz.recorder.runtime import (
     LoopInstaller,
@@ -64,11 +69,15 @@ def run_script(script: str, args: list[str], module: bool = False) -> tuple[int,
     """Run the scenario as ``__main__`` (a file, or a module as ``python -m`` does); return
     (exit code, error summary or None)."""
     sys.argv = [script, *args]
-    sys.path[0] = os.getcwd() if module else os.path.dirname(os.path.abspath(script))
+    # As plain Python: the script's folder (its links resolved) or the cwd first on the path,
+    # and ``__file__`` absolute (3.9+), while ``sys.argv[0]`` stays as it was typed.
+    sys.path[0] = os.getcwd() if module else os.path.dirname(os.path.realpath(script))
     try:
         if module:
             runpy.run_module(script, run_name="__main__", alter_sys=True)
-        else:
+        elif os.path.isfile(script) and not zipfile.is_zipfile(script):
+            _run_file_as_main(os.path.abspath(script))
+        else:  # a folder or zip with a __main__.py, as python runs them
             runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
         code = exc.code
@@ -82,6 +91,25 @@ def run_script(script: str, args: list[str], module: bool = False) -> tuple[int,
         sys.stderr.write(_user_traceback(exc))
         return 1, f"{type(exc).__name__}: {exc}"
     return 0, None
+
+
+def _run_file_as_main(path: str) -> None:
+    """Run a script as ``python path`` does: a ``__main__`` module that stays in sys.modules,
+    with an absolute ``__file__``. (``runpy.run_path`` would also rewrite ``sys.argv[0]``.)"""
+    with io.open_code(path) as file:
+        source = file.read()
+    code = compile(source, path, "exec", dont_inherit=True)
+    main_module = types.ModuleType("__main__")
+    main_module.__dict__.update(
+        __file__=path,
+        __cached__=None,
+        __loader__=importlib.machinery.SourceFileLoader("__main__", path),
+        __spec__=None,
+        __package__=None,
+        __builtins__=builtins,
+    )
+    sys.modules["__main__"] = main_module
+    exec(code, main_module.__dict__)
 
 
 def main(argv: list[str] | None = None) -> int:

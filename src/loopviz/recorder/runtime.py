@@ -14,6 +14,7 @@ import collections.abc
 import concurrent.futures
 import contextlib
 import functools
+import hashlib
 import itertools
 import os
 import reprlib
@@ -26,8 +27,9 @@ import types
 import weakref
 
 from loopviz import wire
-from loopviz.recorder import sources
-from loopviz.recorder.waits import YIELD, WaitNamer
+from loopviz.recorder import sources, tasks, threads
+from loopviz.recorder.libraries import describe_callable
+from loopviz.recorder.waits import UNKNOWN_WAIT, YIELD, WaitNamer
 from loopviz.wire import NONE
 
 _clock = time.perf_counter_ns
@@ -36,19 +38,38 @@ _clock = time.perf_counter_ns
 MAX_BUFFERED = 1_000_000
 # A task's wake-up is ``task_wakeup`` (C Task, a builtin method) or ``__wakeup`` (Python Task, a
 # bound method); its steps are scheduled as TaskStepMethWrapper objects, rejected by type alone.
-_WAKEUP_NAMES = frozenset({"task_wakeup", "__wakeup", "_Task__wakeup"})
 _WAKEUP_TYPES = frozenset({types.BuiltinMethodType, types.MethodType})
 _short = reprlib.Repr()
 _short.maxstring = 60
 _short.maxother = 60
 # 3.13.0 renames unnamed tasks "None" whenever a task factory is installed (gh-124269).
-_RESTORE_NONE_NAMES = sys.version_info[:3] == (3, 13, 0)
+# Deadlines past this (about 292 years) are "never": they do not fit the wire's int64.
+_FAR_FUTURE_NS = 2**63 - 1
 
 
 def report_internal_error() -> None:
     """Write loopviz's own traceback to the real stderr (fd 2), which the parent passes on; the
     scenario's sys.stderr feeds the event stream and would swallow it."""
     text = "loopviz: internal error in the recorder\n" + traceback.format_exc()
+    with contextlib.suppress(OSError):
+        os.write(2, text.encode("utf-8", "replace"))
+
+
+_reported_failures: set[str] = set()
+
+
+def report_recording_failure(what: str) -> None:
+    """A failure inside recording code, contained as Trio contains a failing Instrument: the
+    program's step goes on untouched, this detail of the recording is lost, and the user is
+    told once, in one line on the real stderr."""
+    if what in _reported_failures:
+        return
+    _reported_failures.add(what)
+    error = sys.exc_info()[1]
+    text = (
+        f"loopviz: could not record {what} ({type(error).__name__}: {error}); the program is "
+        "unaffected, and only that detail is missing from the recording\n"
+    )
     with contextlib.suppress(OSError):
         os.write(2, text.encode("utf-8", "replace"))
 
@@ -71,10 +92,11 @@ class Recorder:
         # Flat event buffer: kind, t, fields... (layouts in loopviz.wire). Appended with one
         # ``extend`` call per event, which is atomic under the GIL, from any thread.
         self.events: list = []
-        # Flat (t, task id, parent, where, task, proxy) groups whose names are read at drain time,
-        # because asyncio names a task only after the task factory returns.
+        # Flat (t, task id, parent, where, args, task, proxy) groups, named at drain time: a
+        # task's name is set by Task.__init__ after the proxy exists, or by the program later.
         self.pending_creates: list = []
         self.loops: list[LoopState] = []
+        self.unseen_tasks: list[str] = []  # coroutine names of tasks made past our Task class
         self.task_ids = itertools.count(1)  # next() is atomic: any thread may make tasks
         self._job_ids = itertools.count(1)
         self._stop = threading.Event()
@@ -82,6 +104,10 @@ class Recorder:
         self._write_lock = threading.Lock()
         self._broken = False
         self._writer = threading.Thread(target=self._write_loop, name="loopviz-writer", daemon=True)
+        self._watch_interval = min(0.02, block_threshold_ns / 5e9)
+        # A watchdog tick this late was kept waiting for the GIL: C code held it (a huge
+        # sorted(), a regex, a C extension), and nothing in Python could run, us included.
+        self._late_ns = int(self._watch_interval * 1e9) + block_threshold_ns // 2
         self._watchdog = threading.Thread(
             target=self._watch_loop, name="loopviz-watchdog", daemon=True
         )
@@ -91,12 +117,23 @@ class Recorder:
 
     def start(self) -> None:
         self.emit(wire.HELLO, self.t0, sys.version.split()[0], os.getpid())
+        sources.file_named = self._file_named
         self._writer.start()
         self._watchdog.start()
 
     def emit(self, kind: int, *fields) -> None:
         """Append one event stamped now (for rare events; hot paths extend ``events`` directly)."""
         self.events.extend((kind, _clock() - self.t0, *fields))
+
+    def _file_named(self, shown: str, path: str) -> None:
+        """Say which file a ``file:line`` means, with a digest of what it held when it ran, so a
+        viewer showing its source later can tell that it changed since."""
+        try:
+            with open(path, "rb") as file:
+                digest = hashlib.sha256(file.read()).hexdigest()
+        except OSError:
+            digest = ""
+        self.emit(wire.SOURCE, shown, path, digest)
 
     def next_job_id(self) -> int:
         return next(self._job_ids)
@@ -152,22 +189,40 @@ class Recorder:
         groups = pending[:n]
         del pending[:n]
         flat = [watermark]
-        for i in range(0, n, 6):
-            t, task_id, parent, where, task, proxy = groups[i : i + 6]
+        for i in range(0, n, 7):
+            t, task_id, parent, where, args, task, proxy = groups[i : i + 7]
             name = task.get_name()
             proxy.sent_name = name
             coro = proxy._coro
             flat.extend((wire.CREATE, t, task_id, name, _qualname(coro), parent, where,
-                         _is_asyncio_internal(coro), proxy._state.loop_id))  # fmt: skip
+                         is_asyncio_internal(coro), proxy._state.loop_id, args))  # fmt: skip
         return flat
 
     # -- watchdog -------------------------------------------------------------------------
 
+    def sampled(self, sample: tuple | None, start: int, end: int) -> tuple[str, str, str, bool]:
+        """(where, code, stack, gil) for the ``block`` event of a block from ``start`` to ``end``.
+
+        Without a sample of this block, the watchdog did not look while it lasted. If it lasted
+        well past the time the watchdog needed to notice it, the watchdog could not run at all:
+        C code held the GIL for the whole block (``gil`` true, no line known)."""
+        if sample is not None and sample[0] == start:
+            return sample[1:]
+        return "", "", "", end - start > self.block_threshold_ns + self._late_ns
+
     def _watch_loop(self) -> None:
-        interval = min(0.02, self.block_threshold_ns / 5e9)
+        interval = self._watch_interval
+        late_ns = self._late_ns
+        last_tick = self.now()
         while not self._stop.wait(interval):
+            now = self.now()
+            starved_since = last_tick if now - last_tick > late_ns else 0
+            last_tick = now
             for state in self.loops:
-                state.check_block(self)
+                try:
+                    state.check_block(self, starved_since)
+                except Exception:  # a bug of ours must not stop the watchdog for good
+                    report_internal_error()
 
     # -- shutdown -------------------------------------------------------------------------
 
@@ -176,6 +231,9 @@ class Recorder:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, RecordedStream):
                 stream.flush()
+        unseen = tasks.unseen_event(self.unseen_tasks)
+        if unseen:
+            self.emit(*unseen)
         self.emit(wire.END, exit_code, error)
         self._stop.set()
         self.watermark_margin_ns = -(10**18)  # the last frame promises nothing is still to come
@@ -192,20 +250,27 @@ class LoopState:
         self.loop_id = 0  # 1, 2...: in the order the scenario made its loops
         self.step_start = 0  # 0 = no step running
         self.step_task = NONE
-        # (step start, where, code, stack) sampled by the watchdog for the step now running
-        self.block_sample: tuple[int, str, str, str] | None = None
+        # (step start, where, code, stack, gil) sampled by the watchdog for the step now running
+        self.block_sample: tuple[int, str, str, str, bool] | None = None
         # Time the loop left select() or finished a step: a callback has run since then.
         # 0 while the loop is not running (or its select() cannot be seen, as on uvloop).
         self.callback_start = 0
         self.in_select = False
-        self.callback_sample: tuple[int, str, str, str] | None = None
+        self.callback_sample: tuple[int, str, str, str, bool] | None = None
         self.inner_factory = None
         self.jobs = JobTable()
         # task id -> its innermost asyncio.timeout (a Timeout object, read at each suspend)
         self.timeouts: dict[int, object] = {}
         offset = loop.time() * 1e9 - (_clock())
         t0 = recorder.t0
-        self.loop_time_to_ns = lambda when: int(when * 1e9 - offset) - t0
+
+        def loop_time_to_ns(when: float) -> int:
+            """A loop-clock time on the trace clock; NONE for a time no run reaches (a sleep of
+            infinity, or of centuries), which also keeps it inside the wire's int64."""
+            ns = when * 1e9 - offset - t0
+            return int(ns) if ns < _FAR_FUTURE_NS else NONE
+
+        self.loop_time_to_ns = loop_time_to_ns
         self.waits = WaitNamer(self.loop_time_to_ns, task_id_of, self.jobs.get_by_future)
 
     def timeout_deadline(self, timeout) -> int:
@@ -214,8 +279,16 @@ class LoopState:
             return NONE
         return self.loop_time_to_ns(when)
 
-    def check_block(self, recorder: Recorder) -> None:
-        """Called by the watchdog: sample the culprit of a step or callback past the threshold."""
+    def check_block(self, recorder: Recorder, starved_since: int = 0) -> None:
+        """Called by the watchdog: sample the culprit of a step or callback past the threshold.
+
+        ``starved_since`` is when the watchdog last ran on time, if it was kept from running
+        since (0 otherwise): a step that began before then spent that time inside C code that
+        held the GIL, and the line sampled now is only the last Python line it reached.
+
+        A ``block_begin`` is stamped with the time read *before* the step was found still
+        running, so it always precedes that step's ``block``."""
+        checked_at = recorder.now()
         start = self.step_start
         task = self.step_task
         if self.step_start != start:
@@ -223,26 +296,30 @@ class LoopState:
         if start:
             if self.block_sample and self.block_sample[0] == start:
                 return
-            if recorder.now() - start < recorder.block_threshold_ns:
+            if checked_at - start < recorder.block_threshold_ns:
                 return
             sample = self._sample()
             if self.step_start != start:
                 return  # the step ended while we looked
-            self.block_sample = (start, *sample)
-            recorder.emit(wire.BLOCK_BEGIN, task, start, *sample)
+            gil = bool(starved_since) and start <= starved_since
+            self.block_sample = (start, *sample, gil)
+            recorder.events.extend((wire.BLOCK_BEGIN, checked_at, task, start, *sample, gil))
             return
         callback_start = self.callback_start
         if not callback_start or self.in_select:
             return
         if self.callback_sample and self.callback_sample[0] == callback_start:
             return
-        if recorder.now() - callback_start < recorder.block_threshold_ns:
+        if checked_at - callback_start < recorder.block_threshold_ns:
             return
         sample = self._sample()
         if self.callback_start != callback_start or self.step_start or self.in_select:
             return
-        self.callback_sample = (callback_start, *sample)
-        recorder.emit(wire.BLOCK_BEGIN, NONE, callback_start, *sample)
+        gil = bool(starved_since) and callback_start <= starved_since
+        self.callback_sample = (callback_start, *sample, gil)
+        recorder.events.extend(
+            (wire.BLOCK_BEGIN, checked_at, NONE, callback_start, *sample, gil)
+        )
 
     def _sample(self) -> tuple[str, str, str]:
         """(where, code, stack) of the innermost user frame the loop thread is running now."""
@@ -259,9 +336,8 @@ class LoopState:
         start = self.callback_start
         recorder = self.recorder
         if start and not self.step_start and now - start >= recorder.block_threshold_ns:
-            sample = self.callback_sample
-            where, code, stack = sample[1:] if sample and sample[0] == start else ("", "", "")
-            recorder.events.extend((wire.BLOCK, now, NONE, start, now, where, code, stack))
+            sample = recorder.sampled(self.callback_sample, start, now)
+            recorder.events.extend((wire.BLOCK, now, NONE, start, now, *sample))
 
 
 class JobTable(dict):
@@ -276,38 +352,29 @@ class JobTable(dict):
         fut.add_done_callback(lambda _f: self.pop(key, None))
 
 
-# Tasks whose id cannot be read from their coroutine: a scenario's own factory wrapped our proxy,
-# or an eager task finished inside the factory. On 3.12.0-3.12.1 every task is kept here, because
-# get_coro() of a finished eager task crashes those versions.
-_task_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_GET_CORO_UNSAFE_WHEN_DONE = sys.version_info[:3] in ((3, 12, 0), (3, 12, 1))
-_proxies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # only kept on 3.13.0
-
-
 def task_id_of(task: object) -> int:
-    """The id the factory gave ``task``: read from its coroutine (our proxy), so the hot paths
-    (a wake-up, a parent lookup) need no weak map."""
-    if _GET_CORO_UNSAFE_WHEN_DONE and task.done():
-        return _task_ids.get(task, NONE)
-    get_coro = getattr(task, "get_coro", None)
-    coro = get_coro() if get_coro is not None else None
-    if type(coro) is TaskCoroutine:
-        return coro.task_id
-    return _task_ids.get(task, NONE)
+    """The id loopviz gave ``task`` (NONE for a task it never saw): kept in a slot of the task."""
+    return getattr(task, "_loopviz_task_id", NONE)
 
 
-def _remember_task_id(task: object, proxy: TaskCoroutine) -> None:
-    if _GET_CORO_UNSAFE_WHEN_DONE or task.done() or task.get_coro() is not proxy:
-        _task_ids[task] = proxy.task_id
+# Results shown by their repr: types whose repr runs none of the program's code.
+_SHOWN_RESULTS = frozenset({int, float, complex, str, bytes, bool, list, tuple, dict, set})
 
 
 def _outcome_of(exc: BaseException) -> tuple[str, str]:
-    if isinstance(exc, StopIteration):
-        value = exc.value
-        return "returned", "None" if value is None else _short.repr(value)
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled", str(exc)
-    return "raised", f"{type(exc).__name__}: {exc}"[:200]
+    try:
+        if isinstance(exc, StopIteration):
+            value = exc.value
+            if value is None:
+                return "returned", "None"
+            if type(value) in _SHOWN_RESULTS:
+                return "returned", _short.repr(value)
+            return "returned", f"<{type(value).__qualname__} object>"
+        if isinstance(exc, asyncio.CancelledError):
+            return "cancelled", str(exc)
+        return "raised", f"{type(exc).__name__}: {exc}"[:200]
+    except Exception:  # a result or exception whose repr/str fails: name its type only
+        return ("raised" if not isinstance(exc, StopIteration) else "returned"), type(exc).__name__
 
 
 class TaskCoroutine(collections.abc.Coroutine):
@@ -318,14 +385,18 @@ class TaskCoroutine(collections.abc.Coroutine):
     ``repr(task)`` and ``inspect.getcoroutinestate()`` keep working.
     """
 
-    __slots__ = ("_coro", "task_id", "_state", "default_name", "sent_name", "__weakref__")
+    __slots__ = ("_coro", "task_id", "_state", "sent_name", "seek_entry", "suspended_at",
+                 "__weakref__")  # fmt: skip
 
-    def __init__(self, coro, task_id: int, state: LoopState) -> None:
+    def __init__(self, coro, task_id: int, state: LoopState | None) -> None:
         self._coro = coro
         self.task_id = task_id
-        self._state = state
-        self.default_name = ""  # asyncio's own name for the task, kept on 3.13.0 only
+        self._state = state  # None only until the task knows its loop (see tasks.py)
         self.sent_name = None
+        # A task whose own coroutine is a library's looks for the user's coroutine inside it
+        # at its suspends, until found (the ``entry`` event).
+        self.seek_entry = False
+        self.suspended_at = NONE  # when its last step ended: a thread's job for it began then
 
     def send(self, value, _throw: tuple | None = None):
         # The hottest code in loopviz: runs for every task step. Locals over attributes, no
@@ -370,15 +441,28 @@ class TaskCoroutine(collections.abc.Coroutine):
         if yielded is None and not state.timeouts:  # a bare yield: asyncio.sleep(0)
             events.extend((wire.YIELD, end, task_id))
             return yielded
-        wait = YIELD if yielded is None else state.waits.describe(yielded, self._coro)
-        deadline = NONE
-        if state.timeouts:
-            timeout = state.timeouts.get(task_id)
-            if timeout is not None:
-                deadline = state.timeout_deadline(timeout)
+        self.suspended_at = end
+        try:
+            wait = YIELD if yielded is None else state.waits.describe(yielded, self._coro)
+            deadline = NONE
+            if state.timeouts:
+                timeout = state.timeouts.get(task_id)
+                if timeout is not None:
+                    deadline = state.timeout_deadline(timeout)
+            if self.seek_entry and state.waits.entry is not None:
+                self._record_entry(state.waits.entry)
+        except Exception:  # never the program's failure: only this detail goes unrecorded
+            report_recording_failure("what a task waits on")
+            wait, deadline = UNKNOWN_WAIT, NONE
         # one extend per event: the writer may take the buffer between two calls
         events.extend((wire.SUSPEND, end, task_id, *wait, deadline))
         return yielded
+
+    def _record_entry(self, code) -> None:
+        """The program's own coroutine found inside a task a library made (a web handler)."""
+        self.seek_entry = False
+        where = f"{sources.display_path(code.co_filename)}:{code.co_firstlineno}"
+        self._state.recorder.emit(wire.ENTRY, self.task_id, code.co_qualname, where)
 
     def throw(self, *exc_info):
         return self.send(None, exc_info)
@@ -395,11 +479,8 @@ class TaskCoroutine(collections.abc.Coroutine):
             state.step_start = outer_start
 
     def _record_block(self, state: LoopState, start: int, end: int) -> None:
-        sample = state.block_sample
-        where, code, stack = sample[1:] if sample and sample[0] == start else ("", "", "")
-        state.recorder.events.extend(
-            (wire.BLOCK, end, self.task_id, start, end, where, code, stack)
-        )
+        sample = state.recorder.sampled(state.block_sample, start, end)
+        state.recorder.events.extend((wire.BLOCK, end, self.task_id, start, end, *sample))
 
     def _check_rename(self) -> None:
         sent = self.sent_name
@@ -429,32 +510,13 @@ def _qualname(coro) -> str:
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 
 
-def _is_asyncio_internal(coro) -> bool:
-    """asyncio's own housekeeping coroutines (accepting connections, shutting down)."""
+def is_asyncio_internal(coro) -> bool:
+    """asyncio's own housekeeping coroutines (accepting connections, shutting down), and
+    uvloop's (compiled from ``uvloop/loop.pyx``)."""
     code = getattr(coro, "cr_code", None)
-    return code is not None and code.co_filename.startswith(_ASYNCIO_DIR)
-
-
-_spawn_sites: dict[tuple, str] = {}  # (code, line) -> "file:line": the same few lines make tasks
-
-
-def _spawn_site() -> str:
-    frame = sources.innermost_user_frame(sys._getframe(2))
-    if frame is None:
-        return ""
-    key = (frame.f_code, frame.f_lineno)
-    site = _spawn_sites.get(key)
-    if site is None:
-        site = _spawn_sites[key] = sources.where(frame)
-    return site
-
-
-def _describe_callable(func) -> str:
-    while isinstance(func, functools.partial):
-        # asyncio.to_thread submits partial(context.run, func, *args)
-        inner = func.args[0] if func.func.__qualname__ == "Context.run" and func.args else func.func
-        func = inner
-    return f"{getattr(func, '__qualname__', None) or repr(func)}()"
+    if code is None:
+        return False
+    return code.co_filename.startswith(_ASYNCIO_DIR) or code.co_filename.startswith("uvloop/")
 
 
 class LoopInstaller:
@@ -462,30 +524,46 @@ class LoopInstaller:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self._installed: weakref.WeakSet = weakref.WeakSet()
+        self._states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._running_here: dict[int, LoopState] = {}  # thread id -> the loop it runs now
 
     def patch_asyncio(self) -> None:
+        """Hook the two things every loop and every task goes through, whoever made them: a loop
+        starting to run on a thread (``events._set_running_loop``, which stdlib loops and uvloop
+        both call), and the construction of an ``asyncio.Task`` (see ``tasks.py``)."""
         installer = self
-        original_lazy_init = asyncio.runners.Runner._lazy_init
+        original_set_running_loop = asyncio.events._set_running_loop
 
-        @functools.wraps(original_lazy_init)
-        def _lazy_init(runner):
-            original_lazy_init(runner)
-            installer.install(runner._loop)
+        @functools.wraps(original_set_running_loop)
+        def _set_running_loop(loop):
+            original_set_running_loop(loop)
+            try:
+                installer.loop_started(loop)
+            except Exception:
+                report_internal_error()
 
-        asyncio.runners.Runner._lazy_init = _lazy_init
-
-        policy_class = asyncio.events.BaseDefaultEventLoopPolicy
-        original_new_loop = policy_class.new_event_loop
-
-        @functools.wraps(original_new_loop)
-        def new_event_loop(policy):
-            loop = original_new_loop(policy)
-            installer.install(loop)
-            return loop
-
-        policy_class.new_event_loop = new_event_loop
+        asyncio.events._set_running_loop = _set_running_loop
+        asyncio._set_running_loop = _set_running_loop
+        tasks.install_task_class(self)
         self._patch_timeouts()
+
+    def loop_started(self, loop) -> None:
+        """A loop starts (or, with None, stops) running on this thread: the watchdog samples
+        the thread that runs a loop, which need not be the one that made it."""
+        thread_id = threading.get_ident()
+        if loop is None:
+            state = self._running_here.pop(thread_id, None)
+            if state is not None:
+                state.callback_start = 0  # not running: nothing can block it
+            return
+        state = self.state_of(loop)
+        state.thread_id = thread_id
+        self._running_here[thread_id] = state
+
+    def state_of(self, loop) -> LoopState:
+        """The loop's recording state, instrumenting the loop the first time it is seen."""
+        state = self._states.get(loop)
+        return state if state is not None else self.install(loop)
 
     def _patch_timeouts(self) -> None:
         """Remember each task's active ``asyncio.timeout`` deadline (``wait_for`` uses it on
@@ -505,36 +583,31 @@ class LoopInstaller:
 
         timeouts.Timeout.reschedule = reschedule
 
-    def install(self, loop: asyncio.AbstractEventLoop) -> None:
-        if loop in self._installed:
-            return
-        self._installed.add(loop)
+    def install(self, loop: asyncio.AbstractEventLoop) -> LoopState:
+        state = self._states.get(loop)
+        if state is not None:
+            return state
         recorder = self.recorder
-        state = LoopState(recorder, loop)
-        state.inner_factory = loop.get_task_factory()
+        state = self._states[loop] = LoopState(recorder, loop)
         unrecorded = []
-        loop.set_task_factory(self._make_factory(state))
-        if not self._try_patch(loop, "set_task_factory", self._make_set_factory(state)):
-            unrecorded.append("task factories set later by the scenario")
-        else:
-            self._try_patch(loop, "get_task_factory", lambda: state.inner_factory)
         if not self._try_patch(loop, "run_in_executor", self._make_run_in_executor(loop, state)):
             unrecorded.append("worker threads")
-        if _RESTORE_NONE_NAMES:
-            self._try_patch(loop, "create_task", self._make_create_task_keeping_names(loop))
-        if not self._try_patch(loop, "call_soon", self._make_call_soon(loop)):
+        if not self._try_patch(loop, "call_soon", self._make_call_soon(loop, state)):
             unrecorded.append("wake-ups other than sleeps")
+        if not self._try_patch(
+            loop, "call_soon_threadsafe", threads.make_call_soon_threadsafe(loop, state)
+        ):
+            unrecorded.append("results handed back by other threads")
         self._try_patch(loop, "call_exception_handler", self._make_exception_handler(loop))
         if not self._patch_select(loop, state):
             unrecorded.append("idle time and blocking callbacks")
-        else:
-            self._try_patch(loop, "run_forever", self._make_run_forever(loop, state))
         recorder.loops.append(state)
         state.loop_id = len(recorder.loops)
         package = type(loop).__module__.split(".")[0]
         impl = package if package in ("asyncio", "uvloop") else f"{package}.{type(loop).__name__}"
         thread = threading.current_thread().name
         recorder.emit(wire.LOOP, impl, ", ".join(unrecorded), state.loop_id, thread)
+        return state
 
     @staticmethod
     def _try_patch(obj, name: str, value) -> bool:
@@ -544,47 +617,6 @@ class LoopInstaller:
             return False
         return True
 
-    def _make_factory(self, state: LoopState):
-        recorder = self.recorder
-        t0 = recorder.t0
-        task_ids = recorder.task_ids
-        get_ident, current_task, Task = threading.get_ident, asyncio.current_task, asyncio.Task
-        # Only a task that is not ours alone (a scenario's factory made it) or that may have run
-        # eagerly (3.12+) can lack our proxy as its coroutine: the rest skip the check.
-        eager_possible = sys.version_info >= (3, 12)
-
-        def loopviz_task_factory(loop, coro, **kwargs):
-            t = _clock() - t0
-            task_id = next(task_ids)
-            state.thread_id = get_ident()
-            parent_task = current_task(loop)
-            parent = task_id_of(parent_task) if parent_task is not None else NONE
-            proxy = TaskCoroutine(coro, task_id, state)
-            inner = state.inner_factory
-            remember_ids = inner is not None or eager_possible
-            if inner is not None:
-                task = inner(loop, proxy, **kwargs)
-            else:
-                task = Task(proxy, loop=loop, **kwargs)
-            if remember_ids:
-                _remember_task_id(task, proxy)
-            if _RESTORE_NONE_NAMES:
-                proxy.default_name = task.get_name()  # asyncio's own Task-N, before the bug
-                _proxies[task] = proxy
-            recorder.pending_creates.extend((t, task_id, parent, _spawn_site(), task, proxy))
-            return task
-
-        return loopviz_task_factory
-
-    @staticmethod
-    def _make_set_factory(state: LoopState):
-        def set_task_factory(factory):
-            if factory is not None and not callable(factory):
-                raise TypeError("task factory must be a callable or None")
-            state.inner_factory = factory
-
-        return set_task_factory
-
     def _make_run_in_executor(self, loop, state: LoopState):
         recorder = self.recorder
         original = loop.run_in_executor
@@ -593,7 +625,7 @@ class LoopInstaller:
             job = recorder.next_job_id()
             current = asyncio.current_task(loop)
             task = task_id_of(current) if current is not None else NONE
-            name = _describe_callable(func)
+            name = describe_callable(func)
             if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
                 worker = f"process job {job}"  # processes are not visible: a lane per job
                 recorder.emit(wire.THREAD_START, worker, job, task, name)
@@ -617,31 +649,21 @@ class LoopInstaller:
 
         return run_in_executor
 
-    @staticmethod
-    def _make_create_task_keeping_names(loop):
-        """On 3.13.0 ``create_task`` renames an unnamed task "None" whenever a factory is set;
-        give it back the name it had, so the scenario sees what it would without loopviz."""
-        original = loop.create_task
-
-        def create_task(coro, *, name=None, **kwargs):
-            task = original(coro, name=name, **kwargs)
-            proxy = _proxies.get(task)
-            if name is None and proxy is not None and task.get_name() == "None":
-                task.set_name(proxy.default_name)
-            return task
-
-        return create_task
-
-    def _make_call_soon(self, loop):
+    def _make_call_soon(self, loop, state: LoopState):
         """Every task wake-up passes through call_soon (a future's done callback is the task's
-        ``task_wakeup``), so this is the moment a waiting task becomes ready."""
+        ``task_wakeup``), so this is the moment a waiting task becomes ready. A wake-up from
+        another thread (a future set there) is that thread handing a result back."""
         original = loop.call_soon
         events = self.recorder.events
         t0 = self.recorder.t0
+        get_ident = threading.get_ident
 
         def call_soon(callback, *args, context=None):
-            if type(callback) in _WAKEUP_TYPES and callback.__name__ in _WAKEUP_NAMES:
-                events.extend((wire.READY, _clock() - t0, task_id_of(callback.__self__), "woken"))
+            if type(callback) in _WAKEUP_TYPES and callback.__name__ in threads.WAKEUP_NAMES:
+                task = callback.__self__
+                events.extend((wire.READY, _clock() - t0, task_id_of(task), "woken"))
+                if get_ident() != state.thread_id:
+                    threads.record_handoff(state, task, "set a future's result")
             return original(callback, *args, context=context)
 
         return call_soon
@@ -659,18 +681,6 @@ class LoopInstaller:
             return original(context)
 
         return call_exception_handler
-
-    @staticmethod
-    def _make_run_forever(loop, state: LoopState):
-        original = loop.run_forever
-
-        def run_forever():
-            try:
-                return original()
-            finally:
-                state.callback_start = 0  # not running: nothing can block it
-
-        return run_forever
 
     def _patch_select(self, loop, state: LoopState) -> bool:
         selector = getattr(loop, "_selector", None)
@@ -705,7 +715,11 @@ class LoopInstaller:
 
 class RecordedStream:
     """Stands in for sys.stdout/sys.stderr: each line becomes an ``output`` event, stamped when
-    it started, so the timeline places the scenario's prints exactly between task steps."""
+    it started, so the timeline places the scenario's prints exactly between task steps.
+
+    Threads print at once (a worker pool logging), so a lock keeps each write whole: a line is
+    sent exactly once, as a plain ``print`` would write it once. It is re-entrant, because a
+    signal handler may print while the interrupted code is inside ``write``."""
 
     def __init__(self, recorder: Recorder, stream_name: str, original) -> None:
         self._recorder = recorder
@@ -713,22 +727,24 @@ class RecordedStream:
         self._original = original
         self._pending = ""
         self._pending_t = 0
+        self._lock = threading.RLock()
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if not text:
             return 0
-        if not self._pending:
-            self._pending_t = self._recorder.now()
-        self._pending += text
-        if "\n" in text:
-            complete, _, rest = self._pending.rpartition("\n")
-            self._recorder.events.extend(
-                (wire.OUTPUT, self._pending_t, self._stream_name, complete + "\n")
-            )
-            self._pending = rest
-            self._pending_t = self._recorder.now()
+        with self._lock:
+            if not self._pending:
+                self._pending_t = self._recorder.now()
+            self._pending += text
+            if "\n" in text:
+                complete, _, rest = self._pending.rpartition("\n")
+                self._recorder.events.extend(
+                    (wire.OUTPUT, self._pending_t, self._stream_name, complete + "\n")
+                )
+                self._pending = rest
+                self._pending_t = self._recorder.now()
         return len(text)
 
     def writelines(self, lines) -> None:
@@ -736,11 +752,12 @@ class RecordedStream:
             self.write(line)
 
     def flush(self) -> None:
-        if self._pending:
-            self._recorder.events.extend(
-                (wire.OUTPUT, self._pending_t, self._stream_name, self._pending)
-            )
-            self._pending = ""
+        with self._lock:
+            if self._pending:
+                self._recorder.events.extend(
+                    (wire.OUTPUT, self._pending_t, self._stream_name, self._pending)
+                )
+                self._pending = ""
 
     def isatty(self) -> bool:
         return False

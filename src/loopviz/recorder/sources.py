@@ -12,6 +12,7 @@ import linecache
 import os
 import sysconfig
 import tokenize
+from collections.abc import Callable
 from functools import lru_cache
 from types import CodeType, FrameType
 
@@ -23,6 +24,7 @@ _LIBRARY_DIRS = tuple(
         if key in sysconfig.get_paths()
     }
 ) + (os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep,)
+_LIBRARY_DIRS_LONGEST_FIRST = sorted(_LIBRARY_DIRS[:-1], key=len, reverse=True)
 
 
 @lru_cache(maxsize=4096)
@@ -32,14 +34,34 @@ def is_user_file(filename: str) -> bool:
     return not os.path.realpath(filename).startswith(_LIBRARY_DIRS)
 
 
+# Called with (display path, absolute path) the first time a file is named, so the recording
+# can say which file each ``file:line`` means (the recorder emits a ``source`` event).
+file_named: Callable[[str, str], None] | None = None
+
+
 @lru_cache(maxsize=4096)
 def display_path(filename: str) -> str:
-    """A path as short as it can be while still naming the file: relative to the cwd if under it."""
+    """A path as short as it can be while still naming the file: relative to the cwd if under it,
+    a library's file relative to its ``site-packages`` or standard library folder
+    (``uvicorn/protocols/http/h11_impl.py``), else absolute."""
+    shown = _shortest(filename)
+    if file_named is not None and not filename.startswith("<"):
+        file_named(shown, os.path.abspath(filename))
+    return shown
+
+
+def _shortest(filename: str) -> str:
     try:
         relative = os.path.relpath(filename)
     except ValueError:
         return filename
-    return filename if relative.startswith("..") else relative
+    if not relative.startswith(".."):
+        return relative
+    real = os.path.realpath(filename)
+    for folder in _LIBRARY_DIRS_LONGEST_FIRST:  # site-packages sits inside the stdlib's folder
+        if real.startswith(folder):
+            return real[len(folder) :]
+    return filename
 
 
 def where(frame: FrameType) -> str:
@@ -67,14 +89,20 @@ def _without_comment(line: str) -> str:
 _user_code: dict[CodeType, bool] = {}  # is_user_file per code object: a task's spawn is hot
 
 
+def is_user_code(code: CodeType | None) -> bool:
+    """Whether ``code`` is the program's own (not a library's, asyncio's or loopviz's)."""
+    if code is None:
+        return False
+    user = _user_code.get(code)
+    if user is None:
+        user = _user_code[code] = is_user_file(code.co_filename)
+    return user
+
+
 def innermost_user_frame(frame: FrameType | None) -> FrameType | None:
     """Walk outwards from ``frame`` to the first frame whose code is the user's."""
     while frame is not None:
-        code = frame.f_code
-        user = _user_code.get(code)
-        if user is None:
-            user = _user_code[code] = is_user_file(code.co_filename)
-        if user:
+        if is_user_code(frame.f_code):
             return frame
         frame = frame.f_back
     return None

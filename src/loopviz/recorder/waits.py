@@ -16,11 +16,15 @@ import asyncio
 import asyncio.locks
 import asyncio.queues
 import asyncio.streams
+import asyncio.subprocess
 import asyncio.taskgroups
 import asyncio.tasks
+import os
 from collections.abc import Callable
-from types import CodeType, CoroutineType, GeneratorType
+from gc import get_referents
+from types import AsyncGeneratorType, CodeType, CoroutineType, GeneratorType
 
+from loopviz.recorder.libraries import library_wait
 from loopviz.recorder.sources import display_path, is_user_file
 from loopviz.wire import NONE
 
@@ -28,6 +32,16 @@ from loopviz.wire import NONE
 Wait = tuple[str, str, int, int, object, str]
 
 YIELD = ("sleep", "sleep 0", NONE, NONE, 0, "")
+# What a suspend says when naming its wait failed (a bug of ours, reported once on stderr).
+UNKNOWN_WAIT = ("future", "not recorded", NONE, NONE, NONE, "")
+# Delays (ns) past this are "forever": a sleep of infinity, or of centuries, fits no int64.
+_FOREVER_NS = 2**63 - 1
+# The awaitables ``async for`` and ``agen.athrow()`` await: they hold their async generator, but
+# expose it only to the garbage collector, which is how the wait is followed into it.
+_ASYNC_GEN_AWAITABLES = frozenset({"async_generator_asend", "async_generator_athrow"})
+
+
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 
 
 class ObjectIds:
@@ -61,6 +75,7 @@ class WaitNamer:
         self._task_id = task_id_of
         self._job_of = job_of_future
         self._objects = ObjectIds()
+        self.entry: CodeType | None = None  # see _walk
         # code object -> its handler if it is a known primitive, else its file (see _file_of)
         self._by_code: dict[CodeType, Callable | str] = {
             asyncio.tasks.sleep.__code__: self._sleep,
@@ -89,6 +104,8 @@ class WaitNamer:
             asyncio.tasks._wait.__code__: self._children_of("fs", "wait"),
             asyncio.streams.StreamReader._wait_for_data.__code__: self._stream_read,
             asyncio.streams.FlowControlMixin._drain_helper.__code__: self._stream_write,
+            asyncio.subprocess.Process.wait.__code__: self._process("wait"),
+            asyncio.subprocess.Process.communicate.__code__: self._process("communicate"),
         }
         for name in ("sock_recv", "sock_recv_into", "sock_recvfrom", "sock_accept"):
             self._add_loop_io(name, "read")
@@ -111,17 +128,25 @@ class WaitNamer:
     def describe(self, yielded: object, coro: object) -> Wait:
         if yielded is None:
             return YIELD
-        known, user_where = self._walk(coro)
+        known, user_where, library_code = self._walk(coro)
         if known is not None:
             code_handler, frame = known
             kind, label, obj, deadline, ref = code_handler(frame, yielded)
             return kind, label, obj, deadline, ref, user_where
-        return (*self._describe_future(yielded), user_where)
+        kind, label, obj, deadline, ref = self._describe_future(yielded)
+        if kind == "future" and library_code is not None:
+            label = f"future in {library_code.co_qualname}"  # the library call that waits
+        return kind, label, obj, deadline, ref, user_where
 
     def _walk(self, coro: object):
-        """Find the outermost known primitive in the await chain, and the innermost user frame."""
+        """Follow the await chain (coroutines, generators, async generators) down to what the
+        task really waits on. Returns the outermost known primitive (its handler and frame),
+        the innermost user line, and the innermost library code; sets ``entry`` to the
+        outermost user coroutine's code (the program's own function inside a library's task)."""
         known = None
         user_where = ""
+        library_code = None
+        self.entry = None
         node = coro
         by_code = self._by_code
         while True:
@@ -130,30 +155,44 @@ class WaitNamer:
                 code, frame, awaited = node.cr_code, node.cr_frame, node.cr_await
             elif kind is GeneratorType:
                 code, frame, awaited = node.gi_code, node.gi_frame, node.gi_yieldfrom
+            elif kind is AsyncGeneratorType:
+                code, frame, awaited = node.ag_code, node.ag_frame, node.ag_await
+            elif kind.__name__ in _ASYNC_GEN_AWAITABLES:  # ``async for`` over a generator
+                node = next((r for r in get_referents(node) if type(r) is AsyncGeneratorType), None)
+                if node is None:
+                    break
+                continue
             else:  # the awaited future, or an object of a library's own making
                 code = getattr(node, "cr_code", None) or getattr(node, "gi_code", None)
                 frame = getattr(node, "cr_frame", None) or getattr(node, "gi_frame", None)
                 awaited = getattr(node, "cr_await", None) or getattr(node, "gi_yieldfrom", None)
             if code is None or frame is None:
                 break
-            if known is None:
-                handler = by_code.get(code)
-                if handler is None:
-                    handler = by_code[code] = self._file_of(code)
-                if type(handler) is str:
-                    if handler:
-                        user_where = f"{handler}:{frame.f_lineno}"
-                else:
-                    known = (handler, frame)
+            handler = by_code.get(code)
+            if handler is None:
+                handler = by_code[code] = self._handler_for(code)
+            if type(handler) is str:
+                if handler:
+                    user_where = f"{handler}:{frame.f_lineno}"
+                    if self.entry is None:
+                        self.entry = code
+                elif not code.co_filename.startswith(_ASYNCIO_DIR):
+                    library_code = code
+            elif known is None:
+                known = (handler, frame)
             if awaited is None:
                 break
             node = awaited
-        return known, user_where
+        return known, user_where, library_code
 
-    @staticmethod
-    def _file_of(code: CodeType) -> str:
-        """Cached per code object next to the handlers: the display path of a user file, or ""."""
-        return display_path(code.co_filename) if is_user_file(code.co_filename) else ""
+    def _handler_for(self, code: CodeType) -> Callable | str:
+        """Cached per code object: a library's known wait (anyio, aiosqlite, Starlette...), else
+        the display path of a user file, or "" for other library code."""
+        filename = code.co_filename
+        if is_user_file(filename):
+            return display_path(filename)
+        package = display_path(filename).split("/", 1)[0]
+        return library_wait(package, code.co_qualname, self) or ""
 
     def _describe_future(self, fut: object) -> tuple[str, str, int, int, object]:
         if isinstance(fut, asyncio.Task):
@@ -174,7 +213,15 @@ class WaitNamer:
         delay = local.get("delay", 0)
         handle = local.get("h")
         deadline = self._to_ns(handle.when()) if handle is not None else NONE
-        return "sleep", f"sleep {_seconds(delay)}", NONE, deadline, int(delay * 1e9)
+        delay_ns = delay * 1e9
+        delay_ns = int(delay_ns) if -_FOREVER_NS < delay_ns < _FOREVER_NS else NONE
+        return "sleep", f"sleep {_seconds(delay)}", NONE, deadline, delay_ns
+
+    def object_id(self, obj: object) -> int:
+        return self._objects.of(obj)
+
+    def task_ids(self, tasks) -> list[int]:
+        return [self._task_id(task) for task in tasks if isinstance(task, asyncio.Task)]
 
     def _wait_for(self, frame, fut) -> tuple[str, str, int, int, object]:
         local = frame.f_locals
@@ -211,6 +258,14 @@ class WaitNamer:
             children = frame.f_locals.get(local_name) or ()
             ids = [self._task_id(child) for child in children if isinstance(child, asyncio.Task)]
             return "gather", f"{label} ({len(ids)})", NONE, NONE, ids
+
+        return describe
+
+    def _process(self, what: str):
+        def describe(frame, fut):
+            process = frame.f_locals.get("self")
+            pid = getattr(process, "pid", "?")
+            return "process", f"process {pid} {what}", self._objects.of(process), NONE, pid
 
         return describe
 

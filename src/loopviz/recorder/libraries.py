@@ -1,0 +1,106 @@
+"""Waits inside libraries, named as their users would name them.
+
+asyncio's own primitives are known by their code objects (``waits.py``). Libraries build their
+primitives on top of asyncio's, so without this table a memory stream of anyio reads as "Event",
+a Starlette ``def`` endpoint as "future". Each entry is found by the library's top-level package
+and the waiting function's qualified name (stable across the versions we test, and checked in
+``tests/test_corpus.py``); the outermost known wait in an await chain wins, so these take
+precedence over the asyncio primitive they wait on inside.
+
+To add one: find the innermost library coroutine of the wait (``loopviz record`` shows
+``future in QUALNAME`` for it), and add ``(package, qualname): handler`` below. A handler gets the
+coroutine's frame and returns (kind, label, obj, deadline, ref), as ``waits.WaitNamer`` does.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from loopviz.wire import NONE
+
+
+def describe_callable(func) -> str:
+    """A function as people call it: ``fetch()``, through partials and ``Context.run``."""
+    while isinstance(func, functools.partial):
+        # asyncio.to_thread submits partial(context.run, func, *args)
+        inner = func.args[0] if func.func.__qualname__ == "Context.run" and func.args else func.func
+        func = inner
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    return f"{name or type(func).__qualname__}()"
+
+
+def _thread_call(local_name: str):
+    def handler(namer, frame):
+        func = frame.f_locals.get(local_name)
+        return "thread", f"thread {describe_callable(func)}", NONE, NONE, NONE
+
+    return handler
+
+
+def _sqlite(namer, frame):
+    local = frame.f_locals
+    func = local.get("fn")
+    name = getattr(func, "__name__", None) or "query"
+    return "thread", f"sqlite {name}", namer.object_id(local.get("self")), NONE, NONE
+
+
+def _memory_receive(namer, frame):
+    state = getattr(frame.f_locals.get("self"), "_state", None)
+    buffered = len(getattr(state, "buffer", ()))
+    label = f"memory stream receive ({buffered} buffered)"
+    return "queue", label, namer.object_id(state), NONE, NONE
+
+
+def _memory_send(namer, frame):
+    state = getattr(frame.f_locals.get("self"), "_state", None)
+    buffered = len(getattr(state, "buffer", ()))
+    size = getattr(state, "max_buffer_size", "?")
+    size = "inf" if size == float("inf") else size
+    label = f"memory stream send (full {buffered}/{size})"
+    return "queue", label, namer.object_id(state), NONE, NONE
+
+
+def _task_group(namer, frame):
+    group = frame.f_locals.get("self")
+    ids = namer.task_ids(getattr(group, "_tasks", ()))
+    return "gather", f"TaskGroup ({len(ids)} left)", namer.object_id(group), NONE, ids
+
+
+def _primitive(kind: str, label: str):
+    def handler(namer, frame):
+        return kind, label, namer.object_id(frame.f_locals.get("self")), NONE, NONE
+
+    return handler
+
+
+def _process_wait(namer, frame):
+    process = frame.f_locals.get("self")
+    inner = getattr(process, "_process", process)
+    pid = getattr(inner, "pid", None)
+    return "process", f"process {pid} wait", namer.object_id(process), NONE, pid or NONE
+
+
+Handler = Callable[..., tuple]
+LIBRARY_WAITS: dict[tuple[str, str], Handler] = {
+    ("anyio", "run_sync"): _thread_call("func"),  # anyio.to_thread.run_sync
+    ("anyio", "AsyncIOBackend.run_sync_in_worker_thread"): _thread_call("func"),
+    ("starlette", "run_in_threadpool"): _thread_call("func"),
+    ("anyio", "TaskGroup.__aexit__"): _task_group,
+    ("anyio", "MemoryObjectReceiveStream.receive"): _memory_receive,
+    ("anyio", "MemoryObjectSendStream.send"): _memory_send,
+    ("anyio", "Event.wait"): _primitive("event", "anyio Event"),
+    ("anyio", "Lock.acquire"): _primitive("lock", "anyio Lock"),
+    ("anyio", "Semaphore.acquire"): _primitive("semaphore", "anyio Semaphore"),
+    ("anyio", "CapacityLimiter.acquire"): _primitive("semaphore", "anyio CapacityLimiter"),
+    ("anyio", "Process.wait"): _process_wait,
+    ("aiosqlite", "Connection._execute"): _sqlite,
+}
+
+
+def library_wait(package: str, qualname: str, namer) -> Callable | None:
+    """The handler of a known library wait, bound to ``namer``, as ``waits`` calls handlers."""
+    handler = LIBRARY_WAITS.get((package, qualname))
+    if handler is None:
+        return None
+    return lambda frame, _future: handler(namer, frame)

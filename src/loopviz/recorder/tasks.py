@@ -1,0 +1,179 @@
+"""Seeing every task, however the program makes it.
+
+A task factory only sees tasks made through ``loop.create_task``; libraries also call
+``asyncio.Task(coro, loop=loop, eager_start=True)`` directly (aiohttp), capture
+``eager_task_factory``, or run loops loopviz never made. Every one of them constructs an
+``asyncio.Task``, so loopviz replaces ``asyncio.Task`` with a subclass whose ``__init__`` wraps the
+coroutine in the recording proxy before the C ``Task.__init__`` runs (an eager first step included).
+
+The subclass is invisible to the program: it is named and printed as ``_asyncio.Task``, it adds no
+attributes an instance could not have before (one slot), ``isinstance(t, asyncio.Task)`` holds for
+every task, no task factory is installed (``loop.get_task_factory()`` is what the program set), and
+asyncio debug mode's "created at" names the program's line, not ours.
+
+What it cannot see (a task built from a reference to the C class taken before loopviz started) is
+counted through asyncio's registry of tasks and reported as ``unseen`` at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.tasks
+import os
+import sys
+import threading
+import weakref
+from types import CodeType, FrameType
+
+from loopviz import wire
+from loopviz.recorder import sources
+from loopviz.wire import NONE
+
+_CTask = asyncio.Task
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+_LOOPVIZ_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_SIMPLE_ARGS = (int, float, str, bytes, bool, type(None))
+_ARG_REPR_LIMIT = 24
+
+
+def install_task_class(installer) -> None:
+    """Make ``asyncio.Task`` (and the eager factory built on it) the recording subclass."""
+    task_class = make_task_class(installer)
+    asyncio.Task = asyncio.tasks.Task = task_class
+    if hasattr(asyncio.tasks, "create_eager_task_factory"):  # 3.12+
+        eager = asyncio.tasks.create_eager_task_factory(task_class)
+        asyncio.eager_task_factory = asyncio.tasks.eager_task_factory = eager
+    _count_unseen_tasks(installer.recorder, task_class)
+
+
+def make_task_class(installer) -> type:
+    """The recording subclass of ``asyncio.Task`` for ``installer``'s recorder."""
+    from loopviz.recorder.runtime import TaskCoroutine
+
+    recorder = installer.recorder
+    task_ids = recorder.task_ids
+    pending = recorder.pending_creates
+    clock = recorder.now
+    current_task, get_running_loop = asyncio.current_task, asyncio.events._get_running_loop
+    iscoroutine = asyncio.iscoroutine
+
+    class _TaskType(type):
+        def __instancecheck__(cls, obj) -> bool:
+            # A task made from the C class itself (unseen, see the module's docstring) is still
+            # an asyncio.Task to the program.
+            if cls is Task:
+                return isinstance(obj, _CTask)
+            return type.__instancecheck__(cls, obj)
+
+    class Task(_CTask, metaclass=_TaskType):
+        __slots__ = ("_loopviz_task_id",)
+
+        def __init__(self, coro, *args, **kwargs):
+            if not iscoroutine(coro) or type(coro) is TaskCoroutine:
+                # asyncio's own error for a non-coroutine; or a proxy already (never twice)
+                super().__init__(coro, *args, **kwargs)
+                return
+            t = clock()
+            task_id = next(task_ids)
+            self._loopviz_task_id = task_id
+            loop = kwargs.get("loop") or get_running_loop()
+            state = installer.state_of(loop) if loop is not None else None
+            parent_task = current_task(loop) if loop is not None else None
+            parent = getattr(parent_task, "_loopviz_task_id", NONE)
+            proxy = TaskCoroutine(coro, task_id, state)
+            proxy.seek_entry = not sources.is_user_code(getattr(coro, "cr_code", None))
+            site = spawn_site(sys._getframe(1))
+            pending.extend((t, task_id, parent, site, coroutine_args(coro), self, proxy))
+            super().__init__(proxy, *args, **kwargs)
+            if state is None:  # made before its loop ran: the loop asyncio gave it
+                proxy._state = installer.state_of(self.get_loop())
+            trace = self._source_traceback
+            if trace:  # debug mode: "created at" is the program's line, not this one
+                while trace and trace[-1].filename.startswith(_LOOPVIZ_DIR):
+                    del trace[-1]
+
+    Task.__name__ = Task.__qualname__ = "Task"
+    Task.__module__ = _CTask.__module__
+    Task.__doc__ = _CTask.__doc__
+    return Task
+
+
+def _count_unseen_tasks(recorder, task_class: type) -> None:
+    """asyncio registers every non-eager task in a WeakSet (``_scheduled_tasks`` on 3.12+,
+    ``_all_tasks`` on 3.11) by calling its ``add``; a task of another class was not recorded."""
+    registry = getattr(asyncio.tasks, "_scheduled_tasks", None)
+    if registry is None:
+        registry = getattr(asyncio.tasks, "_all_tasks", None)
+    if not isinstance(registry, weakref.WeakSet):
+        return  # 3.14 keeps native tasks in a per-thread list: see docs/architecture.md
+    original_add = registry.add
+    unseen = recorder.unseen_tasks
+
+    def add(task) -> None:
+        original_add(task)
+        if type(task) is not task_class and not hasattr(task, "_loopviz_task_id"):
+            coro = task.get_coro() if hasattr(task, "get_coro") else None
+            name = getattr(coro, "__qualname__", None) or type(task).__name__
+            with unseen_lock:
+                unseen.append(name)
+
+    unseen_lock = threading.Lock()
+    registry.add = add
+
+
+def unseen_event(names: list[str]) -> tuple:
+    """The ``unseen`` event's fields for tasks the recorder could not see, if there were any."""
+    if not names:
+        return ()
+    shown = sorted(set(names))[:5]
+    return (wire.UNSEEN, len(names), ", ".join(shown))
+
+
+_spawn_sites: dict[tuple[CodeType, int], str] = {}  # the same few lines make most tasks
+_outside_asyncio: dict[CodeType, bool] = {}
+
+
+def spawn_site(frame: FrameType | None) -> str:
+    """``file:line`` of the innermost frame outside asyncio and loopviz: the program's own line,
+    or the line in a library (uvicorn, aiohttp...) that made the task."""
+    while frame is not None:
+        code = frame.f_code
+        outside = _outside_asyncio.get(code)
+        if outside is None:
+            name = code.co_filename
+            outside = _outside_asyncio[code] = not (
+                name.startswith(_ASYNCIO_DIR) or name.startswith(_LOOPVIZ_DIR)
+            )
+        if outside:
+            key = (code, frame.f_lineno)
+            site = _spawn_sites.get(key)
+            if site is None:
+                site = _spawn_sites[key] = sources.where(frame)
+            return site
+        frame = frame.f_back
+    return ""
+
+
+def coroutine_args(coro) -> str:
+    """The coroutine's arguments as a short string, for telling apart tasks of one coroutine
+    (``download('a.com')``, ``download('b.org')``). Only values whose repr runs no program
+    code (numbers, strings, None...) are shown; ``self`` and ``cls`` are left out."""
+    code = getattr(coro, "cr_code", None)
+    frame = getattr(coro, "cr_frame", None)
+    if code is None or frame is None or not code.co_argcount:
+        return ""
+    names = code.co_varnames[: code.co_argcount]
+    if names[0] in ("self", "cls"):
+        names = names[1:]
+    if not names:
+        return ""
+    values = frame.f_locals
+    shown = []
+    for name in names:
+        value = values.get(name)
+        if type(value) not in _SIMPLE_ARGS:
+            shown.append("...")
+            continue
+        text = repr(value)
+        shown.append(text if len(text) <= _ARG_REPR_LIMIT else text[: _ARG_REPR_LIMIT - 3] + "...")
+    return ", ".join(shown)
