@@ -203,7 +203,9 @@ class TaskLane(Lane):
             name = self.coro.rsplit(".", 1)[-1]
         else:
             name = self.name
-        return f"{name} → {self.entry}" if self.entry else name
+        if not self.entry or name.rsplit(".", 1)[-1] == self.entry:
+            return name  # anyio names its tasks after the function (``__main__.producer``)
+        return f"{name} → {self.entry}"
 
     @property
     def internal(self) -> bool:

@@ -64,9 +64,15 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
 
 def culprit_words(block: Block) -> str:
     """What held the loop, in plain words, including what could not be seen."""
-    line = f"{block.code} at {block.where}" if block.where else ""
+    line = f"{block.code} at {block.where}" if block.code else block.where
     if block.gil:
-        if line:
+        if block.code:
             return f"inside a C call that held the GIL; last Python line {line}"
-        return "inside a C call that held the GIL; no Python line could be seen"
+        if block.stack:  # "file:line in func": only whose step it was is known
+            where, _, func = block.stack[0].partition(" in ")
+            return (
+                f"inside a C call that held the GIL, in {func}() ({where}); "
+                "no Python line could be sampled"
+            )
+        return "inside a C call that held the GIL; no Python line could be sampled"
     return line or "no line was sampled (the block ended before the watchdog looked)"

@@ -17,14 +17,24 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from loopviz.recorder.sources import is_user_code
 from loopviz.wire import NONE
 
 
 def describe_callable(func) -> str:
-    """A function as people call it: ``fetch()``, through partials and ``Context.run``."""
+    """A function as people call it: ``fetch()``, through partials, ``Context.run`` and the
+    wrappers a framework puts around the program's own function (FastAPI passes a ``def``
+    endpoint as ``partial(_run_sync_endpoint, function=endpoint)``)."""
     while isinstance(func, functools.partial):
+        inner = func.func
+        candidates = (*func.args, *func.keywords.values())
         # asyncio.to_thread submits partial(context.run, func, *args)
-        inner = func.args[0] if func.func.__qualname__ == "Context.run" and func.args else func.func
+        if inner.__qualname__ == "Context.run" and func.args:
+            inner = func.args[0]
+        elif not is_user_code(getattr(inner, "__code__", None)):
+            inner = next(
+                (c for c in candidates if is_user_code(getattr(c, "__code__", None))), inner
+            )
         func = inner
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
     return f"{name or type(func).__qualname__}()"
@@ -74,6 +84,13 @@ def _primitive(kind: str, label: str):
     return handler
 
 
+def _io(label: str):
+    def handler(namer, frame):
+        return "io", label, namer.object_id(frame.f_locals.get("self")), NONE, NONE
+
+    return handler
+
+
 def _process_wait(namer, frame):
     process = frame.f_locals.get("self")
     inner = getattr(process, "_process", process)
@@ -95,6 +112,10 @@ LIBRARY_WAITS: dict[tuple[str, str], Handler] = {
     ("anyio", "CapacityLimiter.acquire"): _primitive("semaphore", "anyio CapacityLimiter"),
     ("anyio", "Process.wait"): _process_wait,
     ("aiosqlite", "Connection._execute"): _sqlite,
+    ("aiohttp", "RequestHandler.start"): _io("waiting for the next request"),
+    ("aiohttp", "DataQueue.read"): _io("read response"),
+    ("aiohttp", "StreamReader._wait"): _io("read body"),
+    ("aiohttp", "TCPConnector._wrap_create_connection"): _io("connect"),
 }
 
 

@@ -324,6 +324,7 @@ class LoopState:
     def _sample(self) -> tuple[str, str, str]:
         """(where, code, stack) of the innermost user frame the loop thread is running now."""
         frame = sys._current_frames().get(self.thread_id)
+        _find_entry_in_step(frame)
         culprit = sources.innermost_user_frame(frame)
         where = sources.where(culprit) if culprit else ""
         code = sources.source_line(culprit) if culprit else ""
@@ -338,6 +339,23 @@ class LoopState:
         if start and not self.step_start and now - start >= recorder.block_threshold_ns:
             sample = recorder.sampled(self.callback_sample, start, now)
             recorder.events.extend((wire.BLOCK, now, NONE, start, now, *sample))
+
+
+def _find_entry_in_step(frame) -> None:
+    """A library's task that blocks before it ever suspends (a handler calling ``time.sleep``)
+    shows its user function only on the stack: the outermost user frame inside its step, just
+    below our proxy's ``send``."""
+    outermost_user = None
+    while frame is not None:
+        code = frame.f_code
+        if code is _SEND_CODE:
+            proxy = frame.f_locals.get("self")
+            if outermost_user is not None and getattr(proxy, "seek_entry", False):
+                proxy._record_entry(outermost_user)
+            return
+        if sources.is_user_code(code):
+            outermost_user = code
+        frame = frame.f_back
 
 
 class JobTable(dict):
@@ -480,6 +498,12 @@ class TaskCoroutine(collections.abc.Coroutine):
 
     def _record_block(self, state: LoopState, start: int, end: int) -> None:
         sample = state.recorder.sampled(state.block_sample, start, end)
+        if sample[3] and not sample[0]:
+            # The watchdog never ran during the block: at least say whose step it was.
+            code = self._coro.cr_code if hasattr(self._coro, "cr_code") else None
+            if code is not None:
+                where = f"{sources.display_path(code.co_filename)}:{code.co_firstlineno}"
+                sample = (where, "", f"{where} in {code.co_name}", True)
         state.recorder.events.extend((wire.BLOCK, end, self.task_id, start, end, *sample))
 
     def _check_rename(self) -> None:
@@ -501,6 +525,9 @@ class TaskCoroutine(collections.abc.Coroutine):
 
     def __repr__(self) -> str:
         return repr(self._coro)
+
+
+_SEND_CODE = TaskCoroutine.send.__code__
 
 
 def _qualname(coro) -> str:

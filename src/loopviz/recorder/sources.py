@@ -51,17 +51,15 @@ def display_path(filename: str) -> str:
 
 
 def _shortest(filename: str) -> str:
+    real = os.path.realpath(filename)
+    for folder in _LIBRARY_DIRS_LONGEST_FIRST:  # site-packages sits inside the stdlib's folder
+        if real.startswith(folder):  # (and may sit in the cwd, as a project's .venv does)
+            return real[len(folder) :]
     try:
         relative = os.path.relpath(filename)
     except ValueError:
         return filename
-    if not relative.startswith(".."):
-        return relative
-    real = os.path.realpath(filename)
-    for folder in _LIBRARY_DIRS_LONGEST_FIRST:  # site-packages sits inside the stdlib's folder
-        if real.startswith(folder):
-            return real[len(folder) :]
-    return filename
+    return filename if relative.startswith("..") else relative
 
 
 def where(frame: FrameType) -> str:

@@ -36,9 +36,13 @@ YIELD = ("sleep", "sleep 0", NONE, NONE, 0, "")
 UNKNOWN_WAIT = ("future", "not recorded", NONE, NONE, NONE, "")
 # Delays (ns) past this are "forever": a sleep of infinity, or of centuries, fits no int64.
 _FOREVER_NS = 2**63 - 1
-# The awaitables ``async for`` and ``agen.athrow()`` await: they hold their async generator, but
-# expose it only to the garbage collector, which is how the wait is followed into it.
-_ASYNC_GEN_AWAITABLES = frozenset({"async_generator_asend", "async_generator_athrow"})
+# Awaitables that hold the coroutine or generator they run but expose it only to the garbage
+# collector, which is how a wait is followed into them: what ``async for`` and ``agen.athrow()``
+# await, and what ``coro.__await__()`` returns (a library's awaitable object wrapping a coroutine).
+_OPAQUE_AWAITABLES = frozenset(
+    {"async_generator_asend", "async_generator_athrow", "coroutine_wrapper"}
+)
+_FOLLOWED = (CoroutineType, AsyncGeneratorType, GeneratorType)
 
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
@@ -157,8 +161,8 @@ class WaitNamer:
                 code, frame, awaited = node.gi_code, node.gi_frame, node.gi_yieldfrom
             elif kind is AsyncGeneratorType:
                 code, frame, awaited = node.ag_code, node.ag_frame, node.ag_await
-            elif kind.__name__ in _ASYNC_GEN_AWAITABLES:  # ``async for`` over a generator
-                node = next((r for r in get_referents(node) if type(r) is AsyncGeneratorType), None)
+            elif kind.__name__ in _OPAQUE_AWAITABLES:
+                node = next((r for r in get_referents(node) if type(r) in _FOLLOWED), None)
                 if node is None:
                     break
                 continue
