@@ -303,6 +303,8 @@ class Timeline:
         self.times = array("q")  # t of each event, for bisecting
         self.output_times: list[int] = []
         self._running: dict[int, int] = {}  # task id -> start of its running step
+        self._nested_ns: dict[int, int] = {}  # task id -> time its step spent in nested steps
+        self._loop_blocked = False  # a step of the loop lane's current span was long
         self._loop_tasks = array("q")  # per loop-lane span: the task whose step it is, or -1
         self._nested_steps = False  # a step ran inside another (eager tasks): see running_at
         self.detail_until: int | None = None  # set by end_detail(): lanes stop there
@@ -398,8 +400,11 @@ class Timeline:
 
     def _end_step(self, lane: TaskLane, t: int) -> None:
         span = lane.close(t)
-        start = self._running.pop(lane.id, t)
-        duration = t - start
+        running = self._running
+        start = running.pop(lane.id, t)
+        duration = t - start - self._nested_ns.pop(lane.id, 0)
+        for outer in running:  # an eager step ran inside these: not their own holding time
+            self._nested_ns[outer] = self._nested_ns.get(outer, 0) + duration
         lane.steps += 1
         lane.busy_ns += duration
         if duration > lane.longest_step_ns:
@@ -408,10 +413,12 @@ class Timeline:
         if span is not None and long:
             lane.set_state(span, BLOCKED)
         self._close_blocks(lane.id, t)
+        self._loop_blocked = self._loop_blocked or long  # by this step, or one nested in it
         if not self._running:
             loop_span = self.loop.close(t)
-            if loop_span is not None and long:
+            if loop_span is not None and self._loop_blocked:
                 self.loop.set_state(loop_span, BLOCKED)
+            self._loop_blocked = False
 
     def _close_blocks(self, task_id: int | None, t: int) -> None:
         """A block cannot outlive its step (or, for a callback, the next step): close one the

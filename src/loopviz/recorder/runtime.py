@@ -92,8 +92,8 @@ class Recorder:
         # Flat event buffer: kind, t, fields... (layouts in loopviz.wire). Appended with one
         # ``extend`` call per event, which is atomic under the GIL, from any thread.
         self.events: list = []
-        # Flat (t, task id, parent, where, args, task, proxy) groups, named at drain time: a
-        # task's name is set by Task.__init__ after the proxy exists, or by the program later.
+        # Flat (t, task id, parent, where, args, coroutine, internal, task, proxy) groups, the
+        # task named at drain time: Task.__init__ names it after the proxy exists.
         self.pending_creates: list = []
         self.loops: list[LoopState] = []
         self.unseen_tasks: list[str] = []  # coroutine names of tasks made past our Task class
@@ -189,13 +189,12 @@ class Recorder:
         groups = pending[:n]
         del pending[:n]
         flat = [watermark]
-        for i in range(0, n, 7):
-            t, task_id, parent, where, args, task, proxy = groups[i : i + 7]
+        for i in range(0, n, 9):
+            t, task_id, parent, where, args, coro, internal, task, proxy = groups[i : i + 9]
             name = task.get_name()
             proxy.sent_name = name
-            coro = proxy._coro
-            flat.extend((wire.CREATE, t, task_id, name, _qualname(coro), parent, where,
-                         is_asyncio_internal(coro), proxy._state.loop_id, args))  # fmt: skip
+            flat.extend((wire.CREATE, t, task_id, name, coro, parent, where, internal,
+                         proxy._state.loop_id, args))  # fmt: skip
         return flat
 
     # -- watchdog -------------------------------------------------------------------------
@@ -250,6 +249,9 @@ class LoopState:
         self.loop_id = 0  # 1, 2...: in the order the scenario made its loops
         self.step_start = 0  # 0 = no step running
         self.step_task = NONE
+        # Time spent in eager steps nested in the step that began at ``nested_in``.
+        self.nested_in = 0
+        self.nested_ns = 0
         # (step start, where, code, stack, gil) sampled by the watchdog for the step now running
         self.block_sample: tuple[int, str, str, str, bool] | None = None
         # Time the loop left select() or finished a step: a callback has run since then.
@@ -272,6 +274,12 @@ class LoopState:
 
         self.loop_time_to_ns = loop_time_to_ns
         self.waits = WaitNamer(self.loop_time_to_ns, task_id_of, self.jobs.get_by_future)
+
+    def long_step(self, start: int, end: int) -> bool:
+        """Whether the step from ``start`` to ``end`` held the loop past the threshold by itself,
+        not counting the eager first steps of tasks it made (3.12+), recorded as their own."""
+        nested = self.nested_ns if self.nested_in == start else 0
+        return end - start - nested >= self.recorder.block_threshold_ns
 
     def timeout_deadline(self, timeout) -> int:
         when = getattr(timeout, "_when", None)
@@ -441,7 +449,7 @@ class TaskCoroutine(collections.abc.Coroutine):
             state.step_start = 0
             if state.callback_start:  # callbacks after this step are timed from its end
                 state.callback_start = end
-            if end - start >= recorder.block_threshold_ns:
+            if end - start >= recorder.block_threshold_ns and state.long_step(start, end):
                 self._record_block(state, start, end)
             outcome, detail = _outcome_of(exc)
             events.extend((wire.DONE, end, task_id, outcome, detail))
@@ -454,7 +462,7 @@ class TaskCoroutine(collections.abc.Coroutine):
         state.step_start = 0
         if state.callback_start:
             state.callback_start = end
-        if end - start >= recorder.block_threshold_ns:
+        if end - start >= recorder.block_threshold_ns and state.long_step(start, end):
             self._record_block(state, start, end)
         if yielded is None and not state.timeouts:  # a bare yield: asyncio.sleep(0)
             events.extend((wire.YIELD, end, task_id))
@@ -490,11 +498,16 @@ class TaskCoroutine(collections.abc.Coroutine):
         record it as its own step, then give the outer step back to the watchdog."""
         outer_task, outer_start = state.step_task, state.step_start
         state.step_start = 0
+        began = _clock()
         try:
             return self.send(value, throw)
         finally:
             state.step_task = outer_task
             state.step_start = outer_start
+            # the outer step did not hold the loop for this long itself (see long_step)
+            if state.nested_in != outer_start:
+                state.nested_in, state.nested_ns = outer_start, 0
+            state.nested_ns += _clock() - began
 
     def _record_block(self, state: LoopState, start: int, end: int) -> None:
         sample = state.recorder.sampled(state.block_sample, start, end)
@@ -530,7 +543,7 @@ class TaskCoroutine(collections.abc.Coroutine):
 _SEND_CODE = TaskCoroutine.send.__code__
 
 
-def _qualname(coro) -> str:
+def qualname_of(coro) -> str:
     return getattr(coro, "__qualname__", None) or type(coro).__qualname__
 
 

@@ -48,7 +48,7 @@ def install_task_class(installer) -> None:
 
 def make_task_class(installer) -> type:
     """The recording subclass of ``asyncio.Task`` for ``installer``'s recorder."""
-    from loopviz.recorder.runtime import TaskCoroutine
+    from loopviz.recorder.runtime import TaskCoroutine, is_asyncio_internal, qualname_of
 
     recorder = installer.recorder
     task_ids = recorder.task_ids
@@ -83,7 +83,9 @@ def make_task_class(installer) -> type:
             proxy = TaskCoroutine(coro, task_id, state)
             proxy.seek_entry = not sources.is_user_code(getattr(coro, "cr_code", None))
             site = spawn_site(sys._getframe(1))
-            pending.extend((t, task_id, parent, site, coroutine_args(coro), self, proxy))
+            # Named now: a compiled coroutine (uvloop's) loses its name once it has run.
+            pending.extend((t, task_id, parent, site, coroutine_args(coro), qualname_of(coro),
+                            is_asyncio_internal(coro), self, proxy))  # fmt: skip
             super().__init__(proxy, *args, **kwargs)
             if state is None:  # made before its loop ran: the loop asyncio gave it
                 proxy._state = installer.state_of(self.get_loop())
