@@ -7,6 +7,7 @@ recorder, and the program's own view of itself (``__file__``, output, timing).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ import sys
 
 from conftest import record_file
 from loopviz.session import Session, Target
+from loopviz.summary import summarize
 
 
 def test_tasks_made_every_way_are_recorded_with_their_args_and_spawn_lines(record):
@@ -320,4 +322,38 @@ def test_uvloop_shutdown_coroutines_are_not_the_programs_tasks(tmp_path):
         ("Loop.shutdown_asyncgens", True),
         ("Loop.shutdown_default_executor", True),
         ("run.<locals>.wrapper", False),  # uvloop.run's task, running main()
+    ]
+
+
+def test_a_task_made_past_the_recorder_is_counted_and_named_in_the_summary(record):
+    rec = record(
+        """
+        import asyncio, _asyncio
+
+        async def hidden():
+            await asyncio.sleep(0.01)
+
+        async def main():
+            await _asyncio.Task(hidden())  # asyncio's C class itself: loopviz cannot see in
+
+        asyncio.run(main())
+        """
+    )
+    [unseen] = [(e["count"], e["detail"]) for e in rec.events if e["ev"] == "unseen"]
+    assert unseen == (1, "hidden")
+    assert "1 task(s) could not be recorded (hidden)" in summarize(rec.timeline)
+
+
+def test_every_file_named_is_recorded_with_its_digest(record):
+    rec = record(
+        """
+        import asyncio
+
+        asyncio.run(asyncio.sleep(0.01))
+        """
+    )
+    sources = [e for e in rec.events if e["ev"] == "source"]
+    script = rec.trace_path.with_name("scenario.py")
+    assert [(e["path"], e["sha256"]) for e in sources] == [
+        (str(script), hashlib.sha256(script.read_bytes()).hexdigest())
     ]
