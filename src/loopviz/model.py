@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from loopviz.eventstore import EventStore
 
-# Task states, as DESIGN.md defines them.
+# Task states (docs/recording.md and the README say what each means on screen).
 RUNNING = "running"
 READY = "ready"
 WAITING = "waiting"

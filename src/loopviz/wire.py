@@ -1,7 +1,7 @@
 """The event stream between the recorder (child) and the session (parent).
 
 The recorder keeps events as one flat list of ints and strings, because a flat list holds no
-per-event container objects and so never wakes the cyclic GC (DESIGN.md, "Cost"). This module is
+per-event container objects and so never wakes the cyclic GC (docs/performance.md). This module is
 the single place that knows how that flat list is laid out: which fields follow each kind code.
 It is imported by both sides and imports nothing but msgspec, so the child stays light.
 

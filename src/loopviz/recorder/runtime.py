@@ -407,7 +407,7 @@ class TaskCoroutine(collections.abc.Coroutine):
     """Wraps a task's coroutine: every send/throw the Task makes is one recorded step.
 
     It defines no ``__next__``: on 3.12+ the C Task would drive it with ``PyIter_Send`` and bypass
-    ``send`` (DESIGN.md). Frame and code attributes pass through, so ``task.get_stack()``,
+    ``send``). Frame and code attributes pass through, so ``task.get_stack()``,
     ``repr(task)`` and ``inspect.getcoroutinestate()`` keep working.
     """
 
