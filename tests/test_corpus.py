@@ -419,7 +419,9 @@ def test_aiosqlite(corpus):
     for wait in main_waits:
         assert first <= int(wait["where"].rsplit(":", 1)[1]) <= last
     jobs = thread_jobs(rec)
-    assert len(jobs) == len(main_waits)
+    # every wait but close()'s last one gets its job: the thread may hand that one back
+    # before main awaits it, when no task waits for it yet
+    assert len(main_waits) - 1 <= len(jobs) <= len(main_waits)
     assert {j["task"] for j in jobs} == {main}
     [thread] = {j["thread"] for j in jobs}
     assert thread.endswith("(_connection_worker_thread)")
@@ -463,9 +465,11 @@ def test_pytest_asyncio_module_under_m_pytest(corpus):
 def test_subprocesses_and_their_streams(corpus):
     rec = corpus("subprocesses")
     plain = corpus("plain:subprocesses")
-    assert stdout(rec) == plain.stdout
-    assert stdout(rec) == (
-        "communicate: child says hi 3\nchild says hi\nwait: 3\necho: ONE\necho: TWO\n"
+    # The grandchild writes to the inherited fd 1 itself, read by the parent as it arrives;
+    # under load it can land a few ms after a print() the program made just after it: the same
+    # lines, not always in the same order (docs/recording.md).
+    assert sorted(stdout(rec).splitlines()) == sorted(plain.stdout.splitlines()) == sorted(
+        ["communicate: child says hi 3", "child says hi", "wait: 3", "echo: ONE", "echo: TWO"]
     )
     assert {e["coro"] for e in user_creates(rec)} == {
         "main", "run_and_communicate", "run_and_wait"
@@ -482,8 +486,9 @@ def test_subprocesses_and_their_streams(corpus):
         found = waits_at(rec, where)
         assert found and {w["kind"] for w in found} == {"process"}, (where, found)
     communicate = waits_at(rec, at(program, "proc.communicate()"))
-    assert communicate[0]["kind"] == "gather"
-    assert {w["kind"] for w in communicate} <= {"gather", "process"}
+    assert communicate and all(
+        w["kind"] == "process" and w["label"].endswith(" communicate") for w in communicate
+    )
     reads = waits_at(rec, at(program, "proc.stdout.readline()"))
     assert reads and {w["kind"] for w in reads} == {"io"}
     user = {e["task"] for e in user_creates(rec)}
@@ -590,9 +595,14 @@ def test_block_inside_c_code_names_its_line(corpus, run):
     [block] = blocks(rec)
     assert block["task"] == tasks_of(rec, "crunch")[0]
     assert block.get("gil") is True
-    # the last Python line: the one that called sorted(), never "unknown (no sample)"
-    assert block["where"].endswith(at("c_block.py", "sorted(DATA)"))
-    assert block["code"] == "return sorted(DATA)[len(DATA) // 2]"
+    words = summarize(rec.timeline)
+    if block["code"]:  # the watchdog got the GIL back while the step still ran: the last line
+        assert block["where"].endswith(at("c_block.py", "sorted(DATA)"))
+        assert block["code"] == "return sorted(DATA)[len(DATA) // 2]"
+        assert "inside a C call that held the GIL; last Python line return sorted(" in words
+    else:  # the step ended first: whose step it was, said plainly (a native watchdog: issue 17)
+        assert block["where"].endswith(at("c_block.py", "async def crunch"))
+        assert "inside a C call that held the GIL, in crunch() (" in words
     for begin in (e for e in rec.events if e["ev"] == "block_begin"):
         assert begin["t"] <= block["end"]
     assert "unknown (no sample)" not in summarize(rec.timeline)

@@ -496,7 +496,10 @@ class Timeline:
         elif lane.ends and lane.ends[-1] != OPEN:
             start = max(start, lane.ends[-1])  # it worked for the task before only from then
         task = self.tasks.get(e["task"]) if e.get("task") is not None else None
-        label = self._string(f"{e['func']} → {task.label}" if task else e["func"])
+        what = e["func"]
+        if task is not None and task.waiting_on and task.waiting_on.get("kind") == "thread":
+            what = task.waiting_on["label"].removeprefix("thread ")  # crunch(), sqlite execute
+        label = self._string(f"{what} → {task.label}" if task else what)
         lane.open(min(start, t), RUNNING, label, end=t)
 
     def _on_unseen(self, e: dict) -> None:

@@ -280,8 +280,8 @@ class Session:
         task = event.get("task")
         if kind == "suspend":
             wait = event["waiting_on"]
-            if wait["kind"] == "sleep":
-                # a bare yield (sleep 0) is ready again at once
+            if wait["kind"] == "sleep" and ("deadline" in wait or wait.get("delay_ns") == 0):
+                # a bare yield (sleep 0) is ready again at once; a sleep of infinity never is
                 at, cause = wait.get("deadline", event["t"]), "sleep ended"
                 ready = {"t": max(at, event["t"]), "ev": "ready", "task": task, "cause": cause}
                 self._sleeping[task] = ready

@@ -291,7 +291,7 @@ class LoopState:
         """Called by the watchdog: sample the culprit of a step or callback past the threshold.
 
         ``starved_since`` is when the watchdog last ran on time, if it was kept from running
-        since (0 otherwise): a step that began before then spent that time inside C code that
+        since (0 otherwise): the step still running now spent that time inside C code that
         held the GIL, and the line sampled now is only the last Python line it reached.
 
         A ``block_begin`` is stamped with the time read *before* the step was found still
@@ -309,7 +309,7 @@ class LoopState:
             sample = self._sample()
             if self.step_start != start:
                 return  # the step ended while we looked
-            gil = bool(starved_since) and start <= starved_since
+            gil = bool(starved_since)  # this step held the loop while C code held the GIL
             self.block_sample = (start, *sample, gil)
             recorder.events.extend((wire.BLOCK_BEGIN, checked_at, task, start, *sample, gil))
             return
@@ -323,21 +323,23 @@ class LoopState:
         sample = self._sample()
         if self.callback_start != callback_start or self.step_start or self.in_select:
             return
-        gil = bool(starved_since) and callback_start <= starved_since
+        gil = bool(starved_since)
         self.callback_sample = (callback_start, *sample, gil)
         recorder.events.extend(
             (wire.BLOCK_BEGIN, checked_at, NONE, callback_start, *sample, gil)
         )
 
     def _sample(self) -> tuple[str, str, str]:
-        """(where, code, stack) of the innermost user frame the loop thread is running now."""
+        """(where, code, stack) of the innermost user frame the loop thread is running now,
+        within the step running now: frames below our proxy's ``send`` (the loop itself, the
+        program's ``asyncio.run`` line) never stand for a step's code."""
         frame = sys._current_frames().get(self.thread_id)
-        _find_entry_in_step(frame)
-        culprit = sources.innermost_user_frame(frame)
-        where = sources.where(culprit) if culprit else ""
-        code = sources.source_line(culprit) if culprit else ""
-        stack = "\n".join(sources.user_stack(frame))
-        return where, code, stack
+        user_frames = _user_frames_of_step(frame)
+        if not user_frames:
+            return "", "", ""
+        culprit = user_frames[0]
+        stack = "\n".join(sources.describe_frame(f) for f in user_frames[:12])
+        return sources.where(culprit), sources.source_line(culprit), stack
 
     def end_callbacks(self, now: int) -> None:
         """The loop is back in select(): report the callbacks since ``callback_start`` if they held
@@ -349,21 +351,24 @@ class LoopState:
             recorder.events.extend((wire.BLOCK, now, NONE, start, now, *sample))
 
 
-def _find_entry_in_step(frame) -> None:
-    """A library's task that blocks before it ever suspends (a handler calling ``time.sleep``)
-    shows its user function only on the stack: the outermost user frame inside its step, just
-    below our proxy's ``send``."""
-    outermost_user = None
+def _user_frames_of_step(frame) -> list:
+    """The user frames on the loop thread's stack, innermost first, that belong to the step
+    running now: those above our proxy's ``send`` frame (all of them for a plain callback).
+
+    A library's task that blocks before it ever suspends (a handler calling ``time.sleep``)
+    shows the program's function only here: the outermost of these is its ``entry``."""
+    frames = []
     while frame is not None:
         code = frame.f_code
         if code is _SEND_CODE:
             proxy = frame.f_locals.get("self")
-            if outermost_user is not None and getattr(proxy, "seek_entry", False):
-                proxy._record_entry(outermost_user)
-            return
+            if frames and getattr(proxy, "seek_entry", False):
+                proxy._record_entry(frames[-1].f_code)
+            return frames
         if sources.is_user_code(code):
-            outermost_user = code
+            frames.append(frame)
         frame = frame.f_back
+    return frames
 
 
 class JobTable(dict):

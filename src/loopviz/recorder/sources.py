@@ -97,20 +97,6 @@ def is_user_code(code: CodeType | None) -> bool:
     return user
 
 
-def innermost_user_frame(frame: FrameType | None) -> FrameType | None:
-    """Walk outwards from ``frame`` to the first frame whose code is the user's."""
-    while frame is not None:
-        if is_user_code(frame.f_code):
-            return frame
-        frame = frame.f_back
-    return None
-
-
-def user_stack(frame: FrameType | None, limit: int = 12) -> list[str]:
-    """The user frames from innermost outwards, as ``file:line in func: source``."""
-    stack = []
-    while frame is not None and len(stack) < limit:
-        if is_user_file(frame.f_code.co_filename):
-            stack.append(f"{where(frame)} in {frame.f_code.co_name}: {source_line(frame)}")
-        frame = frame.f_back
-    return stack
+def describe_frame(frame: FrameType) -> str:
+    """A frame as a block's stack lists it: ``file:line in func: source``."""
+    return f"{where(frame)} in {frame.f_code.co_name}: {source_line(frame)}"

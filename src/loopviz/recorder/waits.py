@@ -13,6 +13,7 @@ container per event beyond that one tuple.
 from __future__ import annotations
 
 import asyncio
+import asyncio.base_subprocess
 import asyncio.locks
 import asyncio.queues
 import asyncio.streams
@@ -110,7 +111,15 @@ class WaitNamer:
             asyncio.streams.FlowControlMixin._drain_helper.__code__: self._stream_write,
             asyncio.subprocess.Process.wait.__code__: self._process("wait"),
             asyncio.subprocess.Process.communicate.__code__: self._process("communicate"),
+            asyncio.base_subprocess.BaseSubprocessTransport._wait.__code__: self._process("wait"),
+            asyncio.base_subprocess.BaseSubprocessTransport._connect_pipes.__code__: (
+                self._process("start")
+            ),
         }
+        unix_loop = getattr(asyncio, "unix_events", None)
+        if unix_loop is not None:  # not on Windows
+            make = unix_loop._UnixSelectorEventLoop._make_subprocess_transport
+            self._by_code[make.__code__] = self._process("start")
         for name in ("sock_recv", "sock_recv_into", "sock_recvfrom", "sock_accept"):
             self._add_loop_io(name, "read")
         for name in ("sock_sendall", "sock_sendto", "sock_connect"):
@@ -149,7 +158,7 @@ class WaitNamer:
         outermost user coroutine's code (the program's own function inside a library's task)."""
         known = None
         user_where = ""
-        library_code = None
+        library_code = library_line = None
         self.entry = None
         node = coro
         by_code = self._by_code
@@ -181,12 +190,14 @@ class WaitNamer:
                     if self.entry is None:
                         self.entry = code
                 elif not code.co_filename.startswith(_ASYNCIO_DIR):
-                    library_code = code
+                    library_code, library_line = code, frame.f_lineno
             elif known is None:
                 known = (handler, frame)
             if awaited is None:
                 break
             node = awaited
+        if not user_where and library_code is not None:  # a library's own task: its line
+            user_where = f"{display_path(library_code.co_filename)}:{library_line}"
         return known, user_where, library_code
 
     def _handler_for(self, code: CodeType) -> Callable | str:
@@ -267,8 +278,10 @@ class WaitNamer:
 
     def _process(self, what: str):
         def describe(frame, fut):
-            process = frame.f_locals.get("self")
-            pid = getattr(process, "pid", "?")
+            process = frame.f_locals.get("self")  # a Process, its transport, or the loop
+            pid = getattr(process, "pid", None) or getattr(process, "_pid", None)
+            if not isinstance(pid, int):
+                return "process", f"process {what}", NONE, NONE, NONE
             return "process", f"process {pid} {what}", self._objects.of(process), NONE, pid
 
         return describe
