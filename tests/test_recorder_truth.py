@@ -357,3 +357,24 @@ def test_every_file_named_is_recorded_with_its_digest(record):
     assert [(e["path"], e["sha256"]) for e in sources] == [
         (str(script), hashlib.sha256(script.read_bytes()).hexdigest())
     ]
+
+
+def test_asyncio_closing_an_unfinished_generator_is_its_own_housekeeping_task(record):
+    rec = record(
+        """
+        import asyncio
+
+        async def ticks():
+            while True:
+                yield 1
+                await asyncio.sleep(0)
+
+        async def main():
+            async for _ in ticks():
+                break  # left unfinished: asyncio closes it in a task of its own
+
+        asyncio.run(main())
+        """
+    )
+    lanes = sorted((lane.coro, lane.internal) for lane in rec.timeline.tasks.values())
+    assert ("ticks (closing)", True) in lanes and ("main", False) in lanes

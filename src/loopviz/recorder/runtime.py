@@ -14,6 +14,7 @@ import collections.abc
 import concurrent.futures
 import contextlib
 import functools
+import gc
 import hashlib
 import itertools
 import os
@@ -549,7 +550,21 @@ _SEND_CODE = TaskCoroutine.send.__code__
 
 
 def qualname_of(coro) -> str:
-    return getattr(coro, "__qualname__", None) or type(coro).__qualname__
+    name = getattr(coro, "__qualname__", None)
+    if name:
+        return name
+    agen = _closed_generator(coro)
+    if agen is not None:
+        return f"{agen.__qualname__} (closing)"
+    return type(coro).__qualname__
+
+
+def _closed_generator(coro):
+    """The async generator a task closes: asyncio finalizes an async generator left unfinished
+    by running ``agen.aclose()`` (an ``async_generator_athrow``) as a task of its own."""
+    if type(coro).__name__ != "async_generator_athrow":
+        return None
+    return next((r for r in gc.get_referents(coro) if type(r) is types.AsyncGeneratorType), None)
 
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
@@ -560,7 +575,7 @@ def is_asyncio_internal(coro) -> bool:
     uvloop's (compiled from ``uvloop/loop.pyx``)."""
     code = getattr(coro, "cr_code", None)
     if code is None:
-        return False
+        return _closed_generator(coro) is not None  # asyncio's finalizer closing a generator
     return code.co_filename.startswith(_ASYNCIO_DIR) or code.co_filename.startswith("uvloop/")
 
 
