@@ -206,9 +206,9 @@ class _Builder:
             child = self.task_node(wait["target"], seen)
             return Node("task", name, task, state, children=(child,))
         if kind == "gather":
+            self.nodes += 1  # the group's own row
             children, more = self.children(sorted(_ints(wait.get("children", ()))), seen)
             group = Node("group", label or "gather", children=children, more=more)
-            self.nodes += 1
             return Node("task", name, task, state, children=(group,))
         if kind == "thread":
             job = self.waits.jobs.get(wait.get("job", -1))

@@ -141,6 +141,19 @@ def next_event_at(timeline: Timeline, file: str, line: int, after: int) -> int |
     return None
 
 
+def file_near(timeline: Timeline, index: int) -> str:
+    """The file to show for an event with no line of its own (an idle, output, the end): the
+    last file named at or before it, else the first named after it."""
+    events = timeline.events
+    before = list(events.iter_range(max(index - LOOKBACK, 0), index + 1))
+    after = events.iter_range(index + 1, index + 1 + LOOKBACK)
+    for event in (*reversed(before), *after):
+        found = split_where(event_where(event))
+        if found is not None:
+            return found[0]
+    return ""
+
+
 def event_where(event: dict) -> str:
     kind = event["ev"]
     if kind == "suspend":

@@ -12,6 +12,7 @@ draws it. Files are read when first shown and never executed.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ from textual.widget import Widget
 from loopviz import model
 from loopviz.awaittree import WaitIndex, WaitState, await_tree
 from loopviz.model import Timeline
-from loopviz.sourcecode import Focus, Source, SourceFiles, focus_at, paused_at
+from loopviz.sourcecode import Focus, Source, SourceFiles, file_near, focus_at, paused_at
 from loopviz.ui.awaittree import AwaitTreePanel
 from loopviz.ui.painter import Theme
 
@@ -79,7 +80,7 @@ class PaneContent:
 
     focus: Focus | None = None
     source: Source | None = None
-    file: str = ""  # the file shown (the focus's, or the last one when the event has no line)
+    file: str = ""  # the file shown: the focus's, or the one named nearest the cursor
 
 
 class SourcePane(Widget):
@@ -118,9 +119,15 @@ class SourcePane(Widget):
         self.content = content
         self.refresh()
 
+    def notice_rows(self) -> list[str]:
+        """The source's notice, wrapped to the pane's width."""
+        source = self.content.source
+        if source is None or not source.notice:
+            return []
+        return textwrap.wrap(source.notice, max(self.size.width - 2, 10), break_on_hyphens=False)
+
     def code_rows(self) -> int:
-        return max(self.size.height - 1 - bool(self.content.source and
-                                              self.content.source.notice), 1)  # fmt: skip
+        return max(self.size.height - 1 - len(self.notice_rows()), 1)
 
     def window_for(self, total: int, paused: list[int]) -> tuple[int, int]:
         """The lines to show: the focus line and as many of the ``paused`` lines around it as
@@ -155,8 +162,8 @@ class SourcePane(Widget):
         if here and len(title) > room:
             title = f"{content.file.rsplit('/', 1)[-1]}:{focus.line}  {focus.words}"
         text.append(self._fit(title, room), style=look.title)
-        if source.notice:
-            text.append("\n" + self._fit(source.notice, room), style=look.notice)
+        for notice in self.notice_rows():
+            text.append("\n" + notice, style=look.notice)
             self._row_lines.append(0)
         if source.lines is None:
             return self._safe(text)
@@ -262,7 +269,6 @@ class CodeColumn(Vertical):
         self.wanted: bool | None = None  # None: shown when the terminal is WIDE
         self._moment: tuple | None = None
         self._state = WaitState()
-        self._file = ""
 
     def compose(self) -> ComposeResult:
         yield SourcePane(self.theme_shown, self._marks)
@@ -291,22 +297,12 @@ class CodeColumn(Vertical):
         self._moment = moment
         self._state = state = self.waits.at(index)
         focus = focus_at(timeline, index, state)
-        if focus is not None:
-            self._file = focus.file
-        elif not self._file:
-            self._file = self._first_file(state)
-        source = self.files.get(self._file) if self._file else None
-        self.query_one(SourcePane).show(PaneContent(focus, source, self._file))
+        file = focus.file if focus is not None else file_near(timeline, index)
+        source = self.files.get(file) if file else None
+        self.query_one(SourcePane).show(PaneContent(focus, source, file))
         tree_panel = self.query_one(AwaitTreePanel)
         tree = await_tree(timeline, state, timeline.horizon, limit=max(tree_panel.rows(), 4))
         tree_panel.show(tree, timeline.horizon, selected)
-
-    def _first_file(self, state: WaitState) -> str:
-        for where in state.by_where:
-            file = where.rpartition(":")[0]
-            if file:
-                return file
-        return ""
 
     def _marks(self, file: str, first: int, last: int) -> dict[int, Marks]:
         """The paused tasks on lines ``first``..``last``: by line, the first few as (lane glyph,
