@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_app import BLOCKING as BLOCKING_SCRIPT
 
 from conftest import REPO, wait_until
 from loopviz.awaittree import WaitIndex
@@ -154,14 +155,16 @@ def replay_app(trace: Path, theme=None) -> LoopvizApp:
     return LoopvizApp(timeline=timeline, title=trace.stem, python="3.11.7", **extra)
 
 
-async def seek(pilot, seconds: float) -> None:
+def pane_lines(app: LoopvizApp) -> list[str]:
+    return app.query_one(SourcePane).render().plain.splitlines()
+
+
+async def seek(pilot, seconds: float) -> list[str]:
+    """Put the cursor at ``seconds``; the pane's lines there."""
     pilot.app.replay.seek_time(int(seconds * 1e9))
     pilot.app.refresh_screen()
     await pilot.pause()
-
-
-def pane_lines(app: LoopvizApp) -> list[str]:
-    return app.query_one(SourcePane).render().plain.splitlines()
+    return pane_lines(pilot.app)
 
 
 def tree_lines(app: LoopvizApp) -> list[str]:
@@ -171,8 +174,7 @@ def tree_lines(app: LoopvizApp) -> list[str]:
 async def test_at_a_block_the_culprit_is_marked_and_the_tickers_await_line_names_them():
     app = replay_app(DATA / "blocking.jsonl")
     async with app.run_test(size=WIDE) as pilot:
-        await seek(pilot, 2.6)
-        lines = pane_lines(app)
+        lines = await seek(pilot, 2.6)
         assert lines[0] == "blocking.py:25  reporter blocks the loop here"
         assert lines[1].startswith("Not checked: the trace has no digest")
         assert any(line.startswith("▶ 25 │     time.sleep(2)  # blocks") for line in lines)
@@ -188,13 +190,11 @@ async def test_at_a_block_the_culprit_is_marked_and_the_tickers_await_line_names
 async def test_a_block_inside_an_imported_module_shows_that_file_then_the_script_again():
     app = replay_app(DATA / "warehouse.jsonl")
     async with app.run_test(size=WIDE) as pilot:
-        await seek(pilot, 0.5)
+        lines = await seek(pilot, 0.5)
         pane = app.query_one(SourcePane)
         assert pane.content.file == MODULE and pane.content.source.notice == ""
-        lines = pane_lines(app)
         assert lines[0] == "inventory.py:10  auditor blocks the loop here"  # the full path: no room
         assert any(line.startswith("▶ 10 │     time.sleep(0.4)  # a blocking") for line in lines)
-        await pilot.press("b")  # already in it: no block after the cursor; then out of it
         while app.replay.event["ev"] != "suspend":
             await pilot.press("right")
         assert pane.content.file == SCRIPT
@@ -210,13 +210,11 @@ async def test_a_changed_and_a_missing_file_in_the_pane(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = replay_app(trace)
     async with app.run_test(size=WIDE) as pilot:
-        await seek(pilot, 0.5)
-        lines = pane_lines(app)
+        lines = await seek(pilot, 0.5)
         notice = f"{MODULE} changed since the recording: lines may differ from the run."
         assert " ".join(lines[1:3]) == notice  # wrapped to the pane, never cut
         assert any(line.startswith("▶ 10 │     time.sleep(4)  # a blocking") for line in lines)
-        await seek(pilot, 0.2)
-        lines = pane_lines(app)
+        lines = await seek(pilot, 0.2)
         assert lines[0] == "warehouse.py:15  picker awaits here"
         sentence = f"{SCRIPT} is not on this machine (it was {tmp_path / 'gone.py'})."
         wrapped = "".join(lines[1:])  # the title and one sentence, wrapped (a path cut): no code
@@ -227,9 +225,9 @@ async def test_a_changed_and_a_missing_file_in_the_pane(tmp_path, monkeypatch):
 async def test_clicking_a_line_moves_the_cursor_to_the_next_event_there():
     app = replay_app(DATA / "blocking.jsonl")
     async with app.run_test(size=WIDE) as pilot:
-        await seek(pilot, 2.6)
+        lines = await seek(pilot, 2.6)
         pane = app.query_one(SourcePane)
-        row = pane_lines(app).index("  18 │         await asyncio.sleep(period)")
+        row = lines.index("  18 │         await asyncio.sleep(period)")
         before = app.replay.index
         await pilot.click(SourcePane, offset=(8, row))
         event = app.replay.event
@@ -296,35 +294,16 @@ async def test_stepping_back_and_forth_the_pane_and_the_explanation_move_togethe
 async def test_the_ascii_theme_puts_only_ascii_in_the_pane_and_the_tree():
     app = replay_app(DATA / "blocking.jsonl", ASCII_THEME)
     async with app.run_test(size=WIDE) as pilot:
-        await seek(pilot, 2.6)
-        pane, tree = pane_lines(app), tree_lines(app)
+        pane, tree = await seek(pilot, 2.6), tree_lines(app)
         assert all(line.isascii() for line in pane + tree)
         assert "> 25 | " in "\n".join(pane) and "^ + fast, medium, slow" in "\n".join(pane)
         assert "`- TaskGroup (4 left)" in tree
         await pilot.press("q")
 
 
-LIVE = """
-import asyncio, time
-
-async def ticker():
-    for _ in range(40):
-        await asyncio.sleep(0.02)
-
-async def blocker():
-    await asyncio.sleep(0.1)
-    time.sleep(0.8)
-
-async def main():
-    await asyncio.gather(ticker(), blocker())
-
-asyncio.run(main())
-"""
-
-
 async def test_live_the_pane_shows_the_culprit_while_the_loop_is_blocked(tmp_path):
     script = tmp_path / "blocky.py"
-    script.write_text(textwrap.dedent(LIVE))
+    script.write_text(textwrap.dedent(BLOCKING_SCRIPT))  # tasks ticker and blocker
     session = Session(Target(script, []), tmp_path / "blocky.jsonl")
     app = LoopvizApp(session)
     async with app.run_test(size=WIDE) as pilot:
