@@ -258,6 +258,12 @@ class CodeColumn(Vertical):
         height: 35%;
         border-top: dashed #444444;
     }
+    CodeColumn.-ascii {
+        border-left: ascii #444444;
+    }
+    CodeColumn.-ascii > AwaitTreePanel {
+        border-top: ascii #444444;
+    }
     """
 
     def __init__(self, timeline: Timeline, theme: Theme, **kwargs) -> None:
@@ -271,6 +277,7 @@ class CodeColumn(Vertical):
         self._state = WaitState()
 
     def compose(self) -> ComposeResult:
+        self.set_class(self.theme_shown.name == "ascii", "-ascii")
         yield SourcePane(self.theme_shown, self._marks)
         yield AwaitTreePanel(self.theme_shown)
 
