@@ -158,16 +158,40 @@ def fresh(timeline: Timeline, index: int) -> WaitState:
     return state
 
 
-@pytest.mark.parametrize("name", ["blocking", "offload", "taskgroup"])
-def test_the_wait_index_agrees_with_a_fresh_pass_after_any_seek(name, monkeypatch):
-    """Seeks back and forth across checkpoints (every 7 events here) land on the same waits as
-    a pass from the first event."""
-    monkeypatch.setattr(awaittree, "CHECKPOINT_EVERY", 7)
+@pytest.mark.parametrize("name", ["blocking", "offload", "taskgroup", "warehouse", "gather"])
+def test_the_wait_index_agrees_with_a_fresh_pass_after_any_move(name, monkeypatch):
+    """Steps and seeks back and forth (a rebuild from the lanes past 3 events ahead here) land
+    on the same waits as a pass over the events from the first."""
+    monkeypatch.setattr(awaittree, "STEP_AHEAD", 3)
     _trace, timeline = load_timeline(DATA / f"{name}.jsonl")
     index = WaitIndex(timeline)
-    index.at(len(timeline.events) - 1)  # every checkpoint made, as a replay opened at its end
     moves = random.Random(16)
-    for target in [moves.randrange(-1, len(timeline.events)) for _ in range(60)]:
+    last = len(timeline.events) - 1
+    targets = [*range(-1, last + 1), *range(last, -2, -1)]  # every event, forward and back
+    targets += [moves.randrange(-1, last + 1) for _ in range(100)]
+    for target in targets:
         got, want = index.at(target), fresh(timeline, target)
-        assert (got.paused, got.jobs) == (want.paused, want.jobs)
-        assert got.by_where == want.by_where
+        assert got.paused == want.paused, target
+        assert got.by_where == want.by_where, target
+
+
+def test_events_at_the_same_moment_are_told_apart_when_seeking_back():
+    """Lanes know moments, not events: three events at t=3 must still give three states."""
+    timeline = Timeline()
+    create = {"ev": "create", "parent": None, "where": "x.py:1"}
+    sleep = {"kind": "sleep", "label": "sleep 1s", "deadline": 10**9}
+    timeline.add_events([
+        {**create, "t": 1, "task": 1, "name": "a", "coro": "a"},
+        {**create, "t": 1, "task": 2, "name": "b", "coro": "b"},
+        {"t": 2, "ev": "resume", "task": 1},
+        {"t": 3, "ev": "suspend", "task": 1, "waiting_on": {**sleep, "where": "x.py:4"}},
+        {"t": 3, "ev": "resume", "task": 2},
+        {"t": 3, "ev": "suspend", "task": 2, "waiting_on": {**sleep, "where": "x.py:8"}},
+        {"t": 4, "ev": "resume", "task": 1},
+    ])  # fmt: skip
+    index = WaitIndex(timeline)
+    for target in (6, 5, 4, 3, 2, 6, 3):  # every move but the first two is back: a rebuild
+        got = index.at(target)
+        assert (got.paused, got.by_where) == (fresh(timeline, target).paused,
+                                              fresh(timeline, target).by_where)  # fmt: skip
+    assert set(index.at(3).paused) == {1} and set(index.at(5).paused) == {1, 2}

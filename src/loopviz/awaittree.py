@@ -5,27 +5,30 @@ is worked out from the events for any moment of a recording, past included. The 
 the same waits to mark the line each paused task is on.
 
 Pure Python with no UI import. ``WaitIndex`` keeps, for an event index, which tasks are suspended,
-at which ``where`` and on what kind of wait (and which worker-thread jobs are running). Like the
-replay's loop queues it is built by applying events from the nearest known state: the last answer
-when stepping forward, else a checkpoint kept every CHECKPOINT_EVERY events. So a step costs what
-the step changes, and a seek at most CHECKPOINT_EVERY events, however many tasks the run has.
+at which ``where`` and on what kind of wait. A step forward applies the events stepped over. Any
+other move (back, or far ahead) rebuilds the state from the timeline model instead of from the
+events: each task's lane says whether it is waiting then and since when, which names its suspend
+event. So a seek costs a lookup per task, never a pass over the run (a million events take over a
+second just to decode), and nothing is kept per event.
 """
 
 from __future__ import annotations
 
-from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from loopviz import model
-from loopviz.model import Timeline
+from loopviz.model import OPEN, Timeline
 
-CHECKPOINT_EVERY = 50_000  # events between saved states (a state is ~32 bytes a suspended task)
-LINKS = frozenset({"task", "gather", "thread"})  # wait kinds that make an edge of the tree
+JOB_LOOKBACK = 64  # events searched back from a suspend for the thread job it awaits
+STEP_AHEAD = 20_000  # events applied one by one going forward; past this a rebuild is cheaper
+_WAITING = model._STATE_CODES[model.WAITING]
+_READY = model._STATE_CODES[model.READY]
 
 
-@dataclass(frozen=True, slots=True)
-class Paused:
+class Paused(NamedTuple):
     """A suspended task: the event index of its suspend, its await line and its wait's kind."""
 
     index: int
@@ -40,34 +43,31 @@ class WaitState:
     index: int = -1
     paused: dict[int, Paused] = field(default_factory=dict)  # task -> its wait
     by_where: dict[str, dict[int, None]] = field(default_factory=dict)  # where -> tasks there
-    jobs: dict[int, tuple[str, str]] = field(default_factory=dict)  # thread job -> (thread, func)
 
     def apply(self, i: int, event: dict) -> None:
         kind = event["ev"]
         if kind == "suspend":
             wait = event.get("waiting_on") or {}
-            self._pause(event["task"], Paused(i, wait.get("where") or "", wait.get("kind", "")))
-        elif kind in ("resume", "done"):
-            self._unpause(event.get("task"))
-        elif kind == "thread_start":
-            self.jobs[event.get("job", -1)] = (event.get("thread", ""), event.get("func", ""))
-        elif kind == "thread_end":
-            self.jobs.pop(event.get("job", -1), None)
+            self.pause(event["task"], Paused(i, wait.get("where") or "", wait.get("kind", "")))
+        elif kind == "resume" or kind == "done":
+            self.unpause(event.get("task"))
         self.index = i
 
-    def _pause(self, task: int, paused: Paused) -> None:
-        self._unpause(task)
+    def pause(self, task: int, paused: Paused) -> None:
+        self.unpause(task)
         self.paused[task] = paused
-        self.by_where.setdefault(paused.where, {})[task] = None
+        here = self.by_where.get(paused.where)
+        if here is None:
+            here = self.by_where[paused.where] = {}
+        here[task] = None
 
-    def _unpause(self, task: int | None) -> None:
+    def unpause(self, task: int | None) -> None:
         paused = self.paused.pop(task, None) if task is not None else None
         if paused is not None:
-            here = self.by_where.get(paused.where)
-            if here is not None:
-                here.pop(task, None)
-                if not here:
-                    del self.by_where[paused.where]
+            here = self.by_where[paused.where]
+            del here[task]
+            if not here:
+                del self.by_where[paused.where]
 
 
 class WaitIndex:
@@ -76,51 +76,56 @@ class WaitIndex:
     def __init__(self, timeline: Timeline) -> None:
         self.timeline = timeline
         self._state = WaitState()
-        self._strings: dict[str, str] = {}  # one copy of each where and kind the states share
-        # event index -> (tasks, suspend indices, wheres, kinds, jobs) after it
-        self._checkpoints: dict[int, tuple[array, array, list[str], list[str], dict]] = {}
 
     def at(self, index: int) -> WaitState:
         """The state just after event ``index`` (-1: before the first event)."""
         index = min(index, len(self.timeline.events) - 1)
         state = self._state
-        if state.index > index or index - state.index > CHECKPOINT_EVERY:
-            state = self._restore(index)
+        if not state.index <= index <= state.index + STEP_AHEAD:
+            state = self._state = self._rebuild(index)
         events = self.timeline.events.iter_range(state.index + 1, index + 1)
-        strings = self._strings
         for i, event in enumerate(events, state.index + 1):
-            if event["ev"] == "suspend":  # share the strings: states and checkpoints keep them
-                wait = event.get("waiting_on") or {}
-                where = wait.get("where") or ""
-                kind = wait.get("kind", "")
-                paused = Paused(i, strings.setdefault(where, where), strings.setdefault(kind, kind))
-                state._pause(event["task"], paused)
-                state.index = i
-            else:
-                state.apply(i, event)
-            if (i + 1) % CHECKPOINT_EVERY == 0 and i not in self._checkpoints:
-                self._checkpoints[i] = self._save(state)
-        self._state = state
+            state.apply(i, event)
         return state
 
-    @staticmethod
-    def _save(state: WaitState) -> tuple[array, array, list[str], list[str], dict]:
-        paused = state.paused
-        return (array("q", paused), array("q", (p.index for p in paused.values())),
-                [p.where for p in paused.values()], [p.kind for p in paused.values()],
-                dict(state.jobs))  # fmt: skip
-
-    def _restore(self, index: int) -> WaitState:
-        at = (index + 1) // CHECKPOINT_EVERY * CHECKPOINT_EVERY - 1
-        while at >= 0 and at not in self._checkpoints:
-            at -= CHECKPOINT_EVERY
+    def _rebuild(self, index: int) -> WaitState:
+        """The state after the last event before event ``index``'s moment, from the lanes: a
+        task is paused then if its lane is waiting, or ready after a wait. (Events at the same
+        moment as ``index`` are then applied one by one: the lanes only know moments.)"""
+        timeline, times = self.timeline, self.timeline.times
         state = WaitState()
-        if at >= 0:
-            tasks, indices, wheres, kinds, jobs = self._checkpoints[at]
-            for task, i, where, kind in zip(tasks, indices, wheres, kinds, strict=True):
-                state._pause(task, Paused(i, where, kind))
-            state.jobs = dict(jobs)
-            state.index = at
+        if index < 0:
+            return state
+        base = bisect_left(times, times[index]) - 1
+        if base < 0:
+            return state
+        t = times[base]
+        waits = []  # (the suspend's moment, task)
+        for lane in timeline.tasks.values():
+            if lane.created > t:
+                break  # tasks are kept in creation order
+            if lane.done_at is not None and lane.done_at <= t:
+                continue
+            k = bisect_right(lane.starts, t) - 1
+            if k < 0 or lane.ends[k] != OPEN and lane.ends[k] <= t:
+                continue
+            code = lane.states[k]
+            if code == _READY and k > 0 and lane.states[k - 1] == _WAITING:
+                k -= 1  # ready after a wait: still at the await, since the wait began
+            elif code != _WAITING:
+                continue
+            waits.append((lane.starts[k], lane.id))
+        events = timeline.events
+        for since, task in sorted(waits):  # in time order: each chunk of events decoded once
+            j = bisect_left(times, since)
+            while j <= base and times[j] == since:
+                event = events[j]
+                if event["ev"] == "suspend" and event.get("task") == task:
+                    wait = event.get("waiting_on") or {}
+                    state.pause(task, Paused(j, wait.get("where") or "", wait.get("kind", "")))
+                    break
+                j += 1
+        state.index = base
         return state
 
 
@@ -168,6 +173,15 @@ class _Builder:
             return {}
         return self.timeline.events[paused.index].get("waiting_on") or {}
 
+    def job(self, suspend: int, job: object) -> tuple[str, str] | None:
+        """(thread, function) of a worker-thread job, from its ``thread_start`` (just before the
+        suspend that awaits it)."""
+        events = self.timeline.events
+        for event in reversed(list(events.iter_range(max(suspend - JOB_LOOKBACK, 0), suspend))):
+            if event["ev"] == "thread_start" and event.get("job") == job:
+                return str(event.get("thread", "")), str(event.get("func", ""))
+        return None
+
     def awaited(self) -> set[int]:
         """Tasks some suspended task awaits (directly or through a group): never roots."""
         found: set[int] = set()
@@ -211,7 +225,7 @@ class _Builder:
             group = Node("group", label or "gather", children=children, more=more)
             return Node("task", name, task, state, children=(group,))
         if kind == "thread":
-            job = self.waits.jobs.get(wait.get("job", -1))
+            job = self.job(paused.index, wait.get("job"))
             thread = Node("thread", f"{job[1]} on {job[0]}" if job else label or "thread")
             self.nodes += 1
             return Node("task", name, task, state, children=(thread,))
