@@ -21,7 +21,6 @@ import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from synthetic import median_ms, synthetic_events  # noqa: E402
 from ui_frames import frame  # noqa: E402
 
 from loopviz.awaittree import WaitIndex  # noqa: E402
-from loopviz.trace import TraceWriter, load_timeline  # noqa: E402
+from loopviz.model import Timeline  # noqa: E402
 from loopviz.ui.app import LoopvizApp  # noqa: E402
 from loopviz.ui.awaittree import AwaitTreePanel  # noqa: E402
 from loopviz.ui.painter import Painter, Viewport  # noqa: E402
@@ -111,15 +110,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=33)
     parser.add_argument("--rounds", type=int, default=30)
     options = parser.parse_args()
-    events = events_with_lines(options.tasks, options.steps)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "synthetic.jsonl"
-        writer = TraceWriter(path, {"python": "3.11", "loop": "asyncio"})
-        writer.write(events)
-        writer.close()
-        count = len(events)
-        del events
-        _trace, timeline = load_timeline(path)
+    timeline = Timeline()  # the model as a replay holds it (ui_frames.py times the loading)
+    timeline.add_events(events_with_lines(options.tasks, options.steps))
+    count = len(timeline.events)
     app = LoopvizApp(timeline=timeline, title="synthetic", python="3.11")
     result = asyncio.run(measure(app, options.rounds))
     print(f"{count:,} events, {options.tasks:,} tasks, app at {SIZE[0]}×{SIZE[1]}, "

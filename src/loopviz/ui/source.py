@@ -258,6 +258,10 @@ class CodeColumn(Vertical):
         height: 35%;
         border-top: dashed #444444;
     }
+    Screen.-compact CodeColumn {
+        width: 40%;
+        min-width: 30;
+    }
     CodeColumn.-ascii {
         border-left: ascii #444444;
     }
