@@ -317,3 +317,16 @@ async def test_live_the_pane_shows_the_culprit_while_the_loop_is_blocked(tmp_pat
         assert any("ticker" in line for line in tree_lines(app))
         await wait_until(pilot, lambda: session.finished)
         await pilot.press("q")
+
+
+async def test_a_name_that_fits_goes_beside_its_line_else_on_a_row_under_it():
+    app = replay_app(DATA / "blocking.jsonl")
+    async with app.run_test(size=WIDE) as pilot:
+        app.replay.seek_index(9)  # fast has just paused at line 18; main waits at line 30
+        app.refresh_screen()
+        await pilot.pause()
+        lines = pane_lines(app)
+        assert "▶ 18 │         await asyncio.sleep(period)  ◷ fast" in lines
+        at_30 = next(i for i, line in enumerate(lines) if line.startswith("  30 │"))
+        assert "◷ main" not in lines[at_30] and lines[at_30 + 1].strip() == "│     ↑ ◷ main"
+        await pilot.press("q")
