@@ -309,6 +309,7 @@ class Timeline:
         self._nested_steps = False  # a step ran inside another (eager tasks): see running_at
         self.detail_until: int | None = None  # set by end_detail(): lanes stop there
         self._strings: dict[str, str] = {}  # one object per distinct span label (see _string)
+        self.sources: dict[str, dict] = {}  # ``source`` events by file: path, sha256 (issue 16)
         # event kind -> its _on_<kind> method; kinds without one only go into ``events``
         self._handlers = {
             name[4:]: getattr(self, name) for name in dir(type(self)) if name.startswith("_on_")
@@ -524,6 +525,10 @@ class Timeline:
         lane = self.threads.get(e["thread"])
         if lane is not None:
             lane.close(e["t"])
+
+    def _on_source(self, e: dict) -> None:
+        if isinstance(e.get("file"), str):
+            self.sources.setdefault(e["file"], e)  # the first digest: the file as it first ran
 
     def _on_output(self, e: dict) -> None:
         self.outputs.append(Output(e["t"], e["stream"], e["text"]))

@@ -246,6 +246,8 @@ def explain_event(timeline: Timeline, event: dict) -> str:
         return f"the program writes to {event['stream']}: {text[-1] if text else ''}"
     if kind == "loop":
         return f"the event loop starts ({event['impl']})"
+    if kind == "source":
+        return f"the recording notes {event.get('file', '?')} and its digest, to check it later"
     if kind == "rename":
         return f"task {event['task']} is renamed {event['name']}"
     if kind == "unretrieved":

@@ -30,12 +30,14 @@ class Shot:
     scenario: str
     at_seconds: float | None = None  # None: the finished run
     theme: str = "default"
+    size: tuple[int, int] = SIZE
 
 
 SHOTS = [
     Shot("blocking-mid-block", "blocking.py", at_seconds=2.6),
     Shot("blocking", "blocking.py"),
     Shot("blocking-classroom", "blocking.py", at_seconds=2.6, theme="classroom"),
+    Shot("blocking-source-pane", "blocking.py", at_seconds=2.6, size=(160, 45)),
     Shot("gather", "gather.py", at_seconds=5.0),
     Shot("create_task", "create_task.py", at_seconds=0.45),
     Shot("gather_order", "gather_order.py"),
@@ -57,8 +59,10 @@ SHOTS = [
 ]
 
 
-async def _capture(app: LoopvizApp, path: Path, at_ns: int | None) -> None:
-    async with app.run_test(size=SIZE) as pilot:
+async def _capture(
+    app: LoopvizApp, path: Path, at_ns: int | None, size: tuple[int, int] = SIZE
+) -> None:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause()
         if at_ns is not None:  # the replay cursor at that moment: the screen as it was then
             app.replay.seek_time(at_ns)
@@ -73,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default="screenshots", help="folder to write (default: screenshots)"
     )
     parser.add_argument("--scenarios", default="scenarios", help="folder of scenarios")
+    parser.add_argument("--only", nargs="*", help="names of the shots to make (default: all)")
     options = parser.parse_args(argv)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     recorded: dict[str, Path] = {}  # scenario -> its trace, recorded once for all its shots
     with tempfile.TemporaryDirectory() as scratch:
         for shot in SHOTS:
+            if options.only and shot.name not in options.only:
+                continue
             if shot.scenario not in recorded:
                 script = Path(options.scenarios) / shot.scenario
                 trace_path = recorded[shot.scenario] = Path(scratch) / f"{script.stem}.jsonl"
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             app = LoopvizApp(timeline=timeline, title=shot.scenario, python=python,
                              theme=THEMES[shot.theme])  # fmt: skip
             svg = out / f"{shot.name}.svg"
-            asyncio.run(_capture(app, svg, at))
+            asyncio.run(_capture(app, svg, at, shot.size))
             made = [svg.name]
             if svg_to_png(svg.read_text(), svg.with_suffix(".png"), 1600):
                 made.append(svg.with_suffix(".png").name)

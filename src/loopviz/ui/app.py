@@ -28,9 +28,12 @@ from loopviz import model
 from loopviz.model import Timeline
 from loopviz.replay import Bookmarks, Replay, explain_event
 from loopviz.session import Session
+from loopviz.sourcecode import next_event_at
 from loopviz.trace import TraceLoader
+from loopviz.ui.awaittree import AwaitTreePanel
 from loopviz.ui.help import HelpScreen
 from loopviz.ui.painter import DEFAULT_THEME, Painter, Theme, block_headline
+from loopviz.ui.source import CodeColumn, SourcePane
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock, duration
 
@@ -61,6 +64,7 @@ class LoopvizApp(App):
         Binding("less_than_sign", "speed(0)", "Slower", show=False),
         Binding("greater_than_sign", "speed(1)", "Faster", show=False),
         Binding("l", "go_live", "Live"),
+        Binding("c", "toggle_code", "Code", show=False),
     ]
 
     def __init__(
@@ -108,6 +112,7 @@ class LoopvizApp(App):
             with Vertical(id="side"):
                 yield Static(id="task-panel")
                 yield Static(id="loop-panel")
+            yield CodeColumn(self.timeline, self.lane_theme, id="code")
         yield Static(id="explain")
         yield RichLog(id="output", markup=False, wrap=False, max_lines=5000)
         yield RichLog(id="events", markup=False, wrap=False, max_lines=5000)
@@ -161,6 +166,7 @@ class LoopvizApp(App):
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.screen.set_class(small, "-too-small")
         self.screen.set_class(width < 100 or height < 30, "-compact")
+        self.query_one(CodeColumn).fit(width)
         if small:
             self.query_one("#too-small", Static).update(
                 f"The terminal is {width}×{height}: loopviz needs at least "
@@ -222,6 +228,7 @@ class LoopvizApp(App):
         self._update_replay_panels()
         self._update_output()
         self._update_event_log()
+        self._update_code()
         mode = (self.replay is None, self.playing, self.timeline.live)
         if mode != self._bindings_mode:  # the footer rebuilds itself: only when keys change
             self._bindings_mode = mode
@@ -538,6 +545,34 @@ class LoopvizApp(App):
     def on_timeline_view_task_selected(self, message: TimelineView.TaskSelected) -> None:
         self.selected_task = message.task_id
         self._update_task_panel()
+        self._update_code()
+
+    # -- the source pane and the await tree (issue 16) ------------------------------------------
+
+    def _update_code(self) -> None:
+        """The source pane and the await tree at the cursor's event (live: the newest)."""
+        index = self.replay.index if self.replay is not None else len(self.timeline.events) - 1
+        self.query_one(CodeColumn).show_at(index, self.selected_task)
+
+    def action_toggle_code(self) -> None:
+        shown = self.query_one(CodeColumn).toggle()
+        self.notify("Source pane shown" if shown else "Source pane hidden", timeout=2)
+        self._update_code()
+
+    def on_source_pane_line_clicked(self, message: SourcePane.LineClicked) -> None:
+        if self.replay is None:
+            self._enter_replay()
+        found = next_event_at(self.timeline, message.file, message.line, self.replay.index)
+        if found is None:
+            self.notify(f"No event at line {message.line} of {message.file}.", timeout=3)
+            return
+        if found <= self.replay.index:
+            self.notify("Back to the first event at that line.", timeout=3)
+        self.replay.seek_index(found)
+        self._moved()
+
+    def on_await_tree_panel_task_chosen(self, message: AwaitTreePanel.TaskChosen) -> None:
+        self.query_one(TimelineView).select_task(message.task_id)
 
     def action_quit_session(self) -> None:
         if self.session is None or self.session.finished:

@@ -47,6 +47,8 @@ KEYS = [
     ("h", "hide / show finished tasks"),
     ("g", "group lanes under their parent task"),
     ("e", "switch the bottom pane: output / event log"),
+    ("c", "show / hide the source pane and the await tree"),
+    ("click source line", "put the cursor on the next event at that line"),
     ("l", "back to live (while the script runs)"),
     ("q", "quit (stops the script; the trace is kept)"),
 ]

@@ -218,6 +218,13 @@ class TimelineView(ScrollView, can_focus=True):
             self.scroll_to(y=(row - visible + 1) * self.lane_height, animate=False)
         self._select(ids[row])
 
+    def select_task(self, task_id: int) -> None:
+        """Select the lane of ``task_id`` (if shown) and scroll it into view."""
+        ids = self.lane_ids()
+        if task_id in ids:
+            current = ids.index(self.selected_task) if self.selected_task in ids else -1
+            self.action_select(ids.index(task_id) - current)
+
     def _select(self, task_id: int) -> None:
         self.selected_task = task_id
         self.post_message(self.TaskSelected(task_id))
