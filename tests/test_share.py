@@ -83,7 +83,7 @@ def test_pictures_show_the_lanes_the_app_shows(tmp_path):
     picture(timeline, "txt", tmp_path / "b.txt", "blocking.py", width=120)
     text = (tmp_path / "b.txt").read_text().splitlines()
     assert text[0] == "blocking.py: took 7.02 s, loop blocked 2 s in 1 block, 5 tasks"
-    assert "BLOCKED 2 s" in text[1]
+    assert "BLOCKED 2 s" in text[2]  # on the loop's lane
     assert [line.split()[1] for line in text[2:8]] == [
         "event", "main", "fast", "medium", "slow", "reporter"]  # fmt: skip
     picture(timeline, "svg", tmp_path / "b.svg", "blocking.py", width=120)

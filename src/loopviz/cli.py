@@ -209,18 +209,38 @@ def cmd_run(argv: list[str]) -> int:
     from loopviz.ui.app import LoopvizApp
 
     app = LoopvizApp(session, theme=_theme(options))
+    return run_live(app, session, target.label)
+
+
+def run_live(app, session, label: str, headless: bool = False) -> int:
+    """Run the live app; whatever happens to it, stop the script and keep what was recorded.
+
+    A crash of the viewer exits 1 (never 0) and the trace keeps every event recorded before it:
+    the session is drained to the end after the script is stopped."""
     try:
-        app.run()
+        app.run(headless=headless)
     finally:
-        session.stop()
+        if session.process is not None:
+            session.stop()
+            session.wait()  # take in (and write) what the script sent before it stopped
+    trace = session.trace_path
+    saved = trace is not None and trace.exists() and not session.trace_error
+    crashed = app.return_code not in (0, None)
+    if crashed:
+        kept = f"what was recorded is saved in {trace}" if saved else "nothing was recorded"
+        print(f"loopviz: the viewer crashed (the error is above); the script was stopped and "
+              f"{kept}.", file=sys.stderr)  # fmt: skip
+        return app.return_code or 1
     if session.trace_error:
         print(f"loopviz: {session.trace_error}; the trace is incomplete.", file=sys.stderr)
         return 1
-    print(f"loopviz: trace saved to {trace}", file=sys.stderr)
+    if saved:
+        print(f"loopviz: trace saved to {trace}\n  replay it with: loopviz replay {trace}",
+              file=sys.stderr)  # fmt: skip
     timeline = session.timeline
     if timeline.exit_code:
         error = f" ({timeline.error})" if timeline.error else ""
-        print(f"loopviz: {target.label} ended with exit status {timeline.exit_code}{error}",
+        print(f"loopviz: {label} ended with exit status {timeline.exit_code}{error}",
               file=sys.stderr)  # fmt: skip
     return session.exit_code or 0
 
@@ -284,7 +304,7 @@ def cmd_replay(argv: list[str]) -> int:
         theme=_theme(options),
     )
     app.run()
-    return 0
+    return app.return_code or 0
 
 
 def _require_terminal(instead: str) -> None:

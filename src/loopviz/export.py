@@ -131,15 +131,18 @@ def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 1
     from rich.text import Text
 
     from loopviz.compare import describe
-    from loopviz.ui.painter import GUTTER, THEMES, Painter, Viewport
+    from loopviz.ui.painter import THEMES, Painter, Viewport
 
     painter = Painter(THEMES[theme_name])
-    cells = max(width - GUTTER, 20)
+    lanes = timeline.visible_tasks()
+    labels = [lane.label for lane in (*lanes, *timeline.threads.values())]
+    painter.gutter = painter.gutter_for(labels, width)
+    cells = max(width - painter.gutter, 20)
     view = Viewport(0, max(timeline.end_t * 1.02 / cells, 1), cells)
     rows = [painter.axis_row(timeline, view), painter.loop_row(timeline, view)]
-    rows += [painter.task_row(timeline, lane, view) for lane in timeline.visible_tasks()]
-    rows += [painter.thread_row(timeline, lane, name, view)
-             for name, lane in timeline.threads.items()]  # fmt: skip
+    rows += [painter.task_row(timeline, lane, view) for lane in lanes]
+    rows += [painter.thread_row(timeline, lane, lane.label, view)
+             for lane in timeline.threads.values()]  # fmt: skip
     console = Console(record=True, width=width, file=open(_devnull(), "w"),  # noqa: SIM115
                       color_system=None if fmt == "txt" else "truecolor")  # fmt: skip
     console.print(Text(describe(title, timeline), style="bold"))

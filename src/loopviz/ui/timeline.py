@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
@@ -20,7 +21,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from loopviz.model import TaskLane, Timeline
-from loopviz.ui.painter import GUTTER, Painter, Viewport
+from loopviz.replay import Moment, moment_stamp
+from loopviz.ui.painter import Painter, Viewport
 
 PINNED_ROWS = 2  # axis and loop lane
 MIN_SPAN_NS = 4_000_000_000  # a live run starts by showing 4 s, so early steps are not huge
@@ -88,13 +90,15 @@ class TimelineView(ScrollView, can_focus=True):
         self._ns_per_cell = MIN_SPAN_NS / 80
         self._rows: list[tuple[TaskLane, int]] = []  # (lane, indent) in display order
         self.fit_span_ns: int | None = None  # "fit all" to this span instead (compare: one scale)
+        self.frozen_end: int | None = None  # a paused live run: fit to this, not the growing now
+        self.moment: Moment | None = None  # the app's moment at the horizon (see refresh_model)
         self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
 
     # -- geometry -----------------------------------------------------------------------------
 
     @property
     def track_cells(self) -> int:
-        return max(self.size.width - GUTTER, 1)
+        return max(self.size.width - self.painter.gutter, 1)
 
     @property
     def lane_height(self) -> int:
@@ -135,15 +139,21 @@ class TimelineView(ScrollView, can_focus=True):
         now = self.timeline.now
         if self.fit_all:
             floor = MIN_SPAN_NS if self.timeline.live else 1
-            span = max(now, self.timeline.end_t, floor, self.fit_span_ns or 0) * 1.02
+            end = max(now, self.timeline.end_t) if self.frozen_end is None else self.frozen_end
+            span = max(end, floor, self.fit_span_ns or 0) * 1.02
             return Viewport(0, max(span / cells, MIN_NS_PER_CELL), cells)
         if self.following:
             self._t_start = int(now - self._ns_per_cell * cells * 0.98)
         return Viewport(self._t_start, self._ns_per_cell, cells)
 
-    def refresh_model(self) -> None:
-        """The model changed: work out the lanes again, resize, and redraw."""
+    def refresh_model(self, moment: Moment | None = None) -> None:
+        """The model changed: work out the lanes again, resize, and redraw. ``moment`` is the
+        one the app's panels show; lane icons read it (without one the painter works it out)."""
+        self.moment = moment
         self._rows = self._visible_rows()
+        labels = [lane.label for lane, _indent in self._rows]
+        labels += [lane.label for lane in self.timeline.threads.values()]
+        self.painter.gutter = self.painter.gutter_for(labels, self.size.width)
         threads = len(self.timeline.threads)
         rows = PINNED_ROWS + (len(self._rows) + threads) * self.lane_height
         self.virtual_size = Size(self.size.width, rows)
@@ -164,12 +174,14 @@ class TimelineView(ScrollView, can_focus=True):
         timeline = self.timeline
         # Everything the row's look depends on: the view, the moment, the data, the selection.
         moment = (view, timeline.horizon, len(timeline.events), timeline.cursor,
-                  self.selected_task, self.lane_filter, self.painter.theme.name)  # fmt: skip
+                  self.selected_task, self.lane_filter, self.painter.theme.name,
+                  self.painter.gutter, id(self.moment))  # fmt: skip
         row = y if y < PINNED_ROWS else y + int(self.scroll_offset.y)
         key = (row, *moment)
         strip = self._cache.get(key)
         if strip is None:
-            strip = Strip(self._render_row(y, view)).crop_extend(0, self.size.width, None)
+            # a real (empty) style for the padding: Textual's NO_COLOR filter reads every style
+            strip = Strip(self._render_row(y, view)).crop_extend(0, self.size.width, Style())
             self._cache[key] = strip
         return strip
 
@@ -178,22 +190,44 @@ class TimelineView(ScrollView, can_focus=True):
         if y == 0:
             return self.painter.axis_row(timeline, view)
         if y == 1:
-            return self.painter.loop_row(timeline, view)
+            return self.painter.loop_row(timeline, view, self._moment())
         row, sub_row = divmod(y - PINNED_ROWS + int(self.scroll_offset.y), self.lane_height)
         if row < len(self._rows):
             lane, indent = self._rows[row]
             selected = lane.id == self.selected_task
             return self.painter.task_row(timeline, lane, view, selected=selected, indent=indent,
-                                         continuation=sub_row > 0)  # fmt: skip
+                                         continuation=sub_row > 0,
+                                         moment=self._moment())  # fmt: skip
         row -= len(self._rows)
-        threads = list(timeline.threads.items())
-        if row < len(threads) and sub_row == 0:
-            name, lane = threads[row]
-            return self.painter.thread_row(timeline, lane, name, view)
+        threads = list(timeline.threads.values())
         if row < len(threads):
-            name, lane = threads[row]
-            return self.painter.thread_row(timeline, lane, "", view)
+            lane = threads[row]
+            return self.painter.thread_row(timeline, lane, lane.label if sub_row == 0 else "",
+                                           view)  # fmt: skip
         return []
+
+    def _moment(self) -> Moment:
+        """The app's moment if it is the current one, else the painter's own (same answer)."""
+        moment = self.moment
+        if moment is not None and moment.stamp == moment_stamp(self.timeline):
+            return moment
+        return self.painter.moment(self.timeline)
+
+    def show_cursor(self) -> None:
+        """Bring the replay cursor into view when it has left it (a zoomed view follows it):
+        moving on past the right edge puts it near the left, moving back near the right."""
+        t = self.timeline.cursor
+        if t is None or self.fit_all:
+            return
+        view = self.viewport()
+        width = view.t_end - view.t_start
+        if view.t_start <= t < view.t_end - view.ns_per_cell:
+            return
+        self.following = False
+        self._ns_per_cell = view.ns_per_cell
+        ahead = t >= view.t_end - view.ns_per_cell
+        self._t_start = max(int(t - width * (0.1 if ahead else 0.9)), 0)
+        self.refresh()
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -254,9 +288,10 @@ class TimelineView(ScrollView, can_focus=True):
         self.refresh()
 
     def on_click(self, event: events.Click) -> None:
-        if event.y == 0 and event.x >= GUTTER:
+        gutter = self.painter.gutter
+        if event.y == 0 and event.x >= gutter:
             view = self.viewport()
-            cell = event.x - GUTTER + 0.5  # the middle of the clicked cell
+            cell = event.x - gutter + 0.5  # the middle of the clicked cell
             self.post_message(self.Seek(int(view.t_start + cell * view.ns_per_cell)))
             return
         if event.y < PINNED_ROWS:
