@@ -6,6 +6,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
 from loopviz import cli
 from loopviz.session import Session, Target
@@ -152,3 +154,50 @@ async def test_banner_explanation_panel_and_icons_agree_at_every_event_of_blocki
 
 async def test_banner_explanation_panel_and_icons_agree_at_every_event_of_taskgroup():
     await check_every_event_agrees("taskgroup")
+
+
+def cursor_in_view(app) -> bool:
+    view = app.query_one(TimelineView).viewport()
+    return view.t_start <= app.replay.time < view.t_end
+
+
+async def zoom_in_at_start(pilot) -> None:
+    await pilot.press("home", "plus", "plus", "plus")
+    view = pilot.app.query_one(TimelineView)
+    assert not view.fit_all and cursor_in_view(pilot.app)
+
+
+@pytest.mark.parametrize("keys", [
+    ("right",) * 60, ("right_square_bracket",) * 12, ("end",), ("b",), ("shift+right",) * 30,
+    ("k", "k", "k"), ("end", "left"), ("end", "left_square_bracket"), ("end", "home"),
+    ("m", "end", "N"), ("end", "shift+left"),
+])  # fmt: skip
+async def test_a_zoomed_view_follows_the_cursor_for_every_key_that_moves_it(keys):
+    _trace, timeline = load_timeline(DATA / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await zoom_in_at_start(pilot)
+        await pilot.press("down")  # a task for shift+arrows: fast
+        start = app.replay.time
+        for key in keys:
+            await pilot.press(key)
+            assert cursor_in_view(app), f"{key}: the cursor left the view"
+        assert (app.replay.time == start) is (keys in (("end", "home"), ("m", "end", "N")))
+        line = app.query_one(TimelineView).render_line(0).text
+        assert app.lane_theme.cursor_glyph in line  # the cursor is drawn, not only in range
+        await pilot.press("q")
+
+
+async def test_a_zoomed_view_follows_the_cursor_while_playing():
+    _trace, timeline = load_timeline(DATA / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await zoom_in_at_start(pilot)
+        await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")  # 10x
+        width = app.query_one(TimelineView).viewport()
+        await pilot.press("space")
+        for _ in range(40):  # each tick moves the cursor 1/30 s * 10 = 0.33 s of the run
+            app._play_tick()
+            assert cursor_in_view(app)
+        assert app.replay.time > width.t_end  # it did go past the first view
+        await pilot.press("q")
