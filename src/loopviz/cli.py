@@ -206,9 +206,11 @@ def cmd_run(argv: list[str]) -> int:
     trace = _check_output(options.output) if options.output else _default_trace_path(target)
     session = _session(options, trace, target)
 
+    from loopviz.catalogue import find
     from loopviz.ui.app import LoopvizApp
 
-    app = LoopvizApp(session, theme=_theme(options))
+    scenario = None if target.module else find(target.script)
+    app = LoopvizApp(session, theme=_theme(options), scenario=scenario)
     return run_live(app, session, target.label)
 
 
@@ -293,10 +295,12 @@ def cmd_replay(argv: list[str]) -> int:
     loader = _start_loading(options.trace)
     _require_terminal("run the same command in a terminal window")
 
+    from loopviz.catalogue import find
     from loopviz.ui.app import LoopvizApp
 
     trace = loader.trace
     app = LoopvizApp(
+        scenario=find(trace.header.get("scenario")),
         loader=loader,
         title=Path(trace.header.get("scenario") or options.trace).name,
         python=trace.header.get("python", ""),

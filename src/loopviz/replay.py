@@ -575,9 +575,13 @@ def key_moments(timeline: Timeline) -> list[KeyMoment]:
             if kind == "block":  # no word from the watchdog while it lasted: where it began to be
                 t = min(event["start"] + threshold, event["end"])
                 at = bisect_right(timeline.times, t) - 1
-            found.append(KeyMoment(at, t, "block",
-                                   f"Why it matters: while {holder} runs without awaiting, the "
-                                   "loop cannot switch: every other task freezes, however ready."))
+            why = (f"Why it matters: until {holder} awaits, the loop cannot switch tasks: "
+                   "everything else freezes.")
+            block = blocks.get(event["start"])
+            if not starved_yet and block is not None and timeline.starved(block, t):
+                starved_yet = True  # the first starved tasks are already waiting: say it here
+                why += " Ready tasks starve."
+            found.append(KeyMoment(at, t, "block", why))
         elif kind == "ready" and not starved_yet:
             block = next((b for b in blocks.values() if b.start + threshold <= event["t"]
                           and (b.end is None or event["t"] < b.end)), None)  # fmt: skip
@@ -585,17 +589,17 @@ def key_moments(timeline: Timeline) -> list[KeyMoment]:
                 starved_yet = True
                 name = timeline.display_name(event["task"])
                 found.append(KeyMoment(i, event["t"], "starvation",
-                                       f"Why it matters: {name} could run now, but the loop is "
-                                       "held: it is starved, and its wait grows for nothing."))
+                                       f"Why it matters: {name} could run, but the loop is "
+                                       "held: its wait grows for nothing."))
         elif kind == "done" and event.get("outcome") == "raised":
             name = timeline.display_name(event["task"])
             found.append(KeyMoment(i, event["t"], "exception",
-                                   f"Why it matters: the exception leaves {name}; whoever awaits "
-                                   "it (gather, a TaskGroup, await) gets it next."))
+                                   f"Why it matters: the exception leaves {name}; whoever "
+                                   "awaits it (await, gather, TaskGroup) gets it next."))
         elif kind == "end":
             found.append(KeyMoment(i, event["t"], "end",
-                                   "Why it matters: the whole run is on screen now; compare how "
-                                   "long it took with the time the tasks spent waiting."))
+                                   "Why it matters: the whole run is on screen: compare how "
+                                   "long it took with how long tasks waited."))
     return sorted(found, key=lambda k: (k.t, k.index))
 
 

@@ -108,6 +108,25 @@ class LoopvizApp(App):
         self._quiet_ticks = 0  # live polls in a row that brought no event
         self._live_queues = Queues(self.timeline)
         self.moment: Moment | None = None  # what every panel shows, computed once per frame
+        self._revealed: int | None = None  # the block whose holder lane was last brought in sight
+        self._notice_timer = None
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = True) -> None:  # fmt: skip
+        """Notices go at the foot of the side panel, never over what the class must read (the
+        explanation, the banner, the output), as Textual's toasts would."""
+        notice = self.query("#notice")
+        if not notice:
+            return
+        colour = {"error": "#ff5f5f", "warning": "#ffaf00"}.get(severity, "#ffd700")
+        text = Text(f"{title}\n" if title else "", style=f"bold {colour}")
+        text.append(message, style="#e4e4e4")
+        widget = notice.first()
+        widget.update(text)
+        widget.add_class("visible")
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+        self._notice_timer = self.set_timer(timeout or 4, lambda: widget.remove_class("visible"))
 
     def get_line_filters(self):
         """--ascii: after our own ASCII glyphs, a last filter so that Textual's borders,
@@ -127,6 +146,7 @@ class LoopvizApp(App):
             with Vertical(id="side"):
                 yield Static(id="task-panel")
                 yield Static(id="loop-panel")
+                yield Static(id="notice")
         yield Static(id="explain")
         yield RichLog(id="output", markup=False, wrap=False, max_lines=5000)
         yield RichLog(id="events", markup=False, wrap=False, max_lines=5000)
@@ -139,9 +159,9 @@ class LoopvizApp(App):
         if self.lane_theme.ascii:
             self.screen.add_class("-ascii")
         if self.scenario is not None and self.scenario.watch:
-            watch = Text("WATCH FOR  ", style="bold #000000 on #ffd700")
-            watch.append(f" {self.scenario.watch}", style="bold")
-            watch.append("   (w hides this; k jumps to the key moments)", style="#8a8a8a")
+            watch = Text(" WATCH FOR ", style="bold #000000 on #ffd700")
+            watch.append(" (w hides, k: key moments) ", style="#bcbcbc")
+            watch.append(self.scenario.watch, style="bold")
             self.query_one("#watch", Static).update(watch)
             self.query_one("#watch").add_class("visible")
         if self.session is not None:
@@ -240,7 +260,12 @@ class LoopvizApp(App):
         if not views:
             return  # a timer firing while the app shuts down: nothing left to draw on
         self.moment = moment = self._compute_moment()
-        views.first().refresh_model(moment)
+        view = views.first()
+        view.refresh_model(moment)
+        block = moment.block
+        if block is not None and block.task is not None and block.start != self._revealed:
+            self._revealed = block.start  # once per block: then the user scrolls as they like
+            view.reveal(block.task)
         self._update_status()
         self._update_task_panel()
         self._update_replay_panels()
@@ -264,8 +289,9 @@ class LoopvizApp(App):
         line = Text()
         line.append("loopviz ", style="bold #ffd700")
         line.append(f" {self.run_title} ", style="bold")
-        line.append(f" Py {self.python or '?'} ", style="#bcbcbc")
-        line.append(f" {timeline.loop_impl or 'no loop yet'} ", style="#bcbcbc")
+        if not self.screen.has_class("-compact"):  # at 80 columns the block's words come first
+            line.append(f" Py {self.python or '?'} ", style="#bcbcbc")
+            line.append(f" {timeline.loop_impl or 'no loop yet'} ", style="#bcbcbc")
         if self.replay is not None:
             mode = "PLAYING" if self.playing else "REPLAY"
             line.append(f" {mode} {self.replay.speed:g}x ", style="bold #000000 on #ffd700")

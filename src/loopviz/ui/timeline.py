@@ -156,6 +156,8 @@ class TimelineView(ScrollView, can_focus=True):
         self.painter.gutter = self.painter.gutter_for(labels, self.size.width)
         threads = len(self.timeline.threads)
         rows = PINNED_ROWS + (len(self._rows) + threads) * self.lane_height
+        # scrolled to the end, the top lane must start on its first row (two-row lanes)
+        rows += (-(rows - self.size.height)) % self.lane_height if rows > self.size.height else 0
         self.virtual_size = Size(self.size.width, rows)
         ids = self.lane_ids()
         if self.selected_task is None and ids:
@@ -251,6 +253,17 @@ class TimelineView(ScrollView, can_focus=True):
         elif row >= top + visible:
             self.scroll_to(y=(row - visible + 1) * self.lane_height, animate=False)
         self._select(ids[row])
+
+    def reveal(self, task_id: int) -> None:
+        """Scroll the lanes so that this task's lane is in sight (the one holding the loop)."""
+        ids = self.lane_ids()
+        if task_id not in ids:
+            return
+        row = ids.index(task_id)
+        visible = max((self.size.height - PINNED_ROWS) // self.lane_height, 1)
+        top = int(self.scroll_offset.y) // self.lane_height
+        if not top <= row < top + visible:
+            self.scroll_to(y=max(row - visible // 2, 0) * self.lane_height, animate=False)
 
     def _select(self, task_id: int) -> None:
         self.selected_task = task_id
