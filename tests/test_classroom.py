@@ -201,3 +201,139 @@ async def test_a_zoomed_view_follows_the_cursor_while_playing():
             assert cursor_in_view(app)
         assert app.replay.time > width.t_end  # it did go past the first view
         await pilot.press("q")
+
+
+async def test_lesson_mode_shows_watch_for_and_k_walks_the_key_moments():
+    from loopviz.catalogue import find
+
+    _trace, timeline = load_timeline(DATA / "blocking.jsonl")
+    app = LoopvizApp(timeline=timeline, title="blocking.py", scenario=find("blocking"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        watch = app.query_one("#watch")
+        assert watch.display and "every lane stops at once" in str(watch.content)
+        await pilot.press("home", "k")
+        words = panel(app, "#explain")
+        assert "reporter blocks the loop" in words and "KEY MOMENT (block)" in words
+        assert "Why it matters" in words and app.moment.block is not None
+        await pilot.press("k")
+        assert "KEY MOMENT (end)" in panel(app, "#explain")
+        assert "the program ends" in panel(app, "#explain")
+        await pilot.press("k")  # round again to the first
+        assert "KEY MOMENT (block)" in panel(app, "#explain")
+        await pilot.press("right")  # off the key moment: its words go
+        assert "KEY MOMENT" not in panel(app, "#explain")
+        await pilot.press("w")
+        assert not watch.display  # dismissed
+        await pilot.press("q")
+
+
+def test_key_moments_of_taskgroup_name_the_exception_and_the_exception_group():
+    from loopviz.replay import Replay
+
+    _trace, timeline = load_timeline(DATA / "taskgroup.jsonl")
+    replay = Replay(timeline)
+    kinds = [(k.kind, timeline.events[k.index]["ev"]) for k in replay.key_moments()]
+    assert kinds == [("exception", "done"), ("end", "end")]
+    words = []
+    for index in range(len(timeline.events)):
+        replay.seek_index(index)
+        words.append(replay.explain())
+    said = "\n".join(words)
+    assert "flaky raises ConnectionError: flaky: lost the connection" in said
+    assert "main is ready (flaky in its TaskGroup raised: the group cancels the others)" in said
+    assert "steady-1 resumes only to be cancelled" in said
+    assert "main resumes: flaky in its TaskGroup raised and the others are cancelled" in said
+    assert "raises ExceptionGroup([ConnectionError: flaky: lost the connection]) in main" in said
+    assert "TaskGroup (3 left) is done" not in said
+
+
+def labelled(events: list[dict]):
+    from loopviz.model import Timeline
+
+    timeline = Timeline()
+    timeline.add_events(events)
+    return timeline
+
+
+def create(task: int, coro: str, args: str = "", name: str = "") -> dict:
+    return {"t": task, "ev": "create", "task": task, "name": name or f"Task-{task}", "coro": coro,
+            "parent": None, "where": "x.py:1", **({"args": args} if args else {})}  # fmt: skip
+
+
+def test_every_lane_has_a_label_that_tells_it_apart():
+    timeline = labelled([
+        create(1, "download", "'a.com', 2"), create(2, "download", "'b.com', 2"),
+        create(3, "handle"), create(4, "handle"), create(5, "handle"),
+        create(6, "RequestResponseCycle.run_asgi"), create(7, "RequestResponseCycle.run_asgi"),
+        {"t": 8, "ev": "entry", "task": 6, "func": "read_item", "where": "app.py:3"},
+        {"t": 8, "ev": "entry", "task": 7, "func": "write_item", "where": "app.py:9"},
+        create(9, "work", name="reporter"), create(10, "ticker", "1"), create(11, "ticker", "1"),
+        {"t": 12, "ev": "some_future_event", "task": 1},  # unknown kinds are ignored
+    ])  # fmt: skip
+    labels = [lane.label for lane in timeline.tasks.values()]
+    assert labels == [
+        "download('a.com', 2)", "download('b.com', 2)", "handle #1", "handle #2", "handle #3",
+        "run_asgi → read_item", "run_asgi → write_item", "reporter", "ticker(1) #1",
+        "ticker(1) #2",
+    ]  # fmt: skip
+    assert len(set(labels)) == len(labels)
+
+
+def test_threads_get_readable_labels_and_thread_jobs_are_drawn():
+    from loopviz.model import thread_label
+
+    assert thread_label("asyncio_0") == "worker 1"
+    assert thread_label("ThreadPoolExecutor-1_2") == "pool 2 worker 3"
+    assert thread_label("uvicorn-reader") == "uvicorn-reader"
+    timeline = labelled([
+        create(1, "handler"),
+        {"t": 50, "ev": "thread_job", "thread": "db-pool", "task": 1, "func": "query",
+         "start": 20},
+        {"t": 90, "ev": "thread_job", "thread": "db-pool", "task": None, "func": "ping",
+         "start": None},
+        {"t": 95, "ev": "unseen", "count": 3, "detail": "tasks made before loopviz started"},
+    ])  # fmt: skip
+    lane = timeline.threads["db-pool"]
+    assert [(s.start, s.end, s.label) for s in lane.spans] == [
+        (20, 50, "query ← handler"), (90, 90, "ping")]  # fmt: skip
+    assert timeline.unseen[0]["count"] == 3
+
+
+def test_a_block_in_c_code_holding_the_gil_is_said_in_plain_words():
+    from loopviz.replay import Replay
+
+    timeline = labelled([
+        create(1, "crunch"),
+        {"t": 10, "ev": "resume", "task": 1},
+        {"t": 300_000_000, "ev": "block", "task": 1, "start": 10, "end": 300_000_000,
+         "where": "app.py:7", "code": "numpy.linalg.inv(m)", "stack": [], "gil": True},
+        {"t": 300_000_000, "ev": "done", "task": 1, "outcome": "returned", "detail": "None"},
+    ])  # fmt: skip
+    replay = Replay(timeline)
+    replay.seek_time(200_000_000)
+    words = replay.explain()
+    assert "inside a C call that held the GIL" in words and "numpy.linalg.inv(m)" in words
+    assert "a C call holding the GIL" in replay.moment().headline
+    assert "no sample" not in words + replay.moment().headline
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_ascii_puts_only_ascii_on_screen(size):
+    from loopviz.catalogue import find
+    from loopviz.ui.painter import ASCII_THEME
+
+    _trace, timeline = load_timeline(DATA / "offload.jsonl")  # a worker thread, µs durations
+    app = LoopvizApp(timeline=timeline, title="offload.py", theme=ASCII_THEME,
+                     scenario=find("offload"))  # fmt: skip
+    async with app.run_test(size=size) as pilot:
+        screens = []
+        for keys in [(), ("home", "k"), ("right",) * 30, ("plus", "plus", "b"), ("m",),
+                     ("space",), ("e",), ("slash", "x"), ("escape", "question_mark")]:  # fmt: skip
+            await pilot.press(*keys)
+            await pilot.pause()
+            screens.append(screen_text(app))
+        for text in screens:
+            odd = sorted({ch for ch in text if not ch.isascii()})
+            assert not odd, f"not ASCII: {odd}"
+        assert "T worker 1" in "\n".join(screens)  # the thread lane, labelled for people
+        await pilot.press("escape", "q")

@@ -462,12 +462,25 @@ def _why_ready(timeline: Timeline, event: dict) -> str:
     if group is not None:
         failed = _failed_children(timeline, group, event["t"])
         if failed and group.get("label", "").startswith("TaskGroup"):
+            t = event["t"]
+            children = (timeline.tasks.get(c) for c in group.get("children", ()))
+            if all(c is None or (c.done_at is not None and c.done_at <= t) for c in children):
+                return "the last task of its TaskGroup is done"
             return f"{failed[0].label} in its TaskGroup raised: the group cancels the others"
     return "what it awaited is done"
 
 
 def _failed_children(timeline: Timeline, wait: dict, t: int) -> list[model.TaskLane]:
-    children = (timeline.tasks.get(c) for c in wait.get("children", ()))
+    """Children of the group that had raised by ``t``, over every wait on that same group (the
+    later waits list only the children left)."""
+    ids = dict.fromkeys(wait.get("children", ()))
+    obj = wait.get("obj")
+    if obj:
+        for waits in timeline._group_waits.values():
+            for _start, other in waits:
+                if other.get("obj") == obj:
+                    ids.update(dict.fromkeys(other.get("children", ())))
+    children = (timeline.tasks.get(c) for c in ids)
     return [c for c in children if c is not None and c.outcome == "raised"
             and c.done_at is not None and c.done_at <= t]  # fmt: skip
 
@@ -521,12 +534,24 @@ def _explain_wait_over(timeline, lane, waited: model.Span, t: int, name: str) ->
         if failed and left:
             return (f"{name} resumes: {failed[0].label} in its TaskGroup raised, so the group "
                     f"cancels the {len(left)} still running and waits for them")  # fmt: skip
+        if failed and _waits_again(timeline, lane, t, group):
+            return (f"{name} resumes: {failed[0].label} in its TaskGroup raised and the others "
+                    "are cancelled; the group waits once more for their ends to be counted")
         if failed:
             errors = "; ".join(c.detail or "an exception" for c in failed)
             return (f"{name} resumes: every task of its TaskGroup is done and "
                     f"{', '.join(c.label for c in failed)} raised, so the TaskGroup raises "
                     f"ExceptionGroup([{errors}]) in {name}")  # fmt: skip
     return f"{name} resumes: {waited.label} is done"
+
+
+def _waits_again(timeline: Timeline, lane: model.TaskLane, t: int, group: dict) -> bool:
+    """Does the step that begins at ``t`` end by waiting on the same group again?"""
+    j = bisect_right(lane.starts, t)  # the span after this step
+    if j >= len(lane.starts) or lane.spans[j].state != model.WAITING:
+        return False
+    again = timeline.group_wait(lane.id, lane.starts[j])
+    return again is not None and again is not group and again.get("obj") == group.get("obj")
 
 
 def _explain_block(timeline: Timeline, event: dict, name: str) -> str:
