@@ -337,3 +337,23 @@ async def test_ascii_puts_only_ascii_on_screen(size):
             assert not odd, f"not ASCII: {odd}"
         assert "T worker 1" in "\n".join(screens)  # the thread lane, labelled for people
         await pilot.press("escape", "q")
+
+
+async def test_ctrl_c_stops_a_live_run_quits_and_keeps_the_trace(tmp_path: Path):
+    from conftest import wait_until
+
+    script = tmp_path / "slow.py"
+    script.write_text(textwrap.dedent(SLOW))
+    trace = tmp_path / "slow.jsonl"
+    session = Session(Target(script, []), trace)
+    app = LoopvizApp(session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: len(session.timeline.outputs) >= 3)
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: session.finished)
+        await wait_until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0
+    assert "Stopping the scenario" in app.notices[-1]
+    events = read_trace(trace).events
+    assert events[-1]["ev"] == "end" and any(e["ev"] == "output" for e in events)
+    assert len(session.timeline.outputs) < 200  # stopped early, not run to its end

@@ -186,7 +186,7 @@ async def test_a_truncated_trace_replays_up_to_the_cut_with_a_notice(tmp_path):
     app = LoopvizApp(timeline=timeline, title="killed", trace_path=cut, truncated=True)
     async with app.run_test(size=(120, 36)) as pilot:
         assert "TRUNCATED" in panel(app, "#status")
-        assert any("cut short" in str(n.message) for n in app._notifications)
+        assert any("cut short" in notice for notice in app.notices)
         assert app.replay.event == read_trace(cut).events[-1]
         await pilot.press("q")
 
@@ -261,7 +261,7 @@ async def test_a_big_trace_is_shown_while_it_loads_and_ends_at_its_last_event(tm
         assert app.replay.index == total - 1 and app.replay.event["ev"] == "end"
         assert "LOADING" not in panel(app, "#status")
         assert f"{total}/{total}" in panel(app, "#status")
-        assert not app._notifications
+        assert not app.notices
 
 
 async def test_a_damaged_line_deep_in_a_big_trace_keeps_what_came_before(tmp_path):
@@ -276,4 +276,4 @@ async def test_a_damaged_line_deep_in_a_big_trace_keeps_what_came_before(tmp_pat
         assert len(app.timeline.events) == LOAD_BATCH + 500
         assert app.timeline.end_t == app.timeline.times[-1]
         assert "TRUNCATED" in panel(app, "#status")
-        assert any("not JSON" in str(n.message) for n in app._notifications)
+        assert any("not JSON" in notice for notice in app.notices)

@@ -321,15 +321,31 @@ def moment_at(timeline: Timeline, index: int, queues: Queues | None = None) -> M
     first_ready = heapq.nsmallest(QUEUE_SHOWN, [*((s, k) for k, s in ready_at.items()), *due])
     pending = heapq.nsmallest(QUEUE_SHOWN, ((d, k) for k, d in timers_at.items() if d > t))
     name = timeline.display_name
+    ready = [name(task) for _since, task in first_ready]
+    if len(ready_at) + len(due) > len(ready):
+        ready.append(f"+{len(ready_at) + len(due) - len(ready):,} more")
     moment = Moment(
         timeline=timeline, t=t, index=index, event=event, block=block, status=status,
-        doing=doing, holder=holder, starved=starved, running=running,
-        ready=[name(task) for _since, task in first_ready],
-        timers=[f"{name(task)} at {clock(deadline)}" for deadline, task in pending],
+        doing=doing, holder=holder, starved=starved, running=running, ready=ready,
+        timers=_timer_words(pending, len(timers_at) - len(due), name),
         explanation="", stamp=moment_stamp(timeline),
     )  # fmt: skip
     moment.explanation = _explain_moment(moment)
     return moment
+
+
+def _timer_words(pending: list[tuple[int, int]], total: int, name) -> list[str]:
+    """``fast at 2.004 s``; timers due at the same millisecond share one entry (``wait #1, wait
+    #2 at 0.627 s``), and what the list leaves out is counted, not repeated."""
+    words: list[str] = []
+    by_clock: dict[str, list[str]] = {}
+    for deadline, task in pending:
+        by_clock.setdefault(clock(deadline), []).append(name(task))
+    for when, names in by_clock.items():
+        words.append(f"{', '.join(names)} at {when}")
+    if total > len(pending):
+        words.append(f"+{total - len(pending):,} more")
+    return words
 
 
 def _explain_moment(moment: Moment) -> str:

@@ -110,11 +110,13 @@ class LoopvizApp(App):
         self.moment: Moment | None = None  # what every panel shows, computed once per frame
         self._revealed: int | None = None  # the block whose holder lane was last brought in sight
         self._notice_timer = None
+        self.notices: list[str] = []  # every notice shown, in order
 
     def notify(self, message: str, *, title: str = "", severity: str = "information",
                timeout: float | None = None, markup: bool = True) -> None:  # fmt: skip
         """Notices go at the foot of the side panel, never over what the class must read (the
         explanation, the banner, the output), as Textual's toasts would."""
+        self.notices.append(message)
         notice = self.query("#notice")
         if not notice:
             return
@@ -159,7 +161,8 @@ class LoopvizApp(App):
         if self.lane_theme.ascii:
             self.screen.add_class("-ascii")
         if self.scenario is not None and self.scenario.watch:
-            watch = Text(" WATCH FOR ", style="bold #000000 on #ffd700")
+            watch = Text()
+            watch.append(" WATCH FOR ", style="bold #000000 on #ffd700")
             watch.append(" (w hides, k: key moments) ", style="#bcbcbc")
             watch.append(self.scenario.watch, style="bold")
             self.query_one("#watch", Static).update(watch)
@@ -304,8 +307,8 @@ class LoopvizApp(App):
         if self.truncated:
             line.append(" TRUNCATED ", style="bold #000000 on #ff8700")
         block = moment.block
-        if block is not None:
-            line.append(f" {moment.headline} ", style="bold #ffffff on #d70000")
+        if block is not None:  # the banner under it gives the culprit: here only the length
+            line.append(f" {moment.headline.split(':')[0]} ", style="bold #ffffff on #d70000")
         else:
             status = moment.status
             if status == "finished" and timeline.exit_code:
@@ -351,19 +354,19 @@ class LoopvizApp(App):
         state = lane.outcome if done else state
         text = Text()
         text.append(f"{lane.label}\n", style="bold #ffd700")
-        rows = [
-            ("name", lane.name),
-            ("coroutine", lane.coro),
-            ("spawned", lane.where.rsplit("/", 1)[-1] or "?"),
-            ("parent", timeline.display_name(lane.parent) if lane.parent else "none"),
-            *([("arguments", lane.args)] if lane.args else []),
-            ("state", state or "not yet created"),
-        ]
+        rows = [("state", state or "not yet created")]
         span = lane.span_at(horizon)
         if span is not None and not done and span.state in (model.WAITING, model.READY):
             rows.append(("waiting on", span.label))
         if done and lane.detail:
             rows.append(("result", lane.detail))
+        rows += [
+            ("name", lane.name),
+            ("coroutine", lane.coro),
+            ("spawned", lane.where.rsplit("/", 1)[-1] or "?"),
+            ("parent", timeline.display_name(lane.parent) if lane.parent else "none"),
+            *([("arguments", lane.args)] if lane.args else []),
+        ]
         waited, ready = (
             lane.time_in((model.WAITING,), horizon),
             lane.time_in((model.READY,), horizon),
