@@ -124,6 +124,15 @@ async def test_compare_app_stacks_both_runs_on_one_time_scale():
         assert len(views) == 2
         assert views[0].viewport() == views[1].viewport()  # one scale: lengths compare by eye
         assert "loop blocked 2 s" in str(app.query(".run-title").first().content)
+        for keys in [("plus", "plus"), ("pagedown",), ("minus",), ("right",) * 5, ("end",),
+                     ("left_square_bracket",), ("home",), ("0",)]:  # fmt: skip
+            views[1].focus()  # whichever pane has the focus, both move together
+            await pilot.press(*keys)
+            assert views[0].viewport() == views[1].viewport(), keys
+            assert all(v.timeline.cursor == app.cursor for v in views)
+            if app.cursor:  # the cursor is drawn in both panes, on the same cell
+                cells = [v.render_line(0).text.find(DEFAULT_THEME.cursor_glyph) for v in views]
+                assert cells[0] == cells[1] != -1, keys
         await pilot.press("q")
 
 
