@@ -73,11 +73,10 @@ class CompareApp(App):
 
     def _show(self) -> None:
         views = self.views
-        gutter = max(view.painter.gutter_for(
-            [lane.label for lane in view.timeline.tasks.values()], view.size.width)
-            for view in views)  # fmt: skip
         for view in views:
             view.refresh_model()
+        gutter = max(view.painter.gutter for view in views)
+        for view in views:
             view.painter.gutter = gutter  # one gutter: the two tracks line up cell for cell
         views[0].show_cursor()  # a zoomed view follows the cursor; the other pane with it
         self._sync(views[0])
