@@ -440,13 +440,50 @@ def cmd_serve(argv: list[str]) -> int:
         _check_script(options.target)
         command = [options.target]
     flags = ["--classroom"] if options.classroom else ["--ascii"] if options.ascii else []
-    shell = " ".join(shlex.quote(part) for part in [sys.executable, "-m", "loopviz", *flags,
-                                                      *command])  # fmt: skip
+    # exec: the process the server holds (and signals) is the app itself, not a shell around it
+    shell = "exec " + " ".join(shlex.quote(part) for part in [sys.executable, "-m", "loopviz",
+                                                                *flags, *command])  # fmt: skip
+    _end_pages_for_sure()
     server = Server(shell, host=options.host, port=options.port, title="loopviz")
     print(f"loopviz: serving {options.target} at http://{options.host}:{options.port} "
           "(Ctrl-C stops)", file=sys.stderr)  # fmt: skip
     server.serve()
     return 0
+
+
+PAGE_GRACE = 3.0  # seconds a page's app has to quit when its page goes, before it is ended
+
+
+def _end_pages_for_sure() -> None:
+    """A page that closes or is abandoned must always end its app process (and so its script).
+
+    textual-serve asks the app to quit and then waits for it without a limit: an app that does
+    not answer (its loop stuck, or the quit lost) would run on, unseen. Here its stop() waits
+    PAGE_GRACE seconds, then terminates the app, then kills it. Only this server process is
+    changed (the one ``loopviz serve`` runs)."""
+    import asyncio
+    import contextlib
+
+    from textual_serve import app_service, server
+
+    class EndingAppService(app_service.AppService):
+        async def stop(self) -> None:
+            process = self._process
+            with contextlib.suppress(TimeoutError, OSError):  # (ConnectionError is an OSError)
+                await asyncio.wait_for(super().stop(), PAGE_GRACE)
+            if process is None or process.returncode is not None:
+                return
+            for end in (process.terminate, process.kill):
+                try:
+                    end()
+                    await asyncio.wait_for(process.wait(), PAGE_GRACE)
+                    return
+                except ProcessLookupError:
+                    return
+                except TimeoutError:
+                    continue
+
+    server.AppService = EndingAppService
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,11 @@ the loop holds at that instant. Nothing shown then depends on the wall clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
+import signal
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,6 +46,7 @@ OUTPUT_LINES = 300  # lines of output kept on screen in a replay
 EVENT_LOG_LINES = 300  # events kept in the event log pane
 LOAD_BATCH = 50_000  # events taken in between two frames while a big trace loads
 MIN_SIZE = (60, 16)  # below this the layout cannot show a lane; say so instead
+END_GRACE = 3.0  # seconds to quit in good order after SIGTERM (or losing the server) before exiting
 
 
 class LoopvizApp(App):
@@ -158,6 +163,7 @@ class LoopvizApp(App):
 
     def on_mount(self) -> None:
         self.query_one(TimelineView).focus()
+        self._end_for_sure()
         if self.lane_theme.ascii:
             self.screen.add_class("-ascii")
         if self.scenario is not None and self.scenario.watch:
@@ -178,6 +184,44 @@ class LoopvizApp(App):
             self._opened()
         self._play_timer = self.set_interval(1 / REFRESH_HZ, self._play_tick, pause=True)
         self._redraw()
+
+    def _end_for_sure(self) -> None:
+        """SIGTERM, or the server of a web page going away, always ends this process: first in
+        good order (the script stopped, the trace closed), and if the loop cannot do that within
+        END_GRACE seconds (stuck writing to a page nobody reads), at once, killing the script.
+        Textual's own SIGTERM handler needs a free loop, which is what might be missing."""
+        if self.is_headless or os.name != "posix":
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+
+        def end(*_args) -> None:
+            loop.call_soon_threadsafe(self.action_quit_session)
+            timer = threading.Timer(END_GRACE, self._end_now)
+            timer.daemon = True
+            timer.start()
+
+        with contextlib.suppress(ValueError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, end)
+        if os.environ.get("TEXTUAL_DRIVER"):  # served: the server is our parent
+            parent = os.getppid()
+
+            def watch_parent() -> None:
+                while os.getppid() == parent:
+                    threading.Event().wait(1.0)
+                end()
+
+            threading.Thread(target=watch_parent, daemon=True, name="loopviz-lifeline").start()
+
+    def _end_now(self) -> None:
+        """The last resort of _end_for_sure: the script's process group killed, then this one."""
+        process = self.session.process if self.session is not None else None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+        os._exit(1)
 
     async def _load_rest(self) -> None:
         """Load a big trace a batch at a time, showing it as it grows (the cursor follows)."""
