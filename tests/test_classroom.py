@@ -3,6 +3,7 @@ viewer never exits 0 nor loses the recording, and the screen never contradicts i
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -357,3 +358,62 @@ async def test_ctrl_c_stops_a_live_run_quits_and_keeps_the_trace(tmp_path: Path)
     events = read_trace(trace).events
     assert events[-1]["ev"] == "end" and any(e["ev"] == "output" for e in events)
     assert len(session.timeline.outputs) < 200  # stopped early, not run to its end
+
+
+FOREVER = """
+import asyncio
+
+async def main():
+    while True:
+        await asyncio.sleep(0.05)
+
+asyncio.run(main())
+"""
+
+
+def test_sigterm_ends_the_live_app_in_a_terminal_and_keeps_the_trace(tmp_path: Path):
+    """The real app in a pseudo-terminal: SIGTERM stops the script, closes the trace, exits."""
+    import os
+    import pty
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from test_share import _alive, _children
+
+    script = tmp_path / "forever.py"
+    script.write_text(textwrap.dedent(FOREVER))
+    trace = tmp_path / "forever.jsonl"
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "LINES": "30", "TERM": "xterm-256color"}
+    app = subprocess.Popen([sys.executable, "-m", "loopviz", "-o", str(trace), str(script)],
+                           stdin=slave, stdout=slave, stderr=slave, env=env)  # fmt: skip
+    os.close(slave)
+
+    def drain() -> None:  # read the screen as a terminal would, so the app never blocks
+        with contextlib.suppress(OSError):
+            while os.read(master, 65536):
+                pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 20
+        while not [p for p in _children(app.pid) if _alive(p)]:
+            assert time.monotonic() < deadline, "the script never started"
+            time.sleep(0.1)
+        scripts = [p for p in _children(app.pid) if _alive(p)]
+        time.sleep(0.5)
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=15) is not None
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in scripts):
+            assert time.monotonic() < deadline, "the script outlived the app"
+            time.sleep(0.1)
+    finally:
+        if app.poll() is None:
+            app.kill()
+        os.close(master)
+    events = read_trace(trace).events
+    assert events[0]["ev"] != "end" and events[-1]["ev"] == "end"
