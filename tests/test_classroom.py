@@ -417,3 +417,24 @@ def test_sigterm_ends_the_live_app_in_a_terminal_and_keeps_the_trace(tmp_path: P
         os.close(master)
     events = read_trace(trace).events
     assert events[0]["ev"] != "end" and events[-1]["ev"] == "end"
+
+
+async def test_marks_are_drawn_on_the_time_axis(tmp_path: Path):
+    import shutil
+
+    trace = tmp_path / "blocking.jsonl"
+    shutil.copy(DATA / "blocking.jsonl", trace)
+    _trace, timeline = load_timeline(trace)
+    app = LoopvizApp(timeline=timeline, title="blocking.py", trace_path=trace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("home", "b", "m", "end")
+        axis = app.query_one(TimelineView).render_line(0).text
+        assert axis.count("◆") == 1
+        widget = app.query_one(TimelineView)
+        mark_cell = widget.viewport().cell_of(app.bookmarks.times[0]) + widget.painter.gutter
+        assert axis[mark_cell] == "◆"
+        await pilot.press("q")
+    again = LoopvizApp(timeline=load_timeline(trace)[1], title="blocking.py", trace_path=trace)
+    async with again.run_test(size=(120, 36)) as pilot:  # saved beside the trace, drawn again
+        assert again.query_one(TimelineView).render_line(0).text.count("◆") == 1
+        await pilot.press("q")

@@ -163,6 +163,7 @@ class LoopvizApp(App):
 
     def on_mount(self) -> None:
         self.query_one(TimelineView).focus()
+        self.query_one(TimelineView).marks = tuple(self.bookmarks.times)
         self._end_for_sure()
         if self.lane_theme.ascii:
             self.screen.add_class("-ascii")
@@ -599,7 +600,9 @@ class LoopvizApp(App):
 
     def action_mark(self) -> None:
         marked = self.bookmarks.toggle(self.replay.time)
+        self.query_one(TimelineView).marks = tuple(self.bookmarks.times)
         self.notify(f"{'Marked' if marked else 'Unmarked'} {clock(self.replay.time)}", timeout=2)
+        self._redraw()
 
     def action_jump_mark(self, direction: int) -> None:
         t = self.replay.time

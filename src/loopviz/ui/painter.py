@@ -59,6 +59,7 @@ class Theme:
     cursor: Style
     tick: str = "╵"
     cursor_glyph: str = "▼"
+    mark_glyph: str = "◆"  # a moment marked with m, on the time axis
     # Left-aligned eighth blocks for a cell a step only partly covers ("" = always whole cells),
     # and the fewest eighths drawn, so that a step far shorter than a cell still shows.
     partials: str = " ▏▎▍▌▋▊▉"
@@ -174,6 +175,7 @@ ASCII_THEME = Theme(
     cursor=_s("bold reverse"),
     tick="|",
     cursor_glyph="V",
+    mark_glyph="M",
     thread_glyph="T",
     partials="",
     thread=_s("bold #d75fff"),
@@ -240,8 +242,12 @@ class Painter:
         return text[:head] + ellipsis + text[len(text) - keep_end :]
     # -- rows -------------------------------------------------------------------------------
 
-    def axis_row(self, timeline: Timeline, view: Viewport) -> list[Segment]:
+    def axis_row(self, timeline: Timeline, view: Viewport, marks: Iterable[int] = ()
+                 ) -> list[Segment]:  # fmt: skip
+        """The time axis: tick labels, the band's extent, marks (◆) and the cursor (▼), the
+        tick labels giving way to the marks and the cursor rather than being cut by them."""
         cells = [" "] * view.cells
+        marked = {c for c in (view.cell_of(t) for t in marks) if 0 <= c < view.cells}
         step = _tick_step(view.ns_per_cell)
         first = math.ceil(view.t_start / step) * step
         cursor = view.cell_of(timeline.cursor) if timeline.cursor is not None else None
@@ -251,10 +257,13 @@ class Painter:
             tick = self.theme.tick
             label = tick + duration(t) if t else tick + "0"
             clear = cursor is None or not c - 1 <= cursor <= c + len(label)  # the cursor's own
+            clear = clear and not any(c - 1 <= m <= c + len(label) for m in marked)
             if c >= 0 and c + len(label) <= view.cells and clear:
                 cells[c : c + len(label)] = label
             t += step
         track = self._with_band(timeline, view, [(ch, self.theme.axis) for ch in cells])
+        for c in marked:
+            track[c] = (self.theme.mark_glyph, self.theme.band_label)
         track = self._with_cursor(timeline, view, track, glyph=self.theme.cursor_glyph)
         return [Segment(" time".ljust(self.gutter), self.theme.gutter), *_merge(track)]
 

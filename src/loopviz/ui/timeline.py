@@ -92,6 +92,7 @@ class TimelineView(ScrollView, can_focus=True):
         self.fit_span_ns: int | None = None  # "fit all" to this span instead (compare: one scale)
         self.frozen_end: int | None = None  # a paused live run: fit to this, not the growing now
         self.moment: Moment | None = None  # the app's moment at the horizon (see refresh_model)
+        self.marks: tuple[int, ...] = ()  # moments marked with m, drawn on the axis
         self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
 
     # -- geometry -----------------------------------------------------------------------------
@@ -177,7 +178,7 @@ class TimelineView(ScrollView, can_focus=True):
         # Everything the row's look depends on: the view, the moment, the data, the selection.
         moment = (view, timeline.horizon, len(timeline.events), timeline.cursor,
                   self.selected_task, self.lane_filter, self.painter.theme.name,
-                  self.painter.gutter, id(self.moment))  # fmt: skip
+                  self.painter.gutter, id(self.moment), self.marks)  # fmt: skip
         row = y if y < PINNED_ROWS else y + int(self.scroll_offset.y)
         key = (row, *moment)
         strip = self._cache.get(key)
@@ -190,7 +191,7 @@ class TimelineView(ScrollView, can_focus=True):
     def _render_row(self, y: int, view: Viewport) -> list[Segment]:
         timeline = self.timeline
         if y == 0:
-            return self.painter.axis_row(timeline, view)
+            return self.painter.axis_row(timeline, view, self.marks)
         if y == 1:
             return self.painter.loop_row(timeline, view, self._moment())
         row, sub_row = divmod(y - PINNED_ROWS + int(self.scroll_offset.y), self.lane_height)
