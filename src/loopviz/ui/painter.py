@@ -424,10 +424,8 @@ class Painter:
             end = span.end if span.end is not None else now
             first, last = view.cell_range(span.start, end)
             start = first + 1
-            # the full label if it fits, else its first part ("work()" of "work() ← reporter")
             label = span.label.replace(" ← ", " <- ") if self.theme.ascii else span.label
-            short = label.split(" ← ")[0].split(" <- ")[0]
-            for text in (f" {label} ", f" {short} "):
+            for text in _label_forms(label):
                 if last - start >= len(text) and all(
                     codes[c] == state for c in range(start, start + len(text))
                 ):
@@ -452,6 +450,19 @@ class Painter:
             if last - first >= len(text):
                 for i, ch in enumerate(text):
                     track[first + i] = (ch, self.theme.band_label)
+
+
+def _label_forms(label: str) -> list[str]:
+    """A wait's label, longest first, as far down as a word: "queue.put (full 3/3)", then
+    "queue.put", then "put"; "work() ← reporter", then "work()". The longest that fits is drawn,
+    so a short wait still says what it waits on at the default zoom."""
+    forms = [label]
+    head = label.split(" ← ")[0].split(" <- ")[0]
+    forms.append(head)
+    forms.append(head.split(" (")[0])
+    forms.append(forms[-1].rsplit(".", 1)[-1])
+    unique = list(dict.fromkeys(form for form in forms if form))
+    return [f" {form} " for form in unique]
 
 
 def _tick_step(ns_per_cell: float, min_cells: int = 12) -> int:
