@@ -170,7 +170,7 @@ class LoopvizApp(App):
         if self.scenario is not None and self.scenario.watch:
             watch = Text()
             watch.append(" WATCH FOR ", style="bold #000000 on #ffd700")
-            watch.append(" (w hides, k: key moments) ", style="#bcbcbc")
+            watch.append(" (w hides) ", style="#bcbcbc")
             watch.append(self.scenario.watch, style="bold")
             self.query_one("#watch", Static).update(watch)
             self.query_one("#watch").add_class("visible")

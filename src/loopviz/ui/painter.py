@@ -454,13 +454,12 @@ class Painter:
 
 def _label_forms(label: str) -> list[str]:
     """A wait's label, longest first, as far down as a word: "queue.put (full 3/3)", then
-    "queue.put", then "put"; "work() ← reporter", then "work()". The longest that fits is drawn,
+    "queue.put", then "put"; "sleep 0.5s", then "sleep"; "work() ← reporter", then "work()".
+    The longest that fits is drawn,
     so a short wait still says what it waits on at the default zoom."""
-    forms = [label]
     head = label.split(" ← ")[0].split(" <- ")[0]
-    forms.append(head)
-    forms.append(head.split(" (")[0])
-    forms.append(forms[-1].rsplit(".", 1)[-1])
+    word = head.split(" (")[0].split(" ")[0]  # "sleep" of "sleep 0.5s"
+    forms = [label, head, head.split(" (")[0], word, word.rsplit(".", 1)[-1]]
     unique = list(dict.fromkeys(form for form in forms if form))
     return [f" {form} " for form in unique]
 
