@@ -438,3 +438,22 @@ async def test_marks_are_drawn_on_the_time_axis(tmp_path: Path):
     async with again.run_test(size=(120, 36)) as pilot:  # saved beside the trace, drawn again
         assert again.query_one(TimelineView).render_line(0).text.count("◆") == 1
         await pilot.press("q")
+
+
+async def test_a_paused_live_view_keeps_its_scale_while_the_script_runs(tmp_path: Path):
+    from conftest import wait_until
+
+    script = tmp_path / "slow.py"
+    script.write_text(textwrap.dedent(SLOW))
+    session = Session(Target(script, []), tmp_path / "slow.jsonl")
+    app = LoopvizApp(session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = app.query_one(TimelineView)
+        await wait_until(pilot, lambda: session.timeline.now > 300_000_000)
+        app.action_play_pause()  # an action: Pilot waits for a busy live app to idle on a press
+        paused = view.viewport()
+        events = len(session.timeline.events)
+        await wait_until(pilot, lambda: len(session.timeline.events) > events + 20)
+        assert view.viewport() == paused  # more came in, the script ran on: no rescaling
+        app.action_quit_session()
+        await wait_until(pilot, lambda: session.finished)

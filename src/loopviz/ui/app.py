@@ -349,6 +349,8 @@ class LoopvizApp(App):
             line.append(f" LOADING {len(timeline.events):,} events ",
                         style="bold #000000 on #87afff")  # fmt: skip
         line.append(f" t = {clock(moment.t)} ", style="bold #ffffff")
+        lanes = len(self.query_one(TimelineView).lane_ids())
+        line.append(f" {lanes:,} task{'s' if lanes != 1 else ''} ", style="#bcbcbc")
         if self.truncated:
             line.append(" TRUNCATED ", style="bold #000000 on #ff8700")
         block = moment.block

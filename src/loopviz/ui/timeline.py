@@ -89,6 +89,7 @@ class TimelineView(ScrollView, can_focus=True):
         self._t_start = 0
         self._ns_per_cell = MIN_SPAN_NS / 80
         self._rows: list[tuple[TaskLane, int]] = []  # (lane, indent) in display order
+        self._threads: list = []  # thread lanes begun by the horizon, in order
         self.fit_span_ns: int | None = None  # "fit all" to this span instead (compare: one scale)
         self.frozen_end: int | None = None  # a paused live run: fit to this, not the growing now
         self.moment: Moment | None = None  # the app's moment at the horizon (see refresh_model)
@@ -153,9 +154,11 @@ class TimelineView(ScrollView, can_focus=True):
         self.moment = moment
         self._rows = self._visible_rows()
         labels = [lane.label for lane, _indent in self._rows]
-        labels += [lane.label for lane in self.timeline.threads.values()]
+        self._threads = [lane for lane in self.timeline.threads.values()
+                         if lane.starts and lane.starts[0] <= self.timeline.horizon]  # fmt: skip
+        labels += [lane.label for lane in self._threads]
         self.painter.gutter = self.painter.gutter_for(labels, self.size.width)
-        threads = len(self.timeline.threads)
+        threads = len(self._threads)
         rows = PINNED_ROWS + (len(self._rows) + threads) * self.lane_height
         # scrolled to the end, the top lane must start on its first row (two-row lanes)
         rows += (-(rows - self.size.height)) % self.lane_height if rows > self.size.height else 0
@@ -202,7 +205,7 @@ class TimelineView(ScrollView, can_focus=True):
                                          continuation=sub_row > 0,
                                          moment=self._moment())  # fmt: skip
         row -= len(self._rows)
-        threads = list(timeline.threads.values())
+        threads = self._threads  # those started by the horizon
         if row < len(threads):
             lane = threads[row]
             return self.painter.thread_row(timeline, lane, lane.label if sub_row == 0 else "",
