@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, live_session
 from loopviz import cli
 from loopviz.session import Session, Target
 from loopviz.trace import load_timeline, read_trace
@@ -53,10 +53,8 @@ asyncio.run(main())
 
 def test_a_crash_of_the_viewer_exits_non_zero_and_keeps_the_trace(tmp_path: Path, monkeypatch,
                                                                   capsys):  # fmt: skip
-    script = tmp_path / "slow.py"
-    script.write_text(textwrap.dedent(SLOW))
-    trace = tmp_path / "slow.jsonl"
-    session = Session(Target(script, []), trace)
+    session = live_session(tmp_path, SLOW, "slow.py")
+    trace = session.trace_path
     app = LoopvizApp(session)
     redraw = LoopvizApp._redraw
 
@@ -343,10 +341,8 @@ async def test_ascii_puts_only_ascii_on_screen(size):
 async def test_ctrl_c_stops_a_live_run_quits_and_keeps_the_trace(tmp_path: Path):
     from conftest import wait_until
 
-    script = tmp_path / "slow.py"
-    script.write_text(textwrap.dedent(SLOW))
-    trace = tmp_path / "slow.jsonl"
-    session = Session(Target(script, []), trace)
+    session = live_session(tmp_path, SLOW, "slow.py")
+    trace = session.trace_path
     app = LoopvizApp(session)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: len(session.timeline.outputs) >= 3)
@@ -443,9 +439,7 @@ async def test_marks_are_drawn_on_the_time_axis(tmp_path: Path):
 async def test_a_paused_live_view_keeps_its_scale_while_the_script_runs(tmp_path: Path):
     from conftest import wait_until
 
-    script = tmp_path / "slow.py"
-    script.write_text(textwrap.dedent(SLOW))
-    session = Session(Target(script, []), tmp_path / "slow.jsonl")
+    session = live_session(tmp_path, SLOW, "slow.py")
     app = LoopvizApp(session)
     async with app.run_test(size=(120, 36)) as pilot:
         view = app.query_one(TimelineView)
