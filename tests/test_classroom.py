@@ -451,3 +451,21 @@ async def test_a_paused_live_view_keeps_its_scale_while_the_script_runs(tmp_path
         assert view.viewport() == paused  # more came in, the script ran on: no rescaling
         app.action_quit_session()
         await wait_until(pilot, lambda: session.finished)
+
+
+async def test_at_80x24_in_classroom_the_lane_holding_the_loop_is_brought_into_sight():
+    from loopviz.ui.painter import CLASSROOM_THEME
+
+    _trace, timeline = load_timeline(DATA / "web_server.jsonl")
+    app = LoopvizApp(timeline=timeline, title="web_server.py", theme=CLASSROOM_THEME)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TimelineView)
+        await pilot.press("home")
+        for _block in timeline.blocks:
+            await pilot.press("b")
+            holder = app.moment.holder
+            shown = [view.render_line(y).text[: view.painter.gutter]
+                     for y in range(view.size.height)]  # fmt: skip
+            assert any(line.startswith(f"■ {holder}") for line in shown), (holder, shown)
+            assert "event loop" in shown[1] and app.query_one("#loop-panel").region.height >= 4
+        await pilot.press("q")

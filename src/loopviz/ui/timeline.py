@@ -267,7 +267,8 @@ class TimelineView(ScrollView, can_focus=True):
         visible = max((self.size.height - PINNED_ROWS) // self.lane_height, 1)
         top = int(self.scroll_offset.y) // self.lane_height
         if not top <= row < top + visible:
-            self.scroll_to(y=max(row - visible // 2, 0) * self.lane_height, animate=False)
+            y = min(max(row - visible // 2, 0) * self.lane_height, self.max_scroll_y)
+            self.scroll_to(y=y - y % self.lane_height, animate=False, immediate=True)
 
     def _select(self, task_id: int) -> None:
         self.selected_task = task_id
