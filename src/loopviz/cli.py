@@ -269,8 +269,19 @@ def cmd_list(argv: list[str]) -> int:
             watch = textwrap.fill(f"watch: {scenario.watch}", columns, initial_indent=indent,
                                   subsequent_indent=indent + "       ")  # fmt: skip
             print(watch)
-    print(f"\nRun one with: loopviz {scenarios[0].path}")
+    print(f"\nRun one with: {_own_command()} {scenarios[0].path}")
     return 0
+
+
+def _own_command() -> str:
+    """How to run loopviz again from here: ``.venv/bin/loopviz`` if that is the one running,
+    so that the hint works without an activated virtual environment."""
+    here = Path(sys.executable).parent / "loopviz"
+    try:
+        relative = here.relative_to(Path.cwd())
+    except ValueError:
+        return "loopviz" if os.environ.get("VIRTUAL_ENV") else str(here)
+    return str(relative) if str(relative).startswith(".") else f"./{relative}"
 
 
 def cmd_pick() -> int:
