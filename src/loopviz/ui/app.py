@@ -313,7 +313,8 @@ class LoopvizApp(App):
         block = moment.block
         if block is not None and block.task is not None and block.start != self._revealed:
             self._revealed = block.start  # once per block: then the user scrolls as they like
-            self.call_after_refresh(view.reveal, block.task)  # once the banner is laid out
+            starved = tuple(lane.id for lane in moment.starved)
+            self.call_after_refresh(view.reveal, block.task, starved)  # after the banner's layout
         self._update_status()
         self._update_task_panel()
         self._update_replay_panels()

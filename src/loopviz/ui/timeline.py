@@ -182,7 +182,7 @@ class TimelineView(ScrollView, can_focus=True):
         moment = (view, timeline.horizon, len(timeline.events), timeline.cursor,
                   self.selected_task, self.lane_filter, self.painter.theme.name,
                   self.painter.gutter, id(self.moment), self.marks)  # fmt: skip
-        row = y if y < PINNED_ROWS else y + int(self.scroll_offset.y)
+        row = y if y < PINNED_ROWS else y + self._top_row()
         key = (row, *moment)
         strip = self._cache.get(key)
         if strip is None:
@@ -197,7 +197,7 @@ class TimelineView(ScrollView, can_focus=True):
             return self.painter.axis_row(timeline, view, self.marks)
         if y == 1:
             return self.painter.loop_row(timeline, view, self._moment())
-        row, sub_row = divmod(y - PINNED_ROWS + int(self.scroll_offset.y), self.lane_height)
+        row, sub_row = divmod(y - PINNED_ROWS + self._top_row(), self.lane_height)
         if row < len(self._rows):
             lane, indent = self._rows[row]
             selected = lane.id == self.selected_task
@@ -251,24 +251,38 @@ class TimelineView(ScrollView, can_focus=True):
         current = ids.index(self.selected_task) if self.selected_task in ids else -1
         row = min(max(current + delta, 0), len(ids) - 1)
         visible = (self.size.height - PINNED_ROWS) // self.lane_height
-        top = int(self.scroll_offset.y) // self.lane_height
+        top = self._top_row() // self.lane_height
         if row < top:
             self.scroll_to(y=row * self.lane_height, animate=False)
         elif row >= top + visible:
             self.scroll_to(y=(row - visible + 1) * self.lane_height, animate=False)
         self._select(ids[row])
 
-    def reveal(self, task_id: int) -> None:
-        """Scroll the lanes so that this task's lane is in sight (the one holding the loop)."""
+    def _top_row(self) -> int:
+        """The first scrolled row shown: always a lane's first row (two-row lanes stay whole
+        whatever the scroll, e.g. after the layout around the view changed its height)."""
+        y = int(self.scroll_offset.y)
+        return y - y % self.lane_height
+
+    def reveal(self, task_id: int, also: tuple[int, ...] = ()) -> None:
+        """Scroll the lanes so that this task's lane is in sight (the one holding the loop),
+        with as many of ``also`` (the tasks it starves) as the view has room for."""
         ids = self.lane_ids()
         if task_id not in ids:
             return
         row = ids.index(task_id)
+        wanted = {ids.index(t) for t in also if t in ids}
         visible = max((self.size.height - PINNED_ROWS) // self.lane_height, 1)
-        top = int(self.scroll_offset.y) // self.lane_height
-        if not top <= row < top + visible:
-            y = min(max(row - visible // 2, 0) * self.lane_height, self.max_scroll_y)
-            self.scroll_to(y=y - y % self.lane_height, animate=False, immediate=True)
+        top = self._top_row() // self.lane_height
+        shown = range(top, top + visible)
+        if row in shown and wanted <= set(shown):
+            return
+        last_top = max(len(ids) - visible, 0)
+        candidates = range(max(row - visible + 1, 0), min(row, last_top) + 1)
+        best = max(candidates, key=lambda t: (sum(t <= w < t + visible for w in wanted), -t),
+                   default=top)  # fmt: skip
+        y = min(best * self.lane_height, self.max_scroll_y)
+        self.scroll_to(y=y - y % self.lane_height, animate=False, immediate=True)
 
     def _select(self, task_id: int) -> None:
         self.selected_task = task_id
@@ -314,7 +328,7 @@ class TimelineView(ScrollView, can_focus=True):
             return
         if event.y < PINNED_ROWS:
             return
-        row = (event.y - PINNED_ROWS + int(self.scroll_offset.y)) // self.lane_height
+        row = (event.y - PINNED_ROWS + self._top_row()) // self.lane_height
         ids = self.lane_ids()
         if row < len(ids):
             self._select(ids[row])
