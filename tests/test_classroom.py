@@ -469,3 +469,20 @@ async def test_at_80x24_in_classroom_the_lane_holding_the_loop_is_brought_into_s
             assert any(line.startswith(f"■ {holder}") for line in shown), (holder, shown)
             assert "event loop" in shown[1] and app.query_one("#loop-panel").region.height >= 4
         await pilot.press("q")
+
+
+def test_the_summary_says_what_the_recorder_could_not_see_and_blocks_in_c_code():
+    from loopviz.summary import summarize
+
+    timeline = labelled([
+        {"t": 0, "ev": "loop", "impl": "asyncio"},
+        create(1, "crunch"),
+        {"t": 10, "ev": "resume", "task": 1},
+        {"t": 300_000_000, "ev": "block", "task": 1, "start": 10, "end": 300_000_000,
+         "where": "", "code": "", "stack": [], "gil": True},
+        {"t": 300_000_000, "ev": "done", "task": 1, "outcome": "returned", "detail": "None"},
+        {"t": 300_000_001, "ev": "unseen", "count": 2, "detail": "made on another loop"},
+    ])  # fmt: skip
+    text = summarize(timeline, None)
+    assert "crunch: inside a C call that held the GIL" in text
+    assert "the recorder could not see 2 task(s): made on another loop" in text

@@ -365,7 +365,7 @@ def _explain_moment(moment: Moment) -> str:
 
 def _explain_block_now(moment: Moment) -> str:
     block = moment.block
-    culprit = _culprit(block)
+    culprit = culprit_words(block)
     held = duration(moment.t - block.start, 2)
     starved = _starved_words(moment.starved_labels, "are", "is")
     return f"{moment.holder} blocks the loop: {culprit}; it has held it for {held}{starved}"
@@ -380,7 +380,7 @@ def _starved_words(labels: list[str], plural: str, singular: str) -> str:
     return f"; {count} task{'s' if count != 1 else ''} {verb} starved: {shown}"
 
 
-def _culprit(block: model.Block) -> str:
+def culprit_words(block: model.Block) -> str:
     """What held the loop, in plain words, whatever the recorder could see."""
     if block.gil:
         last = f"; the last Python line seen was {block.code or _short(block.where)}" + (
@@ -577,7 +577,7 @@ def _explain_block(timeline: Timeline, event: dict, name: str) -> str:
         block = model.Block(event.get("task"), event["start"], event.get("end"),
                             event.get("where", ""), event.get("code", ""), [],
                             bool(event.get("gil")))  # fmt: skip
-    culprit = _culprit(block)
+    culprit = culprit_words(block)
     if event["ev"] == "block_begin":
         starved = [lane.label for lane in timeline.starved(block, event["t"])]
         return f"{name} blocks the loop: {culprit}" + _starved_words(starved, "are", "is")

@@ -8,6 +8,7 @@ a CI log or a bug report.
 from __future__ import annotations
 
 from loopviz.model import Timeline
+from loopviz.replay import culprit_words
 from loopviz.units import clock, duration
 
 
@@ -38,7 +39,9 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
         total = sum(block.duration(timeline.end_t) for block in blocks)
         lines.append(f"loop blocked {len(blocks)} time(s), {duration(total)} in all:")
         for block in blocks:
-            culprit = f"{block.code} at {block.where}" if block.where else "unknown (no sample)"
+            culprit = f"{block.code} at {block.where}" if block.where and not block.gil else (
+                culprit_words(block)
+            )  # fmt: skip
             lines.append(
                 f"  {clock(block.start)}  {duration(block.duration(timeline.end_t)):>8}"
                 f"  {timeline.display_name(block.task)}: {culprit}"
@@ -51,6 +54,10 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
     lines.append(ending)
     if timeline.unrecorded:
         lines.append(f"not recorded on this loop: {timeline.unrecorded}")
+    for notice in timeline.unseen:
+        count = notice.get("count")
+        lines.append(f"the recorder could not see {count if count else 'some'} task(s)"
+                     + (f": {notice['detail']}" if notice.get("detail") else ""))  # fmt: skip
     if trace_path:
         lines.append(f"trace written to {trace_path}")
     return "\n".join(lines)
