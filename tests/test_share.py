@@ -40,7 +40,7 @@ def test_perfetto_has_a_track_per_task_nested_slices_threads_and_blocks():
     names = tracks(trace)
     for lane in timeline.tasks.values():
         assert f"{lane.label} (task {lane.id})" in names.values()
-    assert "event loop" in names.values() and "worker asyncio_0" in names.values()
+    assert "event loop" in names.values() and "worker 1 (asyncio_0)" in names.values()
     by_track = defaultdict(list)
     for event in trace["traceEvents"]:
         if event["ph"] == "X":
@@ -49,7 +49,7 @@ def test_perfetto_has_a_track_per_task_nested_slices_threads_and_blocks():
         slices.sort()
         for (s1, e1), (s2, e2) in zip(slices, slices[1:], strict=False):
             assert e1 <= s2 + 0.002 or e2 <= e1, (s1, e1, s2, e2)
-    worker = next(tid for tid, name in names.items() if name == "worker asyncio_0")
+    worker = next(tid for tid, name in names.items() if name == "worker 1 (asyncio_0)")
     assert [e["name"] for e in trace["traceEvents"]
             if e["ph"] == "X" and e["tid"] == worker] == ["write_report() ← reporter"]  # fmt: skip
     blocks = [e for e in perfetto(loaded("blocking"))["traceEvents"] if e.get("cat") == "block"]

@@ -80,7 +80,7 @@ def perfetto(timeline: Timeline, title: str = "loopviz") -> dict:
     for index, (name, lane) in enumerate(timeline.threads.items()):
         tid = FIRST_THREAD_TID + index
         events.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_name",
-                       "args": {"name": f"worker {name}"}})  # fmt: skip
+                       "args": {"name": f"{lane.label} ({name})"}})  # fmt: skip
         events += _slices(lane, tid, end_t, lambda span: span.label or "job")
     events += _flows(timeline, tids)
     return {"traceEvents": events, "displayTimeUnit": "ms",
