@@ -42,12 +42,12 @@ KEYS = [
     ("+ -  0", "zoom in / out in time; fit the whole run"),
     ("PgUp PgDn", "pan in time"),
     ("f", "follow now again (live)"),
-    ("space", "play / pause (live: pause, to step through what is recorded)"),
+    ("space", "play / pause (live: pause, to step through it)"),
     ("← →", "previous / next event"),
     ("shift+← shift+→", "previous / next event of the selected task"),
     ("[ ]  Home End", "jump back / forward; start / end"),
     ("b", "next block (where it is first seen)"),
-    ("k", "next key moment: a block, first starvation, an exception, the end"),
+    ("k", "next key moment: block, first starvation, exception, end"),
     ("w", "hide / show the scenario's \"Watch for\""),
     ("< >", "play slower / faster (0.1× to 10×)"),
     ("m  n N", "mark this moment; next / previous mark"),
@@ -68,7 +68,11 @@ def legend(theme: Theme) -> Text:
     text.append("Keys", style="bold #ffd700")
     text.append("  (what the lanes show: further down)\n", style="#8a8a8a")
     for key, does in KEYS:
-        text.append(f"  {key:<16}", style="bold #87afff")
+        if theme.ascii:  # arrows in words: "<" and ">" are keys of their own
+            for arrow, word in (("shift+← shift+→", "shift+left/right"), ("←", "left"),
+                                ("→", "right"), ("↑", "up"), ("↓", "down")):
+                key = key.replace(arrow, word)
+        text.append(f"  {key:<17}", style="bold #87afff")
         text.append(f"{does}\n")
     text.append("\nWhat the lanes show\n", style="bold #ffd700")
     # (glyphs, their style, name, meaning), one row each

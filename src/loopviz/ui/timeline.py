@@ -50,8 +50,8 @@ class TimelineView(ScrollView, can_focus=True):
         Binding("up", "select(-1)", "Prev lane", show=False),
         Binding("down", "select(1)", "Next lane", show=False),
         # Replay keys live here so that ScrollView's own left/right/home/end never take them.
-        Binding("left", "app.step(-1)", "◀ Step"),
-        Binding("right", "app.step(1)", "Step ▶"),
+        Binding("left", "app.step(-1)", "Step back"),
+        Binding("right", "app.step(1)", "Step on"),
         Binding("shift+left", "app.step_task(-1)", "Task step", show=False),
         Binding("shift+right", "app.step_task(1)", "Task step", show=False),
         Binding("left_square_bracket", "app.jump(-5)", "Back", show=False),
