@@ -4,8 +4,9 @@ Ten thousand tasks each wait half a second, all at the same time: the whole crow
 about half a second, on one thread. Then one thousand threads do the same wait: a tenth of the
 crowd, yet starting and joining them costs far more memory and time per worker.
 
-Watch for: ten thousand lanes (scroll them, or zoom out) all waiting together; the printed cost
-per task against the cost per thread.
+Watch for: ten thousand lanes (scroll them, or zoom out) all waiting together; then a red band
+while `main` starts the thousand threads, since `thread.start()` waits for each new thread to begin
+and so blocks the loop; the thread lanes; the printed cost per task against the cost per thread.
 """
 
 import asyncio

@@ -7,9 +7,11 @@ that each take half a second:
 - `/blocking`: an `async def` that calls `time.sleep(0.5)`, blocking the loop;
 - `/sync`: a plain `def` that the server runs in the thread pool with `asyncio.to_thread`.
 
-Three clients hit each endpoint at once. Watch for: `/async` and `/sync` serve all three in about
-0.5 s; `/blocking` takes 1.5 s, one request after another, with a red band for each, and while it
-blocks no other connection (not even a new client) gets any attention.
+Three clients hit each endpoint at once.
+
+Watch for: `/async` and `/sync` serve all three in about 0.5 s; `/blocking` takes 1.5 s, one
+request after another, with a red band for each, and while it blocks no other connection (not even
+a new client) gets any attention.
 """
 
 import asyncio

@@ -75,3 +75,10 @@ def record(tmp_path: Path):
         return record_file(script, tmp_path / (script.stem + ".jsonl"), threshold)
 
     return run
+
+
+def live_session(tmp_path: Path, source: str, name: str = "script.py") -> Session:
+    """A session, not started, for the given script source (the live app starts it)."""
+    script = tmp_path / name
+    script.write_text(textwrap.dedent(source))
+    return Session(Target(script, []), tmp_path / f"{script.stem}.jsonl")

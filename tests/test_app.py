@@ -59,7 +59,7 @@ async def test_live_run_shows_lanes_and_the_block_as_it_happens(tmp_path: Path):
         await pilot.pause(0.1)
         assert not app.query_one("#banner").has_class("visible")
         lines = screen_lines(app.query_one(TimelineView))
-        assert "BLOCKED" in lines[0]  # the band stays on the finished timeline
+        assert "BLOCKED" in lines[1]  # the band (and its label) stays on the finished timeline
         assert lines[1].startswith("✔ event loop")
         await pilot.press("q")
     assert session.exit_code == 0
@@ -78,7 +78,7 @@ async def test_arrow_keys_select_lanes_and_the_panel_follows():
         await pilot.press("up")
         assert str(panel.content).startswith("fast")
         lines = screen_lines(app.query_one(TimelineView))
-        assert "BLOCKED 2 s" in lines[0]
+        assert "BLOCKED 2 s" in lines[1]
         await pilot.press("q")
 
 

@@ -60,8 +60,8 @@ def test_gather_first_a_plain_await_then_two_children_under_the_gather():
     assert tree_at("gather", 5.0) == (
         "main [waiting]\n"
         "└─ gather (2)\n"
-        "   ├─ download [waiting] sleep 2s\n"
-        "   └─ download [waiting] sleep 2s"
+        "   ├─ download #1 [waiting] sleep 2s\n"
+        "   └─ download #2 [waiting] sleep 2s"
     )
 
 

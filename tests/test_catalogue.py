@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import SCENARIOS
 from loopviz.catalogue import ORDER, catalogue
@@ -17,6 +18,9 @@ def test_catalogue_lists_every_scenario_in_lesson_order_with_what_to_watch():
     blocking = scenarios[0]
     assert blocking.concept == "A blocking call freezes every task."
     assert blocking.watch.startswith("every lane stops at once.")
+    assert all(s.watch for s in scenarios), [s.name for s in scenarios if not s.watch]
+    web_server = next(s for s in scenarios if s.name == "web_server")
+    assert web_server.watch.startswith("`/async` and `/sync` serve all three")
 
 
 def test_list_command_prints_the_catalogue():
@@ -26,7 +30,9 @@ def test_list_command_prints_the_catalogue():
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["blocking", "A"]
     assert sum(1 for line in lines if line and not line.startswith(" ")) == len(ORDER) + 1
-    assert lines[-1] == "Run one with: loopviz scenarios/blocking.py"
+    # the loopviz that is running, as it can be run from here (.venv/bin/loopviz in a checkout)
+    here = Path(sys.executable).parent.relative_to(SCENARIOS.parent)
+    assert lines[-1] == f"Run one with: {here}/loopviz scenarios/blocking.py"
 
 
 async def test_picker_shows_what_to_watch_and_returns_the_chosen_scenario():

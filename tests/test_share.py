@@ -6,9 +6,11 @@ import json
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +40,7 @@ def test_perfetto_has_a_track_per_task_nested_slices_threads_and_blocks():
     names = tracks(trace)
     for lane in timeline.tasks.values():
         assert f"{lane.label} (task {lane.id})" in names.values()
-    assert "event loop" in names.values() and "worker asyncio_0" in names.values()
+    assert "event loop" in names.values() and "worker 1 (asyncio_0)" in names.values()
     by_track = defaultdict(list)
     for event in trace["traceEvents"]:
         if event["ph"] == "X":
@@ -47,7 +49,7 @@ def test_perfetto_has_a_track_per_task_nested_slices_threads_and_blocks():
         slices.sort()
         for (s1, e1), (s2, e2) in zip(slices, slices[1:], strict=False):
             assert e1 <= s2 + 0.002 or e2 <= e1, (s1, e1, s2, e2)
-    worker = next(tid for tid, name in names.items() if name == "worker asyncio_0")
+    worker = next(tid for tid, name in names.items() if name == "worker 1 (asyncio_0)")
     assert [e["name"] for e in trace["traceEvents"]
             if e["ph"] == "X" and e["tid"] == worker] == ["write_report() ← reporter"]  # fmt: skip
     blocks = [e for e in perfetto(loaded("blocking"))["traceEvents"] if e.get("cat") == "block"]
@@ -83,7 +85,7 @@ def test_pictures_show_the_lanes_the_app_shows(tmp_path):
     picture(timeline, "txt", tmp_path / "b.txt", "blocking.py", width=120)
     text = (tmp_path / "b.txt").read_text().splitlines()
     assert text[0] == "blocking.py: took 7.02 s, loop blocked 2 s in 1 block, 5 tasks"
-    assert "BLOCKED 2 s" in text[1]
+    assert "BLOCKED 2 s" in text[2]  # on the loop's lane
     assert [line.split()[1] for line in text[2:8]] == [
         "event", "main", "fast", "medium", "slow", "reporter"]  # fmt: skip
     picture(timeline, "svg", tmp_path / "b.svg", "blocking.py", width=120)
@@ -124,6 +126,15 @@ async def test_compare_app_stacks_both_runs_on_one_time_scale():
         assert len(views) == 2
         assert views[0].viewport() == views[1].viewport()  # one scale: lengths compare by eye
         assert "loop blocked 2 s" in str(app.query(".run-title").first().content)
+        for keys in [("plus", "plus"), ("pagedown",), ("minus",), ("right",) * 5, ("end",),
+                     ("left_square_bracket",), ("home",), ("0",)]:  # fmt: skip
+            views[1].focus()  # whichever pane has the focus, both move together
+            await pilot.press(*keys)
+            assert views[0].viewport() == views[1].viewport(), keys
+            assert all(v.timeline.cursor == app.cursor for v in views)
+            if app.cursor:  # the cursor is drawn in both panes, on the same cell
+                cells = [v.render_line(0).text.find(DEFAULT_THEME.cursor_glyph) for v in views]
+                assert cells[0] == cells[1] != -1, keys
         await pilot.press("q")
 
 
@@ -188,3 +199,119 @@ def _get_when_up(url: str, limit: float = 20.0) -> str:
         except OSError:
             assert time.monotonic() < deadline, f"{url} never answered"
             time.sleep(0.1)
+
+
+FOREVER = """
+import asyncio
+
+async def main():
+    while True:
+        await asyncio.sleep(0.05)
+
+asyncio.run(main())
+"""
+
+CLIENT = """
+import asyncio, sys
+import aiohttp
+
+async def main():
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(sys.argv[1]) as ws:
+            await ws.receive()  # the app has started and drawn
+            print("connected", flush=True)
+            await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc: no extra dependency)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the app's process")
+def test_an_abandoned_page_ends_its_app_and_its_script(tmp_path):
+    pytest.importorskip("aiohttp")
+    script = tmp_path / "forever.py"
+    script.write_text(textwrap.dedent(FOREVER))
+    (tmp_path / "client.py").write_text(textwrap.dedent(CLIENT))
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "loopviz", "serve", str(script), "--port",
+                               str(port)], stderr=subprocess.DEVNULL, cwd=tmp_path)  # fmt: skip
+    client = None
+    try:
+        _get_when_up(f"http://127.0.0.1:{port}/")
+        client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"),
+                                   f"http://127.0.0.1:{port}/ws?width=100&height=30"],
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert client.stdout.readline().strip() == "connected"
+        apps = _children(server.pid)
+        assert len(apps) == 1
+        app = apps[0]
+        deadline = time.monotonic() + 10
+        while not [p for p in _children(app) if _alive(p)]:  # the recorded script, under the app
+            assert time.monotonic() < deadline, "the script never started"
+            time.sleep(0.1)
+        scripts = [p for p in _children(app) if _alive(p)]
+        client.kill()  # the browser tab goes away without a word
+        client.wait()
+        deadline = time.monotonic() + 20
+        while _alive(app) or any(_alive(p) for p in scripts):
+            assert time.monotonic() < deadline, "the page's app (or its script) outlived it"
+            time.sleep(0.2)
+    finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+        server.terminate()
+        server.communicate(timeout=10)
+
+
+async def test_a_page_whose_app_ignores_quit_and_sigterm_still_ends(monkeypatch):
+    """The server side of serve: an app that answers neither the quit message nor SIGTERM (a
+    stuck loop) is killed PAGE_GRACE seconds after each."""
+    import asyncio
+
+    pytest.importorskip("textual_serve")
+    from textual_serve import server as serve_server
+
+    from loopviz import cli
+
+    monkeypatch.setattr(cli, "PAGE_GRACE", 0.5)
+    monkeypatch.setattr(serve_server, "AppService", serve_server.AppService)  # undone after
+    cli._end_pages_for_sure()
+
+    class Downloads:
+        async def cancel_app_downloads(self, app_service_id: str) -> None:
+            return None
+
+    async def ignore(*_args) -> None:
+        return None
+
+    stubborn = "exec python3 -c 'import signal, time; signal.signal(signal.SIGTERM, " \
+               "signal.SIG_IGN); print(\"__GANGLION__\", flush=True); time.sleep(60)'"  # fmt: skip
+    service = serve_server.AppService(stubborn, write_bytes=ignore, write_str=ignore,
+                                      close=ignore, download_manager=Downloads())  # fmt: skip
+    await service.start(80, 24)
+    started = time.monotonic()
+    await asyncio.wait_for(service.stop(), 10)
+    assert service._process.returncode is not None  # killed: it could not ignore SIGKILL
+    assert time.monotonic() - started < 5

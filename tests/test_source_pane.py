@@ -198,7 +198,7 @@ async def test_a_block_inside_an_imported_module_shows_that_file_then_the_script
         while app.replay.event["ev"] != "suspend":
             await pilot.press("right")
         assert pane.content.file == SCRIPT
-        assert pane_lines(app)[0] == "warehouse.py:15  picker awaits here"
+        assert pane_lines(app)[0] == "warehouse.py:15  picker #2 awaits here"
         assert any("↑ ◷ picker" in line or "◷ picker" in line for line in pane_lines(app))
         await pilot.press("q")
 
@@ -215,7 +215,7 @@ async def test_a_changed_and_a_missing_file_in_the_pane(tmp_path, monkeypatch):
         assert " ".join(lines[1:3]) == notice  # wrapped to the pane, never cut
         assert any(line.startswith("▶ 10 │     time.sleep(4)  # a blocking") for line in lines)
         lines = await seek(pilot, 0.2)
-        assert lines[0] == "warehouse.py:15  picker awaits here"
+        assert lines[0] == "warehouse.py:15  picker #2 awaits here"
         sentence = f"{SCRIPT} is not on this machine (it was {tmp_path / 'gone.py'})."
         wrapped = "".join(lines[1:])  # the title and one sentence, wrapped (a path cut): no code
         assert wrapped.replace(" ", "") == sentence.replace(" ", "")

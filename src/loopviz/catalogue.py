@@ -49,9 +49,18 @@ def read_scenario(path: Path) -> Scenario:
     concept = docstring.strip().splitlines()[0] if docstring.strip() else "(no docstring)"
     watch = ""
     for paragraph in docstring.split("\n\n"):
-        if paragraph.lstrip().startswith("Watch for:"):
-            watch = " ".join(paragraph.split())[len("Watch for:") :].strip()
+        if "Watch for:" in paragraph:  # its own paragraph, or the end of one
+            watch = " ".join(paragraph.split("Watch for:", 1)[1].split())
     return Scenario(path.stem, path, concept, watch)
+
+
+def find(name_or_path: str | Path | None) -> Scenario | None:
+    """The catalogue scenario a script or trace is of (``scenarios/blocking.py``, ``blocking``,
+    a trace whose header names it), or None for any other program."""
+    if not name_or_path:
+        return None
+    stem = Path(str(name_or_path)).name.split(".")[0]
+    return next((s for s in catalogue() if s.name == stem), None)
 
 
 def catalogue(folder: Path | None = None) -> list[Scenario]:

@@ -206,21 +206,43 @@ def cmd_run(argv: list[str]) -> int:
     trace = _check_output(options.output) if options.output else _default_trace_path(target)
     session = _session(options, trace, target)
 
+    from loopviz.catalogue import find
     from loopviz.ui.app import LoopvizApp
 
-    app = LoopvizApp(session, theme=_theme(options))
+    scenario = None if target.module else find(target.script)
+    app = LoopvizApp(session, theme=_theme(options), scenario=scenario)
+    return run_live(app, session, target.label)
+
+
+def run_live(app, session, label: str, headless: bool = False) -> int:
+    """Run the live app; whatever happens to it, stop the script and keep what was recorded.
+
+    A crash of the viewer exits 1 (never 0) and the trace keeps every event recorded before it:
+    the session is drained to the end after the script is stopped."""
     try:
-        app.run()
+        app.run(headless=headless)
     finally:
-        session.stop()
+        if session.process is not None:
+            session.stop()
+            session.wait()  # take in (and write) what the script sent before it stopped
+    trace = session.trace_path
+    saved = trace is not None and trace.exists() and not session.trace_error
+    crashed = app.return_code not in (0, None)
+    if crashed:
+        kept = f"what was recorded is saved in {trace}" if saved else "nothing was recorded"
+        print(f"loopviz: the viewer crashed (the error is above); the script was stopped and "
+              f"{kept}.", file=sys.stderr)  # fmt: skip
+        return app.return_code or 1
     if session.trace_error:
         print(f"loopviz: {session.trace_error}; the trace is incomplete.", file=sys.stderr)
         return 1
-    print(f"loopviz: trace saved to {trace}", file=sys.stderr)
+    if saved:
+        print(f"loopviz: trace saved to {trace}\n  replay it with: loopviz replay {trace}",
+              file=sys.stderr)  # fmt: skip
     timeline = session.timeline
     if timeline.exit_code:
         error = f" ({timeline.error})" if timeline.error else ""
-        print(f"loopviz: {target.label} ended with exit status {timeline.exit_code}{error}",
+        print(f"loopviz: {label} ended with exit status {timeline.exit_code}{error}",
               file=sys.stderr)  # fmt: skip
     return session.exit_code or 0
 
@@ -247,8 +269,19 @@ def cmd_list(argv: list[str]) -> int:
             watch = textwrap.fill(f"watch: {scenario.watch}", columns, initial_indent=indent,
                                   subsequent_indent=indent + "       ")  # fmt: skip
             print(watch)
-    print(f"\nRun one with: loopviz {scenarios[0].path}")
+    print(f"\nRun one with: {_own_command()} {scenarios[0].path}")
     return 0
+
+
+def _own_command() -> str:
+    """How to run loopviz again from here: ``.venv/bin/loopviz`` if that is the one running,
+    so that the hint works without an activated virtual environment."""
+    here = Path(sys.executable).parent / "loopviz"
+    try:
+        relative = here.relative_to(Path.cwd())
+    except ValueError:
+        return "loopviz" if os.environ.get("VIRTUAL_ENV") else str(here)
+    return str(relative) if str(relative).startswith(".") else f"./{relative}"
 
 
 def cmd_pick() -> int:
@@ -273,10 +306,12 @@ def cmd_replay(argv: list[str]) -> int:
     loader = _start_loading(options.trace)
     _require_terminal("run the same command in a terminal window")
 
+    from loopviz.catalogue import find
     from loopviz.ui.app import LoopvizApp
 
     trace = loader.trace
     app = LoopvizApp(
+        scenario=find(trace.header.get("scenario")),
         loader=loader,
         title=Path(trace.header.get("scenario") or options.trace).name,
         python=trace.header.get("python", ""),
@@ -284,7 +319,7 @@ def cmd_replay(argv: list[str]) -> int:
         theme=_theme(options),
     )
     app.run()
-    return 0
+    return app.return_code or 0
 
 
 def _require_terminal(instead: str) -> None:
@@ -416,13 +451,50 @@ def cmd_serve(argv: list[str]) -> int:
         _check_script(options.target)
         command = [options.target]
     flags = ["--classroom"] if options.classroom else ["--ascii"] if options.ascii else []
-    shell = " ".join(shlex.quote(part) for part in [sys.executable, "-m", "loopviz", *flags,
-                                                      *command])  # fmt: skip
+    # exec: the process the server holds (and signals) is the app itself, not a shell around it
+    shell = "exec " + " ".join(shlex.quote(part) for part in [sys.executable, "-m", "loopviz",
+                                                                *flags, *command])  # fmt: skip
+    _end_pages_for_sure()
     server = Server(shell, host=options.host, port=options.port, title="loopviz")
     print(f"loopviz: serving {options.target} at http://{options.host}:{options.port} "
           "(Ctrl-C stops)", file=sys.stderr)  # fmt: skip
     server.serve()
     return 0
+
+
+PAGE_GRACE = 3.0  # seconds a page's app has to quit when its page goes, before it is ended
+
+
+def _end_pages_for_sure() -> None:
+    """A page that closes or is abandoned must always end its app process (and so its script).
+
+    textual-serve asks the app to quit and then waits for it without a limit: an app that does
+    not answer (its loop stuck, or the quit lost) would run on, unseen. Here its stop() waits
+    PAGE_GRACE seconds, then terminates the app, then kills it. Only this server process is
+    changed (the one ``loopviz serve`` runs)."""
+    import asyncio
+    import contextlib
+
+    from textual_serve import app_service, server
+
+    class EndingAppService(app_service.AppService):
+        async def stop(self) -> None:
+            process = self._process
+            with contextlib.suppress(TimeoutError, OSError):  # (ConnectionError is an OSError)
+                await asyncio.wait_for(super().stop(), PAGE_GRACE)
+            if process is None or process.returncode is not None:
+                return
+            for end in (process.terminate, process.kill):
+                try:
+                    end()
+                    await asyncio.wait_for(process.wait(), PAGE_GRACE)
+                    return
+                except ProcessLookupError:
+                    return
+                except TimeoutError:
+                    continue
+
+    server.AppService = EndingAppService
 
 
 def main(argv: list[str] | None = None) -> int:

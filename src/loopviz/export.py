@@ -16,7 +16,7 @@ from pathlib import Path
 
 from loopviz import model
 from loopviz.model import Lane, Timeline
-from loopviz.summary import culprit_words
+from loopviz.replay import culprit_words
 
 PID = 1
 LOOP_TID = 1
@@ -81,7 +81,7 @@ def perfetto(timeline: Timeline, title: str = "loopviz") -> dict:
     for index, (name, lane) in enumerate(timeline.threads.items()):
         tid = FIRST_THREAD_TID + index
         events.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_name",
-                       "args": {"name": f"worker {name}"}})  # fmt: skip
+                       "args": {"name": f"{lane.label} ({name})"}})  # fmt: skip
         events += _slices(lane, tid, end_t, lambda span: span.label or "job")
     events += _flows(timeline, tids)
     return {"traceEvents": events, "displayTimeUnit": "ms",
@@ -132,15 +132,18 @@ def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 1
     from rich.text import Text
 
     from loopviz.compare import describe
-    from loopviz.ui.painter import GUTTER, THEMES, Painter, Viewport
+    from loopviz.ui.painter import THEMES, Painter, Viewport
 
     painter = Painter(THEMES[theme_name])
-    cells = max(width - GUTTER, 20)
+    lanes = timeline.visible_tasks()
+    labels = [lane.label for lane in (*lanes, *timeline.threads.values())]
+    painter.gutter = painter.gutter_for(labels, width)
+    cells = max(width - painter.gutter, 20)
     view = Viewport(0, max(timeline.end_t * 1.02 / cells, 1), cells)
     rows = [painter.axis_row(timeline, view), painter.loop_row(timeline, view)]
-    rows += [painter.task_row(timeline, lane, view) for lane in timeline.visible_tasks()]
-    rows += [painter.thread_row(timeline, lane, name, view)
-             for name, lane in timeline.threads.items()]  # fmt: skip
+    rows += [painter.task_row(timeline, lane, view) for lane in lanes]
+    rows += [painter.thread_row(timeline, lane, lane.label, view)
+             for lane in timeline.threads.values()]  # fmt: skip
     console = Console(record=True, width=width, file=open(_devnull(), "w"),  # noqa: SIM115
                       color_system=None if fmt == "txt" else "truecolor")  # fmt: skip
     console.print(Text(describe(title, timeline), style="bold"))

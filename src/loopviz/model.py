@@ -192,20 +192,30 @@ class TaskLane(Lane):
     waiting_on: dict | None = None
     unretrieved: bool = False  # raised, and nobody ever looked at the exception
     asyncio_internal: bool = False
-    args: str = ""  # its coroutine's simple arguments, as a short string
-    entry: str = ""  # the program's own coroutine inside a task a library made
+    args: str = ""  # the coroutine's simple arguments ("'a.com', 2"), if the recorder saw them
+    entry: str = ""  # the user's coroutine inside a task a library made ("read_item")
+    ordinal: int = 1  # among lanes of the same base label, in creation order
+    twins: dict | None = None  # base label -> how many lanes have it (the timeline's table)
+
+    @property
+    def base_label(self) -> str:
+        """The name with what tells it apart from its kind: ``download('a.com', 2)``,
+        ``run_asgi → read_item``; the task's own name where it was given one."""
+        if self.name.startswith("Task-") and self.name[5:].isdigit():
+            base = self.coro.rsplit(".", 1)[-1]
+            if self.entry and self.entry != base:
+                base = f"{base} → {self.entry}"
+            return f"{base}({self.args})" if self.args else base
+        return self.name
 
     @property
     def label(self) -> str:
-        """The name to show: the task's own, or its coroutine's where asyncio named it Task-N,
-        followed by the program's own function inside it for a library's task."""
-        if self.name.startswith("Task-") and self.name[5:].isdigit():
-            name = self.coro.rsplit(".", 1)[-1]
-        else:
-            name = self.name
-        if not self.entry or name.rsplit(".", 1)[-1] == self.entry:
-            return name  # anyio names its tasks after the function (``__main__.producer``)
-        return f"{name} → {self.entry}"
+        """The label every panel uses for this lane: the base label, numbered (``handle #3``)
+        where other lanes share it, so that no two lanes read the same."""
+        base = self.base_label
+        if self.twins is not None and self.twins.get(base, 1) > 1:
+            return f"{base} #{self.ordinal}"
+        return base
 
     @property
     def internal(self) -> bool:
@@ -248,6 +258,19 @@ class TaskLane(Lane):
 @dataclass(slots=True)
 class ThreadLane(Lane):
     name: str = ""
+    label: str = ""  # for people: "worker 1", "pool 2 worker 3", or the thread's own name
+
+
+def thread_label(name: str) -> str:
+    """``asyncio_0`` -> ``worker 1``; ``ThreadPoolExecutor-1_2`` -> ``pool 2 worker 3``: the
+    default executor's threads and pools' threads counted from 1, other threads as named."""
+    prefix, _, number = name.rpartition("_")
+    if prefix == "asyncio" and number.isdigit():
+        return f"worker {int(number) + 1}"
+    pool, _, pool_number = prefix.rpartition("-")
+    if pool == "ThreadPoolExecutor" and pool_number.isdigit() and number.isdigit():
+        return f"pool {int(pool_number) + 1} worker {int(number) + 1}"
+    return name
 
 
 @dataclass(slots=True)
@@ -260,17 +283,10 @@ class Block:
     where: str
     code: str
     stack: list[str]
-    # The watchdog could not run while it lasted: C code held the GIL. ``where`` is then the
-    # last Python line it saw, if any.
-    gil: bool = False
+    gil: bool = False  # C code held the GIL: no sample in time; ``where`` is the last line seen
 
     def duration(self, now: int) -> int:
         return (self.end if self.end is not None else now) - self.start
-
-
-def _block_of(e: dict, end: int | None) -> Block:
-    return Block(e["task"], e["start"], end, e["where"], e["code"], list(e.get("stack", [])),
-                 bool(e.get("gil")))  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -292,8 +308,8 @@ class Timeline:
         self.loop_impl: str | None = None
         self.loop_threads: list[str] = []  # the thread of each event loop, in order
         self.unrecorded: str = ""
-        self.unseen_tasks = 0  # tasks made past the recorder's reach, and their coroutines
-        self.unseen_detail = ""
+        self.unseen: list[dict] = []  # the recorder's notices of tasks it could not see
+        self.twins: dict[str, int] = {}  # base label -> lanes that have it (see TaskLane.label)
         self.now = 0
         self.end_t: int = 0
         self.exit_code: int | None = None
@@ -308,6 +324,7 @@ class Timeline:
         self._loop_tasks = array("q")  # per loop-lane span: the task whose step it is, or -1
         self._nested_steps = False  # a step ran inside another (eager tasks): see running_at
         self.detail_until: int | None = None  # set by end_detail(): lanes stop there
+        self._group_waits: dict[int, list[tuple[int, dict]]] = {}  # task -> gather/group waits
         self._strings: dict[str, str] = {}  # one object per distinct span label (see _string)
         self.sources: dict[str, dict] = {}  # ``source`` events by file: path, sha256 (issue 16)
         # event kind -> its _on_<kind> method; kinds without one only go into ``events``
@@ -355,15 +372,36 @@ class Timeline:
         lane = TaskLane(
             id=e["task"], name=e["name"], coro=e["coro"], parent=e["parent"],
             where=e["where"], created=e["t"], asyncio_internal=bool(e.get("internal")),
-            args=e.get("args") or "",
+            args=e.get("args") or "", twins=self.twins,
         )  # fmt: skip
         lane.open(e["t"], READY, "scheduled")
         self.tasks[lane.id] = lane
+        self._count_label(lane)
+
+    def _count_label(self, lane: TaskLane) -> None:
+        if not lane.internal:
+            base = lane.base_label
+            lane.ordinal = self.twins[base] = self.twins.get(base, 0) + 1
+
+    def _relabel(self, lane: TaskLane, change) -> None:
+        """Apply ``change`` to a lane's label fields, counting it under its new base label."""
+        if not lane.internal and self.twins.get(lane.base_label, 0) > 0:
+            self.twins[lane.base_label] -= 1  # (its old number is kept by no one: no reuse)
+        change()
+        self._count_label(lane)
 
     def _on_rename(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])
         if lane is not None:
-            lane.name = e["name"]
+            self._relabel(lane, lambda: setattr(lane, "name", e["name"]))
+
+    def _on_entry(self, e: dict) -> None:
+        lane = self.tasks.get(e["task"])
+        if lane is not None and e.get("func"):
+            self._relabel(lane, lambda: setattr(lane, "entry", e["func"].rsplit(".", 1)[-1]))
+
+    def _on_unseen(self, e: dict) -> None:
+        self.unseen.append(e)
 
     def _on_ready(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])
@@ -442,6 +480,8 @@ class Timeline:
         lane.waiting_on = waiting_on
         label = self._string(waiting_on.get("label", ""))
         lane.open(t, WAITING, label, waiting_on.get("deadline"))
+        if waiting_on.get("kind") == "gather":  # few: kept whole, to explain how they end
+            self._group_waits.setdefault(lane.id, []).append((t, waiting_on))
 
     def _on_done(self, e: dict) -> None:
         lane = self.tasks.get(e["task"])
@@ -467,7 +507,8 @@ class Timeline:
         followed = self.detail_until is None  # past end_detail(), take the watchdog's word
         if followed and task is not None and self._running.get(task) != e["start"]:
             return  # that step is over already: a late sample, its ``block`` event (if any) rules
-        self.blocks.append(_block_of(e, None))
+        self.blocks.append(Block(e["task"], e["start"], None, e["where"], e["code"],
+                                 list(e.get("stack", [])), bool(e.get("gil"))))  # fmt: skip
 
     def _on_block(self, e: dict) -> None:
         for block in reversed(self.blocks):
@@ -477,35 +518,8 @@ class Timeline:
                 block.code = block.code or e["code"]
                 block.gil = block.gil or bool(e.get("gil"))
                 return
-        self.blocks.append(_block_of(e, e["end"]))
-
-    def _on_entry(self, e: dict) -> None:
-        lane = self.tasks.get(e["task"])
-        if lane is not None:
-            lane.entry = e["func"].rsplit(".", 1)[-1]
-
-    def _on_thread_job(self, e: dict) -> None:
-        """A thread outside run_in_executor handed a result back for a task: drawn on its lane
-        from when the task began to wait for it (or, with no task, as a mark at the hand-back)."""
-        lane = self.threads.get(e["thread"])
-        if lane is None:
-            lane = self.threads[e["thread"]] = ThreadLane(name=e["thread"])
-        t = e["t"]
-        start = e.get("start")
-        if start is None:
-            start = t
-        elif lane.ends and lane.ends[-1] != OPEN:
-            start = max(start, lane.ends[-1])  # it worked for the task before only from then
-        task = self.tasks.get(e["task"]) if e.get("task") is not None else None
-        what = e["func"]
-        if task is not None and task.waiting_on and task.waiting_on.get("kind") == "thread":
-            what = task.waiting_on["label"].removeprefix("thread ")  # crunch(), sqlite execute
-        label = self._string(f"{what} → {task.label}" if task else what)
-        lane.open(min(start, t), RUNNING, label, end=t)
-
-    def _on_unseen(self, e: dict) -> None:
-        self.unseen_tasks += e["count"]
-        self.unseen_detail = e.get("detail", "")
+        self.blocks.append(Block(e["task"], e["start"], e["end"], e["where"], e["code"],
+                                 list(e.get("stack", [])), bool(e.get("gil"))))  # fmt: skip
 
     def _on_idle(self, e: dict) -> None:
         if self.loop.current is None:
@@ -513,13 +527,40 @@ class Timeline:
             self._loop_tasks.append(-1)
 
     def _on_thread_start(self, e: dict) -> None:
-        lane = self.threads.get(e["thread"])
+        self._thread_lane(e["thread"]).open(e["t"], RUNNING, self._job_label(e))
+
+    def _thread_lane(self, name: str) -> ThreadLane:
+        lane = self.threads.get(name)
         if lane is None:
-            lane = self.threads[e["thread"]] = ThreadLane(name=e["thread"])
-        label = e["func"]
+            lane = self.threads[name] = ThreadLane(name=name, label=thread_label(name))
+        return lane
+
+    def _job_label(self, e: dict) -> str:
+        label = e.get("func") or "?"
         if e.get("task") is not None and e["task"] in self.tasks:
             label = f"{label} ← {self.tasks[e['task']].label}"
-        lane.open(e["t"], RUNNING, self._string(label))
+        return self._string(label)
+
+    def _on_thread_job(self, e: dict) -> None:
+        """A thread not started by run_in_executor handed a result to the loop for a task: drawn
+        on that thread's lane like a worker's job (from ``start`` when known, else a moment)."""
+        lane = self._thread_lane(e["thread"])
+        t, start = e["t"], e.get("start")
+        start = t if start is None else min(start, t)
+        if lane.starts:  # spans stay in start order: a job cannot begin before the last began
+            last_end = lane.ends[-1]
+            start = max(start, lane.starts[-1] if last_end == OPEN else min(last_end, t))
+            lane.close(start)
+        lane.open(start, RUNNING, self._job_label(self._named_job(e)), end=t)
+
+    def _named_job(self, e: dict) -> dict:
+        """A hand-back names what the thread ran by the wait of the task it ran for (``crunch()``,
+        ``sqlite execute``), where the recorder saw only the callback (``set_result()``)."""
+        task = self.tasks.get(e["task"]) if e.get("task") is not None else None
+        wait = task.waiting_on if task is not None else None
+        if wait and wait.get("kind") == "thread":
+            return {**e, "func": wait["label"].removeprefix("thread ")}
+        return e
 
     def _on_thread_end(self, e: dict) -> None:
         lane = self.threads.get(e["thread"])
@@ -561,21 +602,27 @@ class Timeline:
             lane for lane in self.tasks.values() if not lane.internal and lane.created <= horizon
         ]
 
-    def current_block(self) -> Block | None:
-        """The block in progress at the horizon. Live, a step that has run past the threshold
+    def current_block(self, horizon: int | None = None) -> Block | None:
+        """The block in progress at the horizon (or at ``horizon``). A step becomes a block once
+        it has run past the threshold, as a viewer saw it live: before that the lanes show it
+        running, and so does everything else. Live, a step that has run past the threshold
         without a word from the watchdog (C code holding the GIL) counts as one too."""
-        horizon = self.horizon
+        horizon = self.horizon if horizon is None else horizon
+        threshold = self.block_threshold_ns
         for block in reversed(self.blocks):
             if block.start > horizon:
                 continue
+            if horizon - block.start < threshold and (block.end is None or block.end > horizon):
+                continue  # not long enough yet to be a block
             if block.end is None and not self.live:
                 return None if self.ended and self.cursor is None else block
             if block.end is None or block.end > horizon:
-                return Block(block.task, block.start, None, block.where, block.code, block.stack)
+                return Block(block.task, block.start, None, block.where, block.code, block.stack,
+                             block.gil)  # fmt: skip
             break
         if self.live:
             for task_id, start in self._running.items():
-                if horizon - start >= self.block_threshold_ns:
+                if horizon - start >= threshold:
                     return Block(task_id, start, None, "", "", [])
         return None
 
@@ -607,22 +654,25 @@ class Timeline:
             if block.start > horizon:
                 break
             if block.end is None or block.end > horizon:
-                block = Block(block.task, block.start, None, block.where, block.code, block.stack)
+                if horizon - block.start < self.block_threshold_ns:
+                    continue  # not a block yet as of the horizon (see current_block)
+                block = Block(block.task, block.start, None, block.where, block.code, block.stack,
+                              block.gil)  # fmt: skip
             blocks.append(block)
         current = self.current_block()
         if current is not None and not any(b.start == current.start for b in blocks):
             blocks.append(current)
         return blocks
 
-    def starved(self, block: Block) -> list[TaskLane]:
+    def starved(self, block: Block, horizon: int | None = None) -> list[TaskLane]:
         """Tasks that were ready during the block (up to the horizon) but could not run."""
-        horizon = self.horizon
+        horizon = self.horizon if horizon is None else horizon
         end = min(block.end if block.end is not None else horizon, horizon)
         starved = []
         for lane in self.tasks.values():
             if lane.id == block.task or lane.internal:
                 continue
-            for span in lane.spans_between(block.start, end, horizon):
+            for span in lane.spans_between(block.start, end + 1, horizon):  # (end included)
                 # ready at any moment of the block, whether it became ready before or during it
                 ready_until = span.end if span.end is not None else horizon
                 if span.state == READY and ready_until > block.start and span.start <= end:
@@ -635,6 +685,13 @@ class Timeline:
 
     def states_at(self, t: int) -> dict[int, str | None]:
         return {task_id: lane.state_at(t) for task_id, lane in self.tasks.items()}
+
+    def group_wait(self, task_id: int, t: int) -> dict | None:
+        """The gather or TaskGroup wait the task began last at or before ``t``, if any."""
+        for start, wait in reversed(self._group_waits.get(task_id, ())):
+            if start <= t:
+                return wait
+        return None
 
     def display_name(self, task_id: int | None) -> str:
         if task_id is None:

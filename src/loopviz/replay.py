@@ -13,7 +13,7 @@ import json
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loopviz import model
@@ -41,9 +41,8 @@ class Replay:
         self.speed = 1.0
         self._task_events: dict[int, array] | None = None  # task -> its event indices
         self._indexed = 0
-        self._queue_cache: tuple[int, dict[int, int], dict[int, int]] | None = None
-        # event index -> the queues after it: (ready tasks, since, sleeping tasks, deadlines)
-        self._checkpoints: dict[int, tuple[array, array, array, array]] = {}
+        self.queues = Queues(timeline)
+        self._key_moments: tuple[int, list[KeyMoment]] | None = None
         self.seek_index(0 if timeline.events else -1)
 
     # -- moving ---------------------------------------------------------------------------
@@ -99,12 +98,49 @@ class Replay:
         return self._task_events.get(task_id, ())
 
     def next_block(self) -> bool:
-        """Jump to the start of the next block after the cursor. False if there is none."""
-        for block in self.timeline.blocks:
-            if block.start > self.time:
-                self.seek_time(block.start)
-                return True
+        """Jump to the next block after the cursor, where a viewer first saw it as one: its
+        ``block_begin`` (the watchdog's word), or the threshold past its start. False if none."""
+        timeline = self.timeline
+        for block in timeline.blocks:
+            seen = block.start + timeline.block_threshold_ns
+            if block.end is not None:
+                seen = min(seen, block.end)
+            if seen <= self.time:
+                continue
+            self.seek_time(seen)
+            events = timeline.events
+            for i in range(self.index + 1, min(self.index + 50, len(events))):
+                event = events[i]
+                if event["ev"] == "block_begin" and event["start"] == block.start:
+                    self.seek_index(i)
+                    break
+            return True
         return False
+
+    def key_moments(self) -> list[KeyMoment]:
+        """The moments a lesson stops at (see key_moments)."""
+        return key_moments(self.timeline)
+
+    def next_key_moment(self) -> KeyMoment | None:
+        """Go to the first key moment after the cursor (back to the first after the last)."""
+        if self._key_moments is None or self._key_moments[0] != len(self.timeline.events):
+            self._key_moments = (len(self.timeline.events), key_moments(self.timeline))
+        found = self._key_moments[1]
+        if not found:
+            return None
+        later = [k for k in found if (k.t, k.index) > (self.time, self.index)]
+        chosen = later[0] if later else found[0]
+        self.seek_index(chosen.index)
+        if chosen.t > self.time:
+            self.seek_time(chosen.t)
+        return chosen
+
+    def key_moment_here(self) -> KeyMoment | None:
+        """The key moment the cursor is on, if any (its "why it matters" goes on screen)."""
+        if self._key_moments is None:
+            return None
+        return next((k for k in self._key_moments[1]
+                     if (k.index, k.t) == (self.index, self.time)), None)  # fmt: skip
 
     def play_tick(self, wall_seconds: float) -> bool:
         """Advance by ``wall_seconds`` of play at the current speed. False at the end."""
@@ -123,49 +159,34 @@ class Replay:
 
     def explain(self) -> str:
         """The event at the cursor, in plain words."""
-        event = self.event
-        if event is None:
-            return "Nothing has happened yet."
-        return explain_event(self.timeline, event)
+        return self.moment().explanation
+
+    def moment(self) -> Moment:
+        """Everything the screen says about the cursor, worked out once (see Moment)."""
+        return moment_at(self.timeline, self.index, self.queues)
 
     def loop_state(self) -> LoopState:
-        timeline = self.timeline
-        t = self.time
-        block = timeline.current_block()
-        running = timeline.running_at(t) if block is None else []
-        if block is not None:
-            culprit = f": {block.code}" if block.code else ""
-            doing = f"blocked by {timeline.display_name(block.task)}{culprit}"
-        elif running:
-            doing = f"running a step of {running[0].label}"
-        elif _span_state(timeline.loop, t) == model.IDLE:
-            doing = "waiting in select() for I/O or a timer"
-        elif timeline.ended and t >= timeline.end_t:
-            doing = "finished"
-        else:
-            doing = "between steps (running callbacks)"
-        ready, timers = self._queues()
-        # An old trace may lack ready events: a timer already past is a ready task.
-        due = [(deadline, task) for task, deadline in timers.items() if deadline <= t]
-        first_ready = heapq.nsmallest(QUEUE_SHOWN, [*((s, k) for k, s in ready.items()), *due])
-        pending = heapq.nsmallest(QUEUE_SHOWN, ((d, k) for k, d in timers.items() if d > t))
-        name = timeline.display_name
-        return LoopState(
-            doing=doing,
-            ready=[name(task) for _since, task in first_ready],
-            timers=[f"{name(task)} at {clock(deadline)}" for deadline, task in pending],
-        )
+        return self.moment().loop_state()
 
-    def _queues(self) -> tuple[dict[int, int], dict[int, int]]:
-        """(ready task -> since, sleeping task -> deadline) after the event at the cursor.
 
-        Built by applying events from the nearest known state at or before the cursor: the last
-        answer when stepping forward, else a checkpoint kept every CHECKPOINT_EVERY events. So a
-        step costs what the step changes, and any other move at most CHECKPOINT_EVERY events,
-        however many tasks and events the trace holds."""
-        target = self.index
+class Queues:
+    """The loop's ready queue and timers after any event, for a replay cursor or the live end.
+
+    Built by applying events from the nearest known state at or before the wanted event: the last
+    answer when stepping forward (or following a live run), else a checkpoint kept every
+    CHECKPOINT_EVERY events. So a step costs what the step changes, and any other move at most
+    CHECKPOINT_EVERY events, however many tasks and events the trace holds."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        self.timeline = timeline
+        self._cache: tuple[int, dict[int, int], dict[int, int]] | None = None
+        # event index -> the queues after it: (ready tasks, since, sleeping tasks, deadlines)
+        self._checkpoints: dict[int, tuple[array, array, array, array]] = {}
+
+    def after(self, target: int) -> tuple[dict[int, int], dict[int, int]]:
+        """(ready task -> since, sleeping task -> deadline) after event ``target``."""
         start, ready, timers = -1, {}, {}
-        last = self._queue_cache
+        last = self._cache
         if last is not None and last[0] <= target:
             start, ready, timers = last
         checkpoint_at = (target // CHECKPOINT_EVERY) * CHECKPOINT_EVERY - 1
@@ -181,7 +202,7 @@ class Replay:
                 # int64 columns: a tenth of the memory of two dicts of int objects
                 columns = (ready, ready.values(), timers, timers.values())
                 self._checkpoints[i] = tuple(array("q", column) for column in columns)
-        self._queue_cache = (target, ready, timers)
+        self._cache = (target, ready, timers)
         return ready, timers
 
 
@@ -205,40 +226,244 @@ def _span_state(lane: model.Lane, t: int) -> str | None:
     return span.state if span is not None else None
 
 
-def explain_event(timeline: Timeline, event: dict) -> str:
+# -- one instant, as every panel shows it ----------------------------------------------------
+
+
+@dataclass
+class Moment:
+    """Everything the screen says about one instant, worked out once.
+
+    The header, the banner, the explanation, the loop panel and the lane icons all read this one
+    object, so they cannot disagree: who holds the loop, who is starved, what the loop is doing
+    and each lane's state are each decided here, once."""
+
+    timeline: Timeline
+    t: int
+    index: int  # the event at or before t (-1: none yet)
+    event: dict | None
+    block: model.Block | None  # the block in progress, as a viewer saw it then
+    status: str  # blocked | running | idle | between steps | finished | starting
+    doing: str  # the loop panel's sentence; it starts with the status in other words
+    holder: str  # the label of the task holding the loop during a block
+    starved: list[model.TaskLane]  # ready during the block so far, unable to run
+    running: list[model.TaskLane]
+    ready: list[str]  # labels, in the order they became ready
+    timers: list[str]  # "label at 1.234 s", soonest first
+    explanation: str
+    stamp: tuple = ()  # what the moment was computed from (see moment_stamp)
+    _states: dict[int, str | None] = field(default_factory=dict)
+
+    def lane_state(self, lane: model.TaskLane) -> str | None:
+        """The lane's state now: ``done`` once finished, ``blocked`` only past the threshold."""
+        state = self._states.get(lane.id, "?")
+        if state == "?":
+            if lane.done_at is not None and lane.done_at <= self.t:
+                state = model.DONE
+            else:
+                state = lane.state_as_of(self.t, self.timeline.block_threshold_ns)
+                if self.block is not None and lane.id == self.block.task:
+                    state = model.BLOCKED
+            self._states[lane.id] = state
+        return state
+
+    @property
+    def headline(self) -> str:
+        """``BLOCKED 1.3 s: time.sleep(2) at blocking.py:25`` during a block, else the status."""
+        if self.block is None:
+            return self.status
+        return block_headline(self.timeline, self.block, self.t)
+
+    @property
+    def starved_labels(self) -> list[str]:
+        return [lane.label for lane in self.starved]
+
+    def loop_state(self) -> LoopState:
+        return LoopState(doing=self.doing, ready=self.ready, timers=self.timers)
+
+
+def moment_stamp(timeline: Timeline) -> tuple:
+    """A moment holds while these stay the same: the horizon, the events taken in, the cursor."""
+    return (timeline.horizon, len(timeline.events), timeline.cursor, timeline.ended)
+
+
+def moment_at(timeline: Timeline, index: int, queues: Queues | None = None) -> Moment:
+    """The moment at the horizon (the replay cursor, or now when live); ``index`` is the last
+    event shown. ``queues`` (kept between calls) makes stepping cost only what changed."""
+    t = timeline.horizon
+    events = timeline.events
+    event = events[index] if 0 <= index < len(events) else None
+    block = timeline.current_block(t)
+    running = [] if block is not None else (
+        [lane for lane in (timeline.tasks.get(i) for i in timeline._running) if lane]
+        if timeline.live else timeline.running_at(t)
+    )  # fmt: skip
+    holder, starved = "", []
+    if block is not None:
+        holder = timeline.display_name(block.task)
+        status = "blocked"
+        doing = f"blocked by {holder}" + (f": {block.code}" if block.code else "")
+        starved = timeline.starved(block, t)
+    elif running:
+        status, doing = "running", f"running a step of {running[0].label}"
+    elif timeline.ended and t >= timeline.end_t:
+        status, doing = "finished", "finished: the program has ended"
+    elif timeline.live:
+        status, doing = "idle", "idle: waiting for I/O or a timer"
+    elif _span_state(timeline.loop, t) == model.IDLE:
+        status, doing = "idle", "idle: waiting in select() for I/O or a timer"
+    elif not timeline.loop.starts or t < timeline.loop.starts[0]:
+        status, doing = "starting", "starting: no step has run yet"
+    else:
+        status, doing = "between steps", "between steps (running callbacks)"
+    ready_at, timers_at = queues.after(index) if queues is not None else ({}, {})
+    # An old trace may lack ready events: a timer already past is a ready task.
+    due = [(deadline, task) for task, deadline in timers_at.items() if deadline <= t]
+    first_ready = heapq.nsmallest(QUEUE_SHOWN, [*((s, k) for k, s in ready_at.items()), *due])
+    pending = heapq.nsmallest(QUEUE_SHOWN, ((d, k) for k, d in timers_at.items() if d > t))
+    name = timeline.display_name
+    ready = [name(task) for _since, task in first_ready]
+    if len(ready_at) + len(due) > len(ready):
+        ready.append(f"+{len(ready_at) + len(due) - len(ready):,} more")
+    moment = Moment(
+        timeline=timeline, t=t, index=index, event=event, block=block, status=status,
+        doing=doing, holder=holder, starved=starved, running=running, ready=ready,
+        timers=_timer_words(pending, len(timers_at) - len(due), name),
+        explanation="", stamp=moment_stamp(timeline),
+    )  # fmt: skip
+    moment.explanation = _explain_moment(moment)
+    return moment
+
+
+def _timer_words(pending: list[tuple[int, int]], total: int, name) -> list[str]:
+    """``fast at 2.004 s``; timers due at the same millisecond share one entry (``wait #1, wait
+    #2 at 0.627 s``), and what the list leaves out is counted, not repeated."""
+    words: list[str] = []
+    by_clock: dict[str, list[str]] = {}
+    for deadline, task in pending:
+        by_clock.setdefault(clock(deadline), []).append(name(task))
+    for when, names in by_clock.items():
+        words.append(f"{', '.join(names)} at {when}")
+    if total > len(pending):
+        words.append(f"+{total - len(pending):,} more")
+    return words
+
+
+def _explain_moment(moment: Moment) -> str:
+    event, block = moment.event, moment.block
+    if event is None:
+        return "Nothing has happened yet."
+    timeline = moment.timeline
+    block_event = event["ev"] in ("block_begin", "block") and block is not None
+    if block is not None and (event["t"] < block.start + timeline.block_threshold_ns
+                              or (event["ev"] not in ("ready", "output") and not block_event)):
+        # the words of the block itself: the event before it is older than what the screen shows
+        return _explain_block_now(moment)
+    if block_event:
+        return _explain_block_now(moment)
+    return explain_event(timeline, event, moment)
+
+
+def _explain_block_now(moment: Moment) -> str:
+    block = moment.block
+    culprit = culprit_words(block)
+    held = duration(moment.t - block.start, 2)
+    starved = _starved_words(moment.starved_labels, "are", "is")
+    return f"{moment.holder} blocks the loop: {culprit}; it has held it for {held}{starved}"
+
+
+def _starved_words(labels: list[str], plural: str, singular: str) -> str:
+    if not labels:
+        return ""
+    count = len(labels)
+    verb = plural if count != 1 else singular
+    shown = ", ".join(labels[:6]) + (f" and {count - 6} more" if count > 6 else "")
+    return f"; {count} task{'s' if count != 1 else ''} {verb} starved: {shown}"
+
+
+def culprit_words(block: model.Block) -> str:
+    """What held the loop, in plain words, whatever the recorder could see."""
+    if block.gil:
+        if block.code:
+            return (
+                "inside a C call that held the GIL; the last Python line seen was "
+                f"{block.code} at {_short(block.where)}"
+            )
+        if block.stack:  # no line at all: the recorder names whose step it was
+            where, _, func = block.stack[0].partition(" in ")
+            return (
+                f"inside a C call that held the GIL, in {func}() ({_short(where)}); "
+                "no Python line could be sampled"
+            )
+        return "inside a C call that held the GIL; no Python line could be sampled"
+    if block.where:
+        return f"{block.code} at {_short(block.where)}"
+    if block.end is not None:
+        return "no line was sampled (the block ended before the watchdog looked)"
+    return "code the watchdog has not sampled yet"
+
+
+def block_headline(timeline: Timeline, block: model.Block, horizon: int | None = None) -> str:
+    """``BLOCKED 1.3 s: time.sleep(2) at blocking.py:25``, the words the header shows."""
+    horizon = timeline.horizon if horizon is None else horizon
+    text = f"BLOCKED {duration(block.duration(horizon), 2)}"
+    if block.gil:
+        return f"{text} in {timeline.display_name(block.task)}: a C call holding the GIL"
+    if block.where:
+        filename, _, line = block.where.rpartition(":")
+        return f"{text}: {block.code} at {filename.rsplit('/', 1)[-1]}:{line}"
+    return f"{text} in {timeline.display_name(block.task)} (no sample yet)"
+
+
+def explain_event(timeline: Timeline, event: dict, moment: Moment | None = None) -> str:
+    """An event in plain words. With ``moment`` (the cursor's), what depends on the instant (is
+    the loop blocked? who is starved?) is read from it; without, as of the event's own time."""
     kind = event["ev"]
     name = timeline.display_name(event.get("task")) if "task" in event else ""
     t = event["t"]
     if kind == "create":
-        parent = f"{timeline.display_name(event['parent'])} creates" if event["parent"] else (
+        parent = f"{timeline.display_name(event['parent'])} creates" if event.get("parent") else (
             "asyncio.run creates"
         )  # fmt: skip
-        site = _short(event["where"])
-        return f"{parent} {name} ({event['coro']}() at {site}); it is ready to run"
+        site = _short(event.get("where", ""))
+        return f"{parent} {name} ({event.get('coro', '?')}() at {site}); it is ready to run"
     if kind == "resume":
         return _explain_resume(timeline, event, name)
     if kind == "suspend":
-        wait = event["waiting_on"]
+        wait = event.get("waiting_on") or {}
         until = f" until {clock(wait['deadline'])}" if "deadline" in wait else ""
         where = f" at {_short(wait['where'])}" if wait.get("where") else ""
-        return f"{name} awaits{where}: it waits on {wait['label']}{until} and gives the loop back"
+        what = wait.get("label", "something")
+        return f"{name} awaits{where}: it waits on {what}{until} and gives the loop back"
     if kind == "ready":
-        block = _block_at(timeline, t)
+        block = moment.block if moment is not None else timeline.current_block(t)
         slept = event.get("cause") == "sleep ended"
-        why = "its sleep ended" if slept else "what it awaited is done"
+        why = "its sleep ended" if slept else _why_ready(timeline, event)
         if block is not None:
             return f"{name} is ready ({why}), but the loop is blocked: {name} is starved"
         return f"{name} is ready ({why}); it runs when the loop gets to it"
     if kind == "done":
         outcome = {"returned": "returns", "raised": "raises", "cancelled": "is cancelled"}
         detail = f" {event['detail']}" if event.get("detail") else ""
-        return f"{name} {outcome.get(event['outcome'], event['outcome'])}{detail}: it is done"
+        said = outcome.get(event["outcome"], event["outcome"])
+        return f"{name} {said}{detail}: it is done" + _group_words(timeline, event)
     if kind in ("block_begin", "block"):
         return _explain_block(timeline, event, name)
-    if kind == "thread_start":
-        return f"worker thread {event['thread']} starts {event['func']} for {name}"
-    if kind == "thread_end":
-        return f"worker thread {event['thread']} finishes {event['func']} for {name}"
+    if kind in ("thread_start", "thread_end"):
+        thread = timeline.threads.get(event["thread"])
+        label = thread.label if thread is not None else event["thread"]
+        verb = "starts" if kind == "thread_start" else "finishes"
+        return f"worker thread {label} {verb} {event['func']} for {name}"
+    if kind == "thread_job":
+        thread = timeline.threads.get(event["thread"])
+        label = thread.label if thread is not None else event["thread"]
+        whom = f" for {name}" if event.get("task") is not None else ""
+        return f"thread {label} hands the result of {event.get('func') or 'its work'} back to " \
+               f"the loop{whom}"  # fmt: skip
+    if kind == "entry":
+        return f"{name} runs the program's own {event.get('func', '?')}()"
+    if kind == "unseen":
+        return f"the recorder could not see {event.get('count', 'some')} task(s): " \
+               f"{event.get('detail', '')}".rstrip(": ")  # fmt: skip
     if kind == "idle":
         return f"the loop waited {duration(t - event['start'])} in select(): nothing was ready"
     if kind == "output":
@@ -258,49 +483,177 @@ def explain_event(timeline: Timeline, event: dict) -> str:
     return kind
 
 
+def _why_ready(timeline: Timeline, event: dict) -> str:
+    """Why a task awaiting others woke: a failed child of its TaskGroup, or all done."""
+    lane = timeline.tasks.get(event["task"])
+    group = timeline.group_wait(event["task"], event["t"]) if lane is not None else None
+    if group is not None:
+        failed = _failed_children(timeline, group, event["t"])
+        if failed and group.get("label", "").startswith("TaskGroup"):
+            t = event["t"]
+            children = (timeline.tasks.get(c) for c in group.get("children", ()))
+            if all(c is None or (c.done_at is not None and c.done_at <= t) for c in children):
+                return "the last task of its TaskGroup is done"
+            return f"{failed[0].label} in its TaskGroup raised: the group cancels the others"
+    return "what it awaited is done"
+
+
+def _failed_children(timeline: Timeline, wait: dict, t: int) -> list[model.TaskLane]:
+    """Children of the group that had raised by ``t``, over every wait on that same group (the
+    later waits list only the children left)."""
+    ids = dict.fromkeys(wait.get("children", ()))
+    obj = wait.get("obj")
+    if obj:
+        for waits in timeline._group_waits.values():
+            for _start, other in waits:
+                if other.get("obj") == obj:
+                    ids.update(dict.fromkeys(other.get("children", ())))
+    children = (timeline.tasks.get(c) for c in ids)
+    return [c for c in children if c is not None and c.outcome == "raised"
+            and c.done_at is not None and c.done_at <= t]  # fmt: skip
+
+
+def _group_words(timeline: Timeline, event: dict) -> str:
+    """After a child of a TaskGroup raised, what its siblings' ends mean."""
+    lane = timeline.tasks.get(event["task"])
+    if lane is None or event["outcome"] != "cancelled" or lane.parent is None:
+        return ""
+    group = timeline.group_wait(lane.parent, event["t"])
+    if group is None or not group.get("label", "").startswith("TaskGroup"):
+        return ""
+    failed = _failed_children(timeline, group, event["t"])
+    return f" (its TaskGroup cancelled it because {failed[0].label} raised)" if failed else ""
+
+
 def _explain_resume(timeline: Timeline, event: dict, name: str) -> str:
     lane = timeline.tasks.get(event["task"])
     if lane is None:
         return f"{name} resumes"
-    i = bisect_left(lane.starts, event["t"]) - 1
+    t = event["t"]
+    i = bisect_left(lane.starts, t) - 1
     before = lane.spans[i] if i >= 0 else None
+    cancelled = lane.outcome == "cancelled" and lane.done_at is not None and (
+        bisect_right(lane.starts, t) == len(lane.starts)
+    )  # its last step: the one that ends it  # fmt: skip
+    if cancelled:
+        return f"{name} resumes only to be cancelled: CancelledError is raised at its await"
     if before is not None and before.state == model.READY and i >= 1:
         waited = lane.spans[i - 1]
         if waited.state == model.WAITING and waited.label.startswith("sleep"):
-            late = event["t"] - before.start
+            late = t - before.start
             lateness = f", {duration(late, 2)} late" if late >= 1_000_000 else ""
             return (
                 f"{name} resumes: its {waited.label[6:]} sleep ended at {clock(before.start)}"
                 f"{lateness}"
             )
         if waited.state == model.WAITING:
-            return f"{name} resumes: {waited.label} is done"
+            return _explain_wait_over(timeline, lane, waited, t, name)
     if before is not None and before.label == "scheduled":
         return f"{name} runs for the first time"
     return f"{name} resumes"
 
 
+def _explain_wait_over(timeline, lane, waited: model.Span, t: int, name: str) -> str:
+    group = timeline.group_wait(lane.id, waited.start)
+    if group is not None and group.get("label", "").startswith("TaskGroup"):
+        failed = _failed_children(timeline, group, t)
+        children = [timeline.tasks.get(c) for c in group.get("children", ())]
+        left = [c for c in children if c is not None and (c.done_at is None or c.done_at > t)]
+        if failed and left:
+            return (f"{name} resumes: {failed[0].label} in its TaskGroup raised, so the group "
+                    f"cancels the {len(left)} still running and waits for them")  # fmt: skip
+        if failed and _waits_again(timeline, lane, t, group):
+            return (f"{name} resumes: {failed[0].label} in its TaskGroup raised and the others "
+                    "are cancelled; the group waits once more for their ends to be counted")
+        if failed:
+            errors = "; ".join(c.detail or "an exception" for c in failed)
+            return (f"{name} resumes: every task of its TaskGroup is done and "
+                    f"{', '.join(c.label for c in failed)} raised, so the TaskGroup raises "
+                    f"ExceptionGroup([{errors}]) in {name}")  # fmt: skip
+    return f"{name} resumes: {waited.label} is done"
+
+
+def _waits_again(timeline: Timeline, lane: model.TaskLane, t: int, group: dict) -> bool:
+    """Does the step that begins at ``t`` end by waiting on the same group again?"""
+    j = bisect_right(lane.starts, t)  # the span after this step
+    if j >= len(lane.starts) or lane.spans[j].state != model.WAITING:
+        return False
+    again = timeline.group_wait(lane.id, lane.starts[j])
+    return again is not None and again is not group and again.get("obj") == group.get("obj")
+
+
 def _explain_block(timeline: Timeline, event: dict, name: str) -> str:
-    culprit = f"{event['code']} at {_short(event['where'])}" if event["where"] else "unknown code"
+    """A block's event as of its own time (the event log): the starved as of then."""
     block = next((b for b in timeline.blocks if b.start == event["start"]), None)
-    starved = 0
-    if block is not None:
-        saved = timeline.cursor
-        timeline.cursor = block.end if block.end is not None else timeline.end_t
-        starved = len(timeline.starved(block))
-        timeline.cursor = saved
-    tasks = f"; {starved} task{'s are' if starved != 1 else ' is'} starved" if starved else ""
+    if block is None:
+        block = model.Block(event.get("task"), event["start"], event.get("end"),
+                            event.get("where", ""), event.get("code", ""), [],
+                            bool(event.get("gil")))  # fmt: skip
+    culprit = culprit_words(block)
     if event["ev"] == "block_begin":
-        return f"{name} blocks the loop: {culprit}{tasks}"
+        starved = [lane.label for lane in timeline.starved(block, event["t"])]
+        return f"{name} blocks the loop: {culprit}" + _starved_words(starved, "are", "is")
+    starved = [lane.label for lane in timeline.starved(block, event["end"])]
     length = duration(event["end"] - event["start"], 2)
-    return f"the loop is free again after {length}: {name} held it with {culprit}{tasks}"
+    return f"the loop is free again after {length}: {name} held it with {culprit}" + (
+        _starved_words(starved, "were", "was")
+    )  # fmt: skip
 
 
-def _block_at(timeline: Timeline, t: int) -> model.Block | None:
-    for block in timeline.blocks:
-        if block.start <= t and (block.end is None or t < block.end):
-            return block
-    return None
+@dataclass(frozen=True)
+class KeyMoment:
+    """A moment a lesson stops at, and why it matters."""
+
+    index: int  # the event the cursor goes to
+    t: int
+    kind: str  # block | starvation | exception | end
+    why: str
+
+
+def key_moments(timeline: Timeline) -> list[KeyMoment]:
+    """The moments worth stopping at in a lesson, in time order: each block (where a viewer
+    first sees it), the first task starved by a block, each exception that ends a task, and the
+    end of the program. One pass over the events."""
+    found: list[KeyMoment] = []
+    seen_blocks: set[int] = set()
+    starved_yet = False
+    threshold = timeline.block_threshold_ns
+    blocks = {block.start: block for block in timeline.blocks}
+    for i, event in enumerate(timeline.events):
+        kind = event["ev"]
+        if kind in ("block_begin", "block") and event["start"] not in seen_blocks:
+            seen_blocks.add(event["start"])
+            holder = timeline.display_name(event.get("task"))
+            at, t = i, event["t"]
+            if kind == "block":  # no word from the watchdog while it lasted: where it began to be
+                t = min(event["start"] + threshold, event["end"])
+                at = bisect_right(timeline.times, t) - 1
+            why = (f"Why it matters: until {holder} awaits, the loop cannot switch tasks: "
+                   "everything else freezes.")
+            block = blocks.get(event["start"])
+            if not starved_yet and block is not None and timeline.starved(block, t):
+                starved_yet = True  # the first starved tasks are already waiting: say it here
+                why += " Ready tasks starve."
+            found.append(KeyMoment(at, t, "block", why))
+        elif kind == "ready" and not starved_yet:
+            block = next((b for b in blocks.values() if b.start + threshold <= event["t"]
+                          and (b.end is None or event["t"] < b.end)), None)  # fmt: skip
+            if block is not None and event["task"] != block.task:
+                starved_yet = True
+                name = timeline.display_name(event["task"])
+                found.append(KeyMoment(i, event["t"], "starvation",
+                                       f"Why it matters: {name} could run, but the loop is "
+                                       "held: its wait grows for nothing."))
+        elif kind == "done" and event.get("outcome") == "raised":
+            name = timeline.display_name(event["task"])
+            found.append(KeyMoment(i, event["t"], "exception",
+                                   f"Why it matters: the exception leaves {name}; whoever "
+                                   "awaits it (await, gather, TaskGroup) gets it next."))
+        elif kind == "end":
+            found.append(KeyMoment(i, event["t"], "end",
+                                   "Why it matters: the whole run is on screen: compare how "
+                                   "long it took with how long tasks waited."))
+    return sorted(found, key=lambda k: (k.t, k.index))
 
 
 def _short(where: str) -> str:

@@ -7,7 +7,8 @@ a CI log or a bug report.
 
 from __future__ import annotations
 
-from loopviz.model import Block, Timeline
+from loopviz.model import Timeline
+from loopviz.replay import culprit_words
 from loopviz.units import clock, duration
 
 
@@ -38,41 +39,25 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
         total = sum(block.duration(timeline.end_t) for block in blocks)
         lines.append(f"loop blocked {len(blocks)} time(s), {duration(total)} in all:")
         for block in blocks:
-            culprit = culprit_words(block)
+            culprit = f"{block.code} at {block.where}" if block.where and not block.gil else (
+                culprit_words(block)
+            )  # fmt: skip
             lines.append(
                 f"  {clock(block.start)}  {duration(block.duration(timeline.end_t)):>8}"
                 f"  {timeline.display_name(block.task)}: {culprit}"
             )
     else:
         lines.append("loop never blocked")
-    if timeline.unseen_tasks:
-        lines.append(
-            f"{timeline.unseen_tasks} task(s) could not be recorded ({timeline.unseen_detail}): "
-            "they were made from asyncio's C Task class directly, past loopviz's hooks, so "
-            "their steps and waits are missing"
-        )
     ending = f"exit status {timeline.exit_code}"
     if timeline.error:
         ending += f" ({timeline.error})"
     lines.append(ending)
     if timeline.unrecorded:
         lines.append(f"not recorded on this loop: {timeline.unrecorded}")
+    for notice in timeline.unseen:
+        count = notice.get("count")
+        lines.append(f"the recorder could not see {count if count else 'some'} task(s)"
+                     + (f": {notice['detail']}" if notice.get("detail") else ""))  # fmt: skip
     if trace_path:
         lines.append(f"trace written to {trace_path}")
     return "\n".join(lines)
-
-
-def culprit_words(block: Block) -> str:
-    """What held the loop, in plain words, including what could not be seen."""
-    line = f"{block.code} at {block.where}" if block.code else block.where
-    if block.gil:
-        if block.code:
-            return f"inside a C call that held the GIL; last Python line {line}"
-        if block.stack:  # "file:line in func": only whose step it was is known
-            where, _, func = block.stack[0].partition(" in ")
-            return (
-                f"inside a C call that held the GIL, in {func}() ({where}); "
-                "no Python line could be sampled"
-            )
-        return "inside a C call that held the GIL; no Python line could be sampled"
-    return line or "no line was sampled (the block ended before the watchdog looked)"

@@ -13,7 +13,11 @@ the loop holds at that instant. Nothing shown then depends on the wall clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
+import signal
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,14 +29,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Input, RichLog, Static
 
 from loopviz import model
+from loopviz.catalogue import Scenario
 from loopviz.model import Timeline
-from loopviz.replay import Bookmarks, Replay, explain_event
+from loopviz.replay import Bookmarks, Moment, Queues, Replay, explain_event, moment_at
 from loopviz.session import Session
 from loopviz.sourcecode import next_event_at
 from loopviz.trace import TraceLoader
+from loopviz.ui.ascii import AsciiFilter
 from loopviz.ui.awaittree import AwaitTreePanel
 from loopviz.ui.help import HelpScreen
-from loopviz.ui.painter import DEFAULT_THEME, Painter, Theme, block_headline
+from loopviz.ui.painter import DEFAULT_THEME, Painter, Theme
 from loopviz.ui.source import CodeColumn, SourcePane
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock, duration
@@ -43,6 +49,7 @@ OUTPUT_LINES = 300  # lines of output kept on screen in a replay
 EVENT_LOG_LINES = 300  # events kept in the event log pane
 LOAD_BATCH = 50_000  # events taken in between two frames while a big trace loads
 MIN_SIZE = (60, 16)  # below this the layout cannot show a lane; say so instead
+END_GRACE = 3.0  # seconds to quit in good order after SIGTERM (or losing the server) before exiting
 
 
 class LoopvizApp(App):
@@ -51,7 +58,10 @@ class LoopvizApp(App):
 
     BINDINGS = [
         Binding("q", "quit_session", "Quit"),
+        Binding("ctrl+c", "quit_session", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
+        Binding("k", "key_moment", "Key moment"),
+        Binding("w", "toggle_watch", "Watch for", show=False),
         Binding("slash", "filter", "Filter", show=False),
         Binding("h", "toggle_finished", "Hide done", show=False),
         Binding("g", "toggle_group", "Group", show=False),
@@ -77,9 +87,12 @@ class LoopvizApp(App):
         truncated: bool = False,
         theme: Theme = DEFAULT_THEME,
         loader: TraceLoader | None = None,
+        scenario: Scenario | None = None,
     ) -> None:
         super().__init__()
         self.lane_theme = theme
+        self.scenario = scenario  # a catalogue scenario: its "Watch for" is shown (lesson mode)
+        self._ascii_filter = AsciiFilter() if theme.ascii else None
         self.session = session
         self.loader = loader  # a big trace still loading: the rest comes in while it is shown
         if loader is not None:
@@ -102,16 +115,49 @@ class LoopvizApp(App):
         self._events_shown = 0
         self._shown: dict[str, Text | str] = {}  # what each Static shows (see _show)
         self._quiet_ticks = 0  # live polls in a row that brought no event
+        self._live_queues = Queues(self.timeline)
+        self.moment: Moment | None = None  # what every panel shows, computed once per frame
+        self._revealed: int | None = None  # the block whose holder lane was last brought in sight
+        self._notice_timer = None
+        self.notices: list[str] = []  # every notice shown, in order
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = True) -> None:  # fmt: skip
+        """Notices go at the foot of the side panel, never over what the class must read (the
+        explanation, the banner, the output), as Textual's toasts would."""
+        self.notices.append(message)
+        notice = self.query("#notice")
+        if not notice:
+            return
+        colour = {"error": "#ff5f5f", "warning": "#ffaf00"}.get(severity, "#ffd700")
+        text = Text(f"{title}\n" if title else "", style=f"bold {colour}")
+        text.append(message, style="#e4e4e4")
+        widget = notice.first()
+        widget.update(text)
+        widget.add_class("visible")
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+        self._notice_timer = self.set_timer(timeout or 4, lambda: widget.remove_class("visible"))
+
+    def get_line_filters(self):
+        """--ascii: after our own ASCII glyphs, a last filter so that Textual's borders,
+        scrollbars and footer are ASCII too: every character on screen is."""
+        filters = list(super().get_line_filters())
+        if self._ascii_filter is not None:
+            filters.append(self._ascii_filter)
+        return filters
 
     def compose(self) -> ComposeResult:
         yield Static(id="too-small")
         yield Static(id="status")
         yield Static(id="banner")
+        yield Static(id="watch")
         with Horizontal(id="middle"):
             yield TimelineView(self.timeline, Painter(self.lane_theme), id="timeline")
             with Vertical(id="side"):
                 yield Static(id="task-panel")
                 yield Static(id="loop-panel")
+                yield Static(id="notice")
             yield CodeColumn(self.timeline, self.lane_theme, id="code")
         yield Static(id="explain")
         yield RichLog(id="output", markup=False, wrap=False, max_lines=5000)
@@ -122,6 +168,17 @@ class LoopvizApp(App):
 
     def on_mount(self) -> None:
         self.query_one(TimelineView).focus()
+        self.query_one(TimelineView).marks = tuple(self.bookmarks.times)
+        self._end_for_sure()
+        if self.lane_theme.ascii:
+            self.screen.add_class("-ascii")
+        if self.scenario is not None and self.scenario.watch:
+            watch = Text()
+            watch.append(" WATCH FOR ", style="bold #000000 on #ffd700")
+            watch.append(" (w hides) ", style="#bcbcbc")
+            watch.append(self.scenario.watch, style="bold")
+            self.query_one("#watch", Static).update(watch)
+            self.query_one("#watch").add_class("visible")
         if self.session is not None:
             # Start the scenario once the first frame is up: its first events then reach the
             # screen at once, instead of waiting for the app to finish starting.
@@ -133,6 +190,44 @@ class LoopvizApp(App):
             self._opened()
         self._play_timer = self.set_interval(1 / REFRESH_HZ, self._play_tick, pause=True)
         self._redraw()
+
+    def _end_for_sure(self) -> None:
+        """SIGTERM, or the server of a web page going away, always ends this process: first in
+        good order (the script stopped, the trace closed), and if the loop cannot do that within
+        END_GRACE seconds (stuck writing to a page nobody reads), at once, killing the script.
+        Textual's own SIGTERM handler needs a free loop, which is what might be missing."""
+        if self.is_headless or os.name != "posix":
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+
+        def end(*_args) -> None:
+            loop.call_soon_threadsafe(self.action_quit_session)
+            timer = threading.Timer(END_GRACE, self._end_now)
+            timer.daemon = True
+            timer.start()
+
+        with contextlib.suppress(ValueError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, end)
+        if os.environ.get("TEXTUAL_DRIVER"):  # served: the server is our parent
+            parent = os.getppid()
+
+            def watch_parent() -> None:
+                while os.getppid() == parent:
+                    threading.Event().wait(1.0)
+                end()
+
+            threading.Thread(target=watch_parent, daemon=True, name="loopviz-lifeline").start()
+
+    def _end_now(self) -> None:
+        """The last resort of _end_for_sure: the script's process group killed, then this one."""
+        process = self.session.process if self.session is not None else None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+        os._exit(1)
 
     async def _load_rest(self) -> None:
         """Load a big trace a batch at a time, showing it as it grows (the cursor follows)."""
@@ -206,23 +301,26 @@ class LoopvizApp(App):
         if session.finished and not self._announced_end:
             self._announced_end = True
             self._live_timer.stop()  # nothing more will come: redraw only when the user acts
+            self.query_one(TimelineView).frozen_end = None
             self.query_one(TimelineView).action_fit()
             if self.replay is None:
                 self._enter_replay()
-            saved = f" Trace saved to {session.trace_path}." if session.trace_path else ""
-            self.notify(
-                f"The scenario finished (exit status {session.exit_code}).{saved} "
-                "Step through it with ← →.",
-                title="Finished",
-                timeout=8,
-            )
+            self.notify(f"The scenario finished (exit status {session.exit_code}). Step through "
+                        "it with ← →.", title="Finished", timeout=6)  # fmt: skip
         self._redraw()
 
     def _redraw(self) -> None:
         views = self.query(TimelineView)
         if not views:
             return  # a timer firing while the app shuts down: nothing left to draw on
-        views.first().refresh_model()
+        self.moment = moment = self._compute_moment()
+        view = views.first()
+        view.refresh_model(moment)
+        block = moment.block
+        if block is not None and block.task is not None and block.start != self._revealed:
+            self._revealed = block.start  # once per block: then the user scrolls as they like
+            starved = tuple(lane.id for lane in moment.starved)
+            self.call_after_refresh(view.reveal, block.task, starved)  # after the banner's layout
         self._update_status()
         self._update_task_panel()
         self._update_replay_panels()
@@ -234,29 +332,40 @@ class LoopvizApp(App):
             self._bindings_mode = mode
             self.refresh_bindings()
 
+    def _compute_moment(self) -> Moment:
+        """The one state at the cursor (live: now) that the header, banner, explanation, loop
+        panel and lane icons all show."""
+        if self.replay is not None:
+            return self.replay.moment()
+        return moment_at(self.timeline, len(self.timeline.events) - 1, self._live_queues)
+
     def _update_status(self) -> None:
         timeline = self.timeline
+        moment = self.moment
         line = Text()
         line.append("loopviz ", style="bold #ffd700")
         line.append(f" {self.run_title} ", style="bold")
-        line.append(f" Py {self.python or '?'} ", style="#bcbcbc")
-        line.append(f" {timeline.loop_impl or 'no loop yet'} ", style="#bcbcbc")
+        if not self.screen.has_class("-compact"):  # at 80 columns the block's words come first
+            line.append(f" Py {self.python or '?'} ", style="#bcbcbc")
+            line.append(f" {timeline.loop_impl or 'no loop yet'} ", style="#bcbcbc")
         if self.replay is not None:
-            mode = "▶ PLAY" if self.playing else "REPLAY"
-            line.append(f" {mode} {self.replay.speed:g}× ", style="bold #000000 on #ffd700")
+            mode = "PLAYING" if self.playing else "REPLAY"
+            line.append(f" {mode} {self.replay.speed:g}x ", style="bold #000000 on #ffd700")
             total = len(timeline.events)
             line.append(f" {self.replay.index + 1}/{total} ", style="#bcbcbc")
         if self.loader is not None and not self.loader.done:
             line.append(f" LOADING {len(timeline.events):,} events ",
                         style="bold #000000 on #87afff")  # fmt: skip
-        line.append(f" ⏱ {clock(timeline.horizon)} ", style="bold #ffffff")
+        line.append(f" t = {clock(moment.t)} ", style="bold #ffffff")
+        lanes = len(self.query_one(TimelineView).lane_ids())
+        line.append(f" {lanes:,} task{'s' if lanes != 1 else ''} ", style="#bcbcbc")
         if self.truncated:
             line.append(" TRUNCATED ", style="bold #000000 on #ff8700")
-        block = timeline.current_block()
-        if block is not None:
-            line.append(f" {block_headline(timeline, block)} ", style="bold #ffffff on #d70000")
+        block = moment.block
+        if block is not None:  # the banner under it gives the culprit: here only the length
+            line.append(f" {moment.headline.split(':')[0]} ", style="bold #ffffff on #d70000")
         else:
-            status = timeline.loop_status()
+            status = moment.status
             if status == "finished" and timeline.exit_code:
                 failure = f" ({timeline.error})" if timeline.error else ""
                 line.append(f" ended with exit status {timeline.exit_code}{failure} ",
@@ -267,12 +376,12 @@ class LoopvizApp(App):
         self._show("#status", line)
         banner = self.query_one("#banner", Static)
         if block is not None:
-            text = Text(f"THE EVENT LOOP IS {block_headline(timeline, block)}\n", style="bold")
-            holder = timeline.display_name(block.task)
-            text.append(f"{holder} holds the loop; no other task can run")
-            starved = timeline.starved(block)
+            text = Text(f"THE EVENT LOOP IS {moment.headline}\n", style="bold")
+            text.append(f"{moment.holder} holds the loop; no other task can run")
+            starved = moment.starved_labels
             if starved:
-                text.append(" · starved: " + ", ".join(lane.label for lane in starved[:6]))
+                more = f" and {len(starved) - 6} more" if len(starved) > 6 else ""
+                text.append(" | starved: " + ", ".join(starved[:6]) + more)
             self._show("#banner", text)
             banner.add_class("visible")
         else:
@@ -294,22 +403,25 @@ class LoopvizApp(App):
             )
             return
         horizon = timeline.horizon
-        done = lane.done_at is not None and lane.done_at <= horizon
-        state = lane.outcome if done else lane.state_as_of(horizon, timeline.block_threshold_ns)
+        moment = self.moment or self._compute_moment()
+        state = moment.lane_state(lane)
+        done = state == model.DONE
+        state = lane.outcome if done else state
         text = Text()
         text.append(f"{lane.label}\n", style="bold #ffd700")
-        rows = [
-            ("name", lane.name),
-            ("coroutine", lane.coro),
-            ("spawned", lane.where.rsplit("/", 1)[-1] or "?"),
-            ("parent", timeline.display_name(lane.parent) if lane.parent else "none"),
-            ("state", state or "not yet created"),
-        ]
+        rows = [("state", state or "not yet created")]
         span = lane.span_at(horizon)
         if span is not None and not done and span.state in (model.WAITING, model.READY):
             rows.append(("waiting on", span.label))
         if done and lane.detail:
             rows.append(("result", lane.detail))
+        rows += [
+            ("name", lane.name),
+            ("coroutine", lane.coro),
+            ("spawned", lane.where.rsplit("/", 1)[-1] or "?"),
+            ("parent", timeline.display_name(lane.parent) if lane.parent else "none"),
+            *([("arguments", lane.args)] if lane.args else []),
+        ]
         waited, ready = (
             lane.time_in((model.WAITING,), horizon),
             lane.time_in((model.READY,), horizon),
@@ -327,22 +439,31 @@ class LoopvizApp(App):
         self._show("#task-panel", text)
 
     def _update_replay_panels(self) -> None:
+        moment = self.moment
+        text = Text()
+        text.append("THE LOOP NOW\n", style="bold #ffd700")
+        text.append(f"{moment.doing}\n", style="bold")
+        text.append("ready queue: ", style="#8a8a8a")
+        text.append((", ".join(moment.ready) or "empty") + "\n", style="#ffaf00")
+        text.append("timers: ", style="#8a8a8a")
+        text.append(", ".join(moment.timers[:4]) or "none", style="#87afff")
+        unseen = sum(int(e.get("count") or 0) for e in self.timeline.unseen)
+        if self.timeline.unseen:
+            detail = self.timeline.unseen[-1].get("detail", "")
+            text.append(f"\nNot shown: {unseen or 'some'} task(s) the recorder could not see "
+                        f"({detail})", style="#ff8700")  # fmt: skip
+        self._show("#loop-panel", text)
         if self.replay is None:
-            self._show("#loop-panel", "")
             live = "LIVE · space pauses to step through what is recorded so far"
             self._show("#explain", Text(live, style="#8a8a8a"))
             return
-        state = self.replay.loop_state()
-        text = Text()
-        text.append("THE LOOP NOW\n", style="bold #ffd700")
-        text.append(f"{state.doing}\n", style="bold")
-        text.append("ready queue: ", style="#8a8a8a")
-        text.append((", ".join(state.ready) or "empty") + "\n", style="#ffaf00")
-        text.append("timers: ", style="#8a8a8a")
-        text.append(", ".join(state.timers[:4]) or "none", style="#87afff")
-        self._show("#loop-panel", text)
-        line = Text(f"{clock(self.replay.time)}  ", style="bold #ffd700")
-        line.append(self.replay.explain(), style="bold #ffffff")
+        line = Text(f"{clock(moment.t)}  ", style="bold #ffd700")
+        line.append(moment.explanation, style="bold #ffffff")
+        key = self.replay.key_moment_here()
+        if key is not None:
+            line.append(f"\nKEY MOMENT ({key.kind}). {key.why}", style="bold #000000 on #ffd700")
+        elif self.session is not None and self.session.finished and self.trace_path:
+            line.append(f"\ntrace saved in {self.trace_path}", style="#8a8a8a")
         self._show("#explain", line)
 
     def _update_output(self) -> None:
@@ -401,6 +522,11 @@ class LoopvizApp(App):
         self.replay = Replay(self.timeline)
         self.replay.seek_index(len(self.timeline.events) - 1)
         self._outputs_shown = -1
+        view = self.query_one(TimelineView)
+        if self.session is not None and not self.session.finished:
+            view.frozen_end = max(self.timeline.now, self.timeline.end_t)  # no rescaling
+        else:
+            view.frozen_end = None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         replay_only = {"step", "step_task", "jump", "seek_edge", "next_block", "mark",
@@ -418,6 +544,7 @@ class LoopvizApp(App):
         self._redraw()
 
     def _moved(self) -> None:
+        self.query_one(TimelineView).show_cursor()  # a zoomed view follows the cursor
         self._redraw()
 
     def action_step(self, delta: int) -> None:
@@ -460,7 +587,21 @@ class LoopvizApp(App):
         if self.replay is None or not self.replay.play_tick(1 / REFRESH_HZ):
             self.playing = False
             self._play_timer.pause()
-        self._redraw()
+        self._moved()
+
+    def action_key_moment(self) -> None:
+        """Lesson mode: the next key moment (a block, the first starvation, an exception, the
+        end), with why it matters under the explanation."""
+        if self.replay is None:
+            self._enter_replay()
+        if self.replay.next_key_moment() is None:
+            self.notify("Nothing to stop at in this run yet.", timeout=3)
+        self._moved()
+
+    def action_toggle_watch(self) -> None:
+        watch = self.query_one("#watch", Static)
+        if self.scenario is not None and self.scenario.watch:
+            watch.toggle_class("visible")
 
     def action_speed(self, faster: int) -> None:
         speed = self.replay.change_speed(bool(faster))
@@ -469,7 +610,9 @@ class LoopvizApp(App):
 
     def action_mark(self) -> None:
         marked = self.bookmarks.toggle(self.replay.time)
+        self.query_one(TimelineView).marks = tuple(self.bookmarks.times)
         self.notify(f"{'Marked' if marked else 'Unmarked'} {clock(self.replay.time)}", timeout=2)
+        self._redraw()
 
     def action_jump_mark(self, direction: int) -> None:
         t = self.replay.time
@@ -487,6 +630,7 @@ class LoopvizApp(App):
         self.timeline.cursor = None
         self._outputs_shown = 0
         self.query_one("#output", RichLog).clear()
+        self.query_one(TimelineView).frozen_end = None
         self.query_one(TimelineView).action_follow()
         self._redraw()
 

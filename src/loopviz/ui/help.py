@@ -28,6 +28,13 @@ STATES = [
     (model.IDLE, "idle (loop lane)", "the loop waits in select() for I/O or a timer"),
 ]
 
+LANE_GLYPHS = [
+    (model.RUNNING, "running a step (the event loop: busy)"),
+    (model.READY, "ready: could run, waiting for the loop (during a block: starved)"),
+    (model.WAITING, "waiting at an await (the event loop: idle, in select())"),
+    (model.BLOCKED, "holding the loop past the threshold: a block"),
+]
+
 ENDINGS = {"returned": "it returned", "raised": "it raised", "cancelled": "it was cancelled"}
 
 KEYS = [
@@ -35,11 +42,13 @@ KEYS = [
     ("+ -  0", "zoom in / out in time; fit the whole run"),
     ("PgUp PgDn", "pan in time"),
     ("f", "follow now again (live)"),
-    ("space", "live: pause and step through what is recorded; replay: play / pause"),
+    ("space", "play / pause (live: pause, to step through it)"),
     ("← →", "previous / next event"),
     ("shift+← shift+→", "previous / next event of the selected task"),
     ("[ ]  Home End", "jump back / forward; start / end"),
-    ("b", "next block"),
+    ("b", "next block (where it is first seen)"),
+    ("k", "next key moment: block, first starvation, exception, end"),
+    ("w", "hide / show the scenario's \"Watch for\""),
     ("< >", "play slower / faster (0.1× to 10×)"),
     ("m  n N", "mark this moment; next / previous mark"),
     ("click the axis", "put the cursor there"),
@@ -50,13 +59,24 @@ KEYS = [
     ("c", "show / hide the source pane and the await tree"),
     ("click source line", "put the cursor on the next event at that line"),
     ("l", "back to live (while the script runs)"),
-    ("q", "quit (stops the script; the trace is kept)"),
+    ("q, ctrl+c", "quit (stops the script; the trace is kept)"),
 ]
 
 
 def legend(theme: Theme) -> Text:
+    """Keys first (what a teacher looks for mid-lesson; they fit an 80x24 screen), then what
+    every colour and glyph means."""
     text = Text()
-    text.append("What the lanes show\n\n", style="bold #ffd700")
+    text.append("Keys", style="bold #ffd700")
+    text.append("  (what the lanes show: further down)\n", style="#8a8a8a")
+    for key, does in KEYS:
+        if theme.ascii:  # arrows in words: "<" and ">" are keys of their own
+            for arrow, word in (("shift+← shift+→", "shift+left/right"), ("←", "left"),
+                                ("→", "right"), ("↑", "up"), ("↓", "down")):
+                key = key.replace(arrow, word)
+        text.append(f"  {key:<17}", style="bold #87afff")
+        text.append(f"{does}\n")
+    text.append("\nWhat the lanes show\n", style="bold #ffd700")
     # (glyphs, their style, name, meaning), one row each
     rows = [(theme.cells[state][0] * 4, theme.cells[state][1], name, meaning)
             for state, name, meaning in STATES]  # fmt: skip
@@ -71,11 +91,15 @@ def legend(theme: Theme) -> Text:
         text.append(f"  {glyphs:<4} ", style=style)
         text.append(f"{name:<17}", style="bold")
         text.append(f"{meaning}\n")
-    text.append("\nKeys\n\n", style="bold #ffd700")
-    for key, does in KEYS:
-        text.append(f"  {key:<18}", style="bold #87afff")
-        text.append(f"{does}\n")
-    text.append("\nEsc, ? or q closes this help.", style="#8a8a8a")
+    text.append("\nBefore each lane's name: its state at the cursor\n", style="bold #ffd700")
+    glyphs = theme.lane_glyphs
+    for state, meaning in LANE_GLYPHS:
+        text.append(f"  {glyphs[state]:<4} ", style="bold")
+        text.append(f"{meaning}\n")
+    ended = " ".join(glyph for glyph, _style in theme.outcomes.values())
+    text.append(f"  {ended:<6} ", style="bold")
+    text.append("finished: returned, raised, cancelled (as at the lane's end)\n")
+    text.append("\nEsc, ? or q closes this help; ↑ ↓ scroll it.", style="#8a8a8a")
     return text
 
 
@@ -91,7 +115,7 @@ class HelpScreen(ModalScreen[None]):
         max-height: 100%;
         background: #101010;
         border: thick #ffd700;
-        padding: 1 2;
+        padding: 0 1;
     }
     """
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]

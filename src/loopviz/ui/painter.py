@@ -20,10 +20,14 @@ from rich.segment import Segment
 from rich.style import Style
 
 from loopviz import model
-from loopviz.model import Block, Lane, Span, TaskLane, Timeline
+from loopviz.model import Lane, Span, TaskLane, Timeline
+from loopviz.replay import Moment, block_headline, moment_at, moment_stamp
 from loopviz.units import duration
 
-GUTTER = 18
+GUTTER = 18  # the narrowest gutter (state glyph and lane label); wider for longer labels
+MAX_GUTTER = 32
+
+__all__ = ["block_headline"]  # re-exported: the header's words live with the Moment
 DENSE_LANE = 4  # spans per cell in view past which a lane is summarised cell by cell
 DENSE_CELL = 16  # spans in one cell past which it is drawn as solid busy
 _SOLID = frozenset({model.RUNNING, model.BLOCKED, model.BUSY})
@@ -55,6 +59,7 @@ class Theme:
     cursor: Style
     tick: str = "╵"
     cursor_glyph: str = "▼"
+    mark_glyph: str = "◆"  # a moment marked with m, on the time axis
     # Left-aligned eighth blocks for a cell a step only partly covers ("" = always whole cells),
     # and the fewest eighths drawn, so that a step far shorter than a cell still shows.
     partials: str = " ▏▎▍▌▋▊▉"
@@ -62,6 +67,8 @@ class Theme:
     lane_height: int = 1  # rows per lane: 2 in the classroom theme, for the back row
     thread: Style = Style.parse("bold #d75fff")
     thread_glyph: str = "⚙"
+    ascii: bool = False  # every character on screen ASCII (the app adds a filter for the rest)
+    arrow: str = "→"  # in labels: "run_asgi → read_item"
 
 
 def _s(spec: str) -> Style:
@@ -168,9 +175,12 @@ ASCII_THEME = Theme(
     cursor=_s("bold reverse"),
     tick="|",
     cursor_glyph="V",
+    mark_glyph="M",
     thread_glyph="T",
     partials="",
     thread=_s("bold #d75fff"),
+    ascii=True,
+    arrow="->",
 )
 
 THEMES = {theme.name: theme for theme in (DEFAULT_THEME, CLASSROOM_THEME, ASCII_THEME)}
@@ -199,33 +209,71 @@ class Viewport:
 
 
 class Painter:
-    def __init__(self, theme: Theme = DEFAULT_THEME) -> None:
+    def __init__(self, theme: Theme = DEFAULT_THEME, gutter: int = GUTTER) -> None:
         self.theme = theme
+        self.gutter = gutter  # cells before the track: glyph, space, label
+        self._moment: tuple[tuple, Moment] | None = None
 
+    def moment(self, timeline: Timeline) -> Moment:
+        """The timeline's moment at its horizon, for a painter used without an app (exports,
+        compare): the same one the app would compute, so icons read as the panels do."""
+        key = (id(timeline), *moment_stamp(timeline))
+        if self._moment is None or self._moment[0] != key:
+            index = bisect_right(timeline.times, timeline.horizon) - 1
+            self._moment = (key, moment_at(timeline, index))
+        return self._moment[1]
+
+    def gutter_for(self, labels: Iterable[str], width: int) -> int:
+        """A gutter wide enough for the longest label, up to a third of ``width``."""
+        longest = max((len(self.lane_text(label)) for label in labels), default=0)
+        return max(GUTTER, min(longest + 3, MAX_GUTTER, width // 3))
+
+    def lane_text(self, label: str) -> str:
+        return label.replace(" → ", f" {self.theme.arrow} ") if self.theme.ascii else label
+
+    def fit(self, text: str, width: int) -> str:
+        """``text`` in ``width`` cells; a label too long keeps its end (the ``#3`` or the
+        arguments that tell it apart) and loses the middle."""
+        if len(text) <= width:
+            return text
+        ellipsis = "~" if self.theme.ascii else "…"
+        keep_end = min(width // 2, max(len(text) - text.rfind(" #"), 6) if " #" in text else 6)
+        head = width - keep_end - len(ellipsis)
+        return text[:head] + ellipsis + text[len(text) - keep_end :]
     # -- rows -------------------------------------------------------------------------------
 
-    def axis_row(self, timeline: Timeline, view: Viewport) -> list[Segment]:
+    def axis_row(self, timeline: Timeline, view: Viewport, marks: Iterable[int] = ()
+                 ) -> list[Segment]:  # fmt: skip
+        """The time axis: tick labels, the band's extent, marks (◆) and the cursor (▼), the
+        tick labels giving way to the marks and the cursor rather than being cut by them."""
         cells = [" "] * view.cells
+        marked = {c for c in (view.cell_of(t) for t in marks) if 0 <= c < view.cells}
         step = _tick_step(view.ns_per_cell)
         first = math.ceil(view.t_start / step) * step
+        cursor = view.cell_of(timeline.cursor) if timeline.cursor is not None else None
         t = first
         while t < view.t_end:
             c = view.cell_of(t)
             tick = self.theme.tick
             label = tick + duration(t) if t else tick + "0"
-            if c >= 0 and c + len(label) <= view.cells:
+            clear = cursor is None or not c - 1 <= cursor <= c + len(label)  # the cursor's own
+            clear = clear and not any(c - 1 <= m <= c + len(label) for m in marked)
+            if c >= 0 and c + len(label) <= view.cells and clear:
                 cells[c : c + len(label)] = label
             t += step
         track = self._with_band(timeline, view, [(ch, self.theme.axis) for ch in cells])
-        self._label_blocks(timeline, view, track)
+        for c in marked:
+            track[c] = (self.theme.mark_glyph, self.theme.band_label)
         track = self._with_cursor(timeline, view, track, glyph=self.theme.cursor_glyph)
-        return [Segment(" time".ljust(GUTTER), self.theme.gutter), *_merge(track)]
+        return [Segment(" time".ljust(self.gutter), self.theme.gutter), *_merge(track)]
 
-    def loop_row(self, timeline: Timeline, view: Viewport) -> list[Segment]:
-        status = timeline.loop_status()
+    def loop_row(self, timeline: Timeline, view: Viewport, moment: Moment | None = None
+                 ) -> list[Segment]:  # fmt: skip
+        moment = moment or self.moment(timeline)
         glyphs = self.theme.lane_glyphs
-        by_status = {"blocked": model.BLOCKED, "running": model.RUNNING, "idle": model.WAITING}
-        glyph = glyphs[by_status.get(status, model.DONE)]
+        by_status = {"blocked": model.BLOCKED, "running": model.RUNNING, "idle": model.WAITING,
+                     "between steps": model.READY, "starting": model.READY}  # fmt: skip
+        glyph = glyphs[by_status.get(moment.status, model.DONE)]
         codes, _spans = self._paint_lane(timeline.loop, view, timeline.horizon, None, model.BUSY)
         for block in timeline.blocks_until(timeline.horizon):
             end = block.end if block.end is not None else timeline.horizon
@@ -233,6 +281,7 @@ class Painter:
             for c in range(first, last):
                 codes[c] = model.BLOCKED
         track = self._cells(codes)
+        self._label_blocks(timeline, view, track)
         return self._row(f"{glyph} event loop", self.theme.gutter, timeline, view, track)
 
     def task_row(
@@ -243,43 +292,52 @@ class Painter:
         selected: bool = False,
         indent: int = 0,
         continuation: bool = False,
+        moment: Moment | None = None,
     ) -> list[Segment]:
         """One lane. ``indent`` nests it under its parent (grouped view); a ``continuation`` row
-        repeats the track without the name (the classroom theme's second row)."""
+        repeats the track without the name or the labels (the classroom theme's second row).
+        The glyph before the name is the lane's state in ``moment``, as every panel reads it."""
+        moment = moment or self.moment(timeline)
         now = timeline.horizon
         threshold = timeline.block_threshold_ns
         codes, spans = self._paint_lane(lane, view, now, threshold, model.RUNNING)
-        finished = lane.done_at is not None and lane.done_at <= now
+        state = moment.lane_state(lane)
+        finished = state == model.DONE
         track = self._cells(codes)
-        self._write_labels(spans, view, codes, track, now)
+        if not continuation:
+            self._write_labels(spans, view, codes, track, now)
         if finished:
             c = view.cell_of(lane.done_at)
             if 0 <= c < view.cells:
                 track[c] = self.theme.outcomes.get(lane.outcome, ("■", self.theme.label))
-        state = lane.state_as_of(now, timeline.block_threshold_ns) or model.READY
         glyph = self.theme.outcomes[lane.outcome][0] if finished else (
-            self.theme.lane_glyphs.get(state, " ")
+            self.theme.lane_glyphs.get(state or model.READY, " ")
         )  # fmt: skip
         style = self.theme.selected if selected else self.theme.gutter
-        title = "" if continuation else f"{'  ' * indent}{glyph} {lane.label}"
+        room = self.gutter - 3 - 2 * indent
+        title = "" if continuation else (
+            f"{'  ' * indent}{glyph} {self.fit(self.lane_text(lane.label), room)}"
+        )  # fmt: skip
         return self._row(title, style, timeline, view, track)
 
     def thread_row(
         self, timeline: Timeline, lane: Lane, name: str, view: Viewport
     ) -> list[Segment]:
+        """A thread's lane; ``name`` "" is a continuation row (no name, no labels)."""
         codes, spans = self._paint_lane(lane, view, timeline.horizon, None, model.RUNNING)
         track = [
             (self.theme.cells[model.RUNNING][0], self.theme.thread) if code else (" ", _s(""))
             for code in codes
         ]
-        self._write_labels(spans, view, codes, track, timeline.horizon, state=model.RUNNING)
-        title = f"{self.theme.thread_glyph} {name}" if name else ""
+        if name:
+            self._write_labels(spans, view, codes, track, timeline.horizon, state=model.RUNNING)
+        title = f"{self.theme.thread_glyph} {self.fit(name, self.gutter - 3)}" if name else ""
         return self._row(title, self.theme.gutter, timeline, view, track)
 
     # -- helpers ----------------------------------------------------------------------------
 
     def _row(self, title: str, style: Style, timeline: Timeline, view: Viewport, track):
-        gutter = (title[: GUTTER - 1]).ljust(GUTTER)
+        gutter = (title[: self.gutter - 1]).ljust(self.gutter)
         track = self._with_cursor(timeline, view, self._with_band(timeline, view, track))
         return [Segment(gutter, style), *_merge(track)]
 
@@ -366,8 +424,8 @@ class Painter:
             end = span.end if span.end is not None else now
             first, last = view.cell_range(span.start, end)
             start = first + 1
-            # the full label if it fits, else its first part ("work()" of "work() ← reporter")
-            for text in (f" {span.label} ", f" {span.label.split(' ← ')[0]} "):
+            label = span.label.replace(" ← ", " <- ") if self.theme.ascii else span.label
+            for text in _label_forms(label):
                 if last - start >= len(text) and all(
                     codes[c] == state for c in range(start, start + len(text))
                 ):
@@ -392,22 +450,18 @@ class Painter:
             if last - first >= len(text):
                 for i, ch in enumerate(text):
                     track[first + i] = (ch, self.theme.band_label)
-                # blank the rest of a tick label the block's label cut in two
-                c = first + len(text)
-                while c < len(track) and track[c][0] not in (" ", self.theme.tick):
-                    track[c] = (" ", track[c][1])
-                    c += 1
 
 
-def block_headline(timeline: Timeline, block: Block) -> str:
-    """``BLOCKED 1.3 s: time.sleep(2) at blocking.py:25``, the words the header shows."""
-    text = f"BLOCKED {duration(block.duration(timeline.horizon), 2)}"
-    if block.where:
-        filename, _, line = block.where.rpartition(":")
-        text += f": {block.code} at {filename.rsplit('/', 1)[-1]}:{line}"
-    else:
-        text += f" in {timeline.display_name(block.task)} (no sample yet)"
-    return text
+def _label_forms(label: str) -> list[str]:
+    """A wait's label, longest first, as far down as a word: "queue.put (full 3/3)", then
+    "queue.put", then "put"; "sleep 0.5s", then "sleep"; "work() ← reporter", then "work()".
+    The longest that fits is drawn,
+    so a short wait still says what it waits on at the default zoom."""
+    head = label.split(" ← ")[0].split(" <- ")[0]
+    word = head.split(" (")[0].split(" ")[0]  # "sleep" of "sleep 0.5s"
+    forms = [label, head, head.split(" (")[0], word, word.rsplit(".", 1)[-1]]
+    unique = list(dict.fromkeys(form for form in forms if form))
+    return [f" {form} " for form in unique]
 
 
 def _tick_step(ns_per_cell: float, min_cells: int = 12) -> int:

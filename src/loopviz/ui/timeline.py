@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
@@ -20,7 +21,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from loopviz.model import TaskLane, Timeline
-from loopviz.ui.painter import GUTTER, Painter, Viewport
+from loopviz.replay import Moment, moment_stamp
+from loopviz.ui.painter import Painter, Viewport
 
 PINNED_ROWS = 2  # axis and loop lane
 MIN_SPAN_NS = 4_000_000_000  # a live run starts by showing 4 s, so early steps are not huge
@@ -48,8 +50,8 @@ class TimelineView(ScrollView, can_focus=True):
         Binding("up", "select(-1)", "Prev lane", show=False),
         Binding("down", "select(1)", "Next lane", show=False),
         # Replay keys live here so that ScrollView's own left/right/home/end never take them.
-        Binding("left", "app.step(-1)", "◀ Step"),
-        Binding("right", "app.step(1)", "Step ▶"),
+        Binding("left", "app.step(-1)", "Step back"),
+        Binding("right", "app.step(1)", "Step on"),
         Binding("shift+left", "app.step_task(-1)", "Task step", show=False),
         Binding("shift+right", "app.step_task(1)", "Task step", show=False),
         Binding("left_square_bracket", "app.jump(-5)", "Back", show=False),
@@ -87,14 +89,18 @@ class TimelineView(ScrollView, can_focus=True):
         self._t_start = 0
         self._ns_per_cell = MIN_SPAN_NS / 80
         self._rows: list[tuple[TaskLane, int]] = []  # (lane, indent) in display order
+        self._threads: list = []  # thread lanes begun by the horizon, in order
         self.fit_span_ns: int | None = None  # "fit all" to this span instead (compare: one scale)
+        self.frozen_end: int | None = None  # a paused live run: fit to this, not the growing now
+        self.moment: Moment | None = None  # the app's moment at the horizon (see refresh_model)
+        self.marks: tuple[int, ...] = ()  # moments marked with m, drawn on the axis
         self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
 
     # -- geometry -----------------------------------------------------------------------------
 
     @property
     def track_cells(self) -> int:
-        return max(self.size.width - GUTTER, 1)
+        return max(self.size.width - self.painter.gutter, 1)
 
     @property
     def lane_height(self) -> int:
@@ -135,17 +141,27 @@ class TimelineView(ScrollView, can_focus=True):
         now = self.timeline.now
         if self.fit_all:
             floor = MIN_SPAN_NS if self.timeline.live else 1
-            span = max(now, self.timeline.end_t, floor, self.fit_span_ns or 0) * 1.02
+            end = max(now, self.timeline.end_t) if self.frozen_end is None else self.frozen_end
+            span = max(end, floor, self.fit_span_ns or 0) * 1.02
             return Viewport(0, max(span / cells, MIN_NS_PER_CELL), cells)
         if self.following:
             self._t_start = int(now - self._ns_per_cell * cells * 0.98)
         return Viewport(self._t_start, self._ns_per_cell, cells)
 
-    def refresh_model(self) -> None:
-        """The model changed: work out the lanes again, resize, and redraw."""
+    def refresh_model(self, moment: Moment | None = None) -> None:
+        """The model changed: work out the lanes again, resize, and redraw. ``moment`` is the
+        one the app's panels show; lane icons read it (without one the painter works it out)."""
+        self.moment = moment
         self._rows = self._visible_rows()
-        threads = len(self.timeline.threads)
+        labels = [lane.label for lane, _indent in self._rows]
+        self._threads = [lane for lane in self.timeline.threads.values()
+                         if lane.starts and lane.starts[0] <= self.timeline.horizon]  # fmt: skip
+        labels += [lane.label for lane in self._threads]
+        self.painter.gutter = self.painter.gutter_for(labels, self.size.width)
+        threads = len(self._threads)
         rows = PINNED_ROWS + (len(self._rows) + threads) * self.lane_height
+        # scrolled to the end, the top lane must start on its first row (two-row lanes)
+        rows += (-(rows - self.size.height)) % self.lane_height if rows > self.size.height else 0
         self.virtual_size = Size(self.size.width, rows)
         ids = self.lane_ids()
         if self.selected_task is None and ids:
@@ -164,36 +180,60 @@ class TimelineView(ScrollView, can_focus=True):
         timeline = self.timeline
         # Everything the row's look depends on: the view, the moment, the data, the selection.
         moment = (view, timeline.horizon, len(timeline.events), timeline.cursor,
-                  self.selected_task, self.lane_filter, self.painter.theme.name)  # fmt: skip
-        row = y if y < PINNED_ROWS else y + int(self.scroll_offset.y)
+                  self.selected_task, self.lane_filter, self.painter.theme.name,
+                  self.painter.gutter, id(self.moment), self.marks)  # fmt: skip
+        row = y if y < PINNED_ROWS else y + self._top_row()
         key = (row, *moment)
         strip = self._cache.get(key)
         if strip is None:
-            strip = Strip(self._render_row(y, view)).crop_extend(0, self.size.width, None)
+            # a real (empty) style for the padding: Textual's NO_COLOR filter reads every style
+            strip = Strip(self._render_row(y, view)).crop_extend(0, self.size.width, Style())
             self._cache[key] = strip
         return strip
 
     def _render_row(self, y: int, view: Viewport) -> list[Segment]:
         timeline = self.timeline
         if y == 0:
-            return self.painter.axis_row(timeline, view)
+            return self.painter.axis_row(timeline, view, self.marks)
         if y == 1:
-            return self.painter.loop_row(timeline, view)
-        row, sub_row = divmod(y - PINNED_ROWS + int(self.scroll_offset.y), self.lane_height)
+            return self.painter.loop_row(timeline, view, self._moment())
+        row, sub_row = divmod(y - PINNED_ROWS + self._top_row(), self.lane_height)
         if row < len(self._rows):
             lane, indent = self._rows[row]
             selected = lane.id == self.selected_task
             return self.painter.task_row(timeline, lane, view, selected=selected, indent=indent,
-                                         continuation=sub_row > 0)  # fmt: skip
+                                         continuation=sub_row > 0,
+                                         moment=self._moment())  # fmt: skip
         row -= len(self._rows)
-        threads = list(timeline.threads.items())
-        if row < len(threads) and sub_row == 0:
-            name, lane = threads[row]
-            return self.painter.thread_row(timeline, lane, name, view)
+        threads = self._threads  # those started by the horizon
         if row < len(threads):
-            name, lane = threads[row]
-            return self.painter.thread_row(timeline, lane, "", view)
+            lane = threads[row]
+            return self.painter.thread_row(timeline, lane, lane.label if sub_row == 0 else "",
+                                           view)  # fmt: skip
         return []
+
+    def _moment(self) -> Moment:
+        """The app's moment if it is the current one, else the painter's own (same answer)."""
+        moment = self.moment
+        if moment is not None and moment.stamp == moment_stamp(self.timeline):
+            return moment
+        return self.painter.moment(self.timeline)
+
+    def show_cursor(self) -> None:
+        """Bring the replay cursor into view when it has left it (a zoomed view follows it):
+        moving on past the right edge puts it near the left, moving back near the right."""
+        t = self.timeline.cursor
+        if t is None or self.fit_all:
+            return
+        view = self.viewport()
+        width = view.t_end - view.t_start
+        if view.t_start <= t < view.t_end - view.ns_per_cell:
+            return
+        self.following = False
+        self._ns_per_cell = view.ns_per_cell
+        ahead = t >= view.t_end - view.ns_per_cell
+        self._t_start = max(int(t - width * (0.1 if ahead else 0.9)), 0)
+        self.refresh()
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -211,7 +251,7 @@ class TimelineView(ScrollView, can_focus=True):
         current = ids.index(self.selected_task) if self.selected_task in ids else -1
         row = min(max(current + delta, 0), len(ids) - 1)
         visible = (self.size.height - PINNED_ROWS) // self.lane_height
-        top = int(self.scroll_offset.y) // self.lane_height
+        top = self._top_row() // self.lane_height
         if row < top:
             self.scroll_to(y=row * self.lane_height, animate=False)
         elif row >= top + visible:
@@ -224,6 +264,32 @@ class TimelineView(ScrollView, can_focus=True):
         if task_id in ids:
             current = ids.index(self.selected_task) if self.selected_task in ids else -1
             self.action_select(ids.index(task_id) - current)
+
+    def _top_row(self) -> int:
+        """The first scrolled row shown: always a lane's first row (two-row lanes stay whole
+        whatever the scroll, e.g. after the layout around the view changed its height)."""
+        y = int(self.scroll_offset.y)
+        return y - y % self.lane_height
+
+    def reveal(self, task_id: int, also: tuple[int, ...] = ()) -> None:
+        """Scroll the lanes so that this task's lane is in sight (the one holding the loop),
+        with as many of ``also`` (the tasks it starves) as the view has room for."""
+        ids = self.lane_ids()
+        if task_id not in ids:
+            return
+        row = ids.index(task_id)
+        wanted = {ids.index(t) for t in also if t in ids}
+        visible = max((self.size.height - PINNED_ROWS) // self.lane_height, 1)
+        top = self._top_row() // self.lane_height
+        shown = range(top, top + visible)
+        if row in shown and wanted <= set(shown):
+            return
+        last_top = max(len(ids) - visible, 0)
+        candidates = range(max(row - visible + 1, 0), min(row, last_top) + 1)
+        best = max(candidates, key=lambda t: (sum(t <= w < t + visible for w in wanted), -t),
+                   default=top)  # fmt: skip
+        y = min(best * self.lane_height, self.max_scroll_y)
+        self.scroll_to(y=y - y % self.lane_height, animate=False, immediate=True)
 
     def _select(self, task_id: int) -> None:
         self.selected_task = task_id
@@ -261,14 +327,15 @@ class TimelineView(ScrollView, can_focus=True):
         self.refresh()
 
     def on_click(self, event: events.Click) -> None:
-        if event.y == 0 and event.x >= GUTTER:
+        gutter = self.painter.gutter
+        if event.y == 0 and event.x >= gutter:
             view = self.viewport()
-            cell = event.x - GUTTER + 0.5  # the middle of the clicked cell
+            cell = event.x - gutter + 0.5  # the middle of the clicked cell
             self.post_message(self.Seek(int(view.t_start + cell * view.ns_per_cell)))
             return
         if event.y < PINNED_ROWS:
             return
-        row = (event.y - PINNED_ROWS + int(self.scroll_offset.y)) // self.lane_height
+        row = (event.y - PINNED_ROWS + self._top_row()) // self.lane_height
         ids = self.lane_ids()
         if row < len(ids):
             self._select(ids[row])
