@@ -599,7 +599,7 @@ def test_block_inside_c_code_names_its_line(corpus, run):
     if block["code"]:  # the watchdog got the GIL back while the step still ran: the last line
         assert block["where"].endswith(at("c_block.py", "sorted(DATA)"))
         assert block["code"] == "return sorted(DATA)[len(DATA) // 2]"
-        assert "inside a C call that held the GIL; last Python line return sorted(" in words
+        assert "held the GIL; the last Python line seen was return sorted(" in words
     else:  # the step ended first: whose step it was, said plainly (a native watchdog: issue 17)
         assert block["where"].endswith(at("c_block.py", "async def crunch"))
         assert "inside a C call that held the GIL, in crunch() (" in words

@@ -341,7 +341,7 @@ def test_a_task_made_past_the_recorder_is_counted_and_named_in_the_summary(recor
     )
     [unseen] = [(e["count"], e["detail"]) for e in rec.events if e["ev"] == "unseen"]
     assert unseen == (1, "hidden")
-    assert "1 task(s) could not be recorded (hidden)" in summarize(rec.timeline)
+    assert "the recorder could not see 1 task(s): hidden" in summarize(rec.timeline)
 
 
 def test_every_file_named_is_recorded_with_its_digest(record):

@@ -245,7 +245,7 @@ def test_uvloop_is_recorded_and_says_what_it_cannot_see(record):
     assert loop["unrecorded"] == "idle time and blocking callbacks"
     block = next(e for e in rec.events if e["ev"] == "block")
     assert (block["task"], block["code"]) == (rec.task_id("block"), "time.sleep(0.3)")
-    assert [e["func"] for e in rec.events if e["ev"] == "thread_start"] == ["sleep()"]
+    assert [e["func"] for e in rec.events if e["ev"] == "thread_start"] == ["time.sleep()"]
 
 
 def test_ready_events_show_the_tasks_starved_by_a_block(record):

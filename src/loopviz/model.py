@@ -8,6 +8,7 @@ was the state of everything at time t" costs a binary search per lane.
 from __future__ import annotations
 
 import gc
+import re
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +27,9 @@ DONE = "done"
 BUSY = "busy"
 IDLE = "idle"
 
+
+# ``anyio._core._sockets.connect_tcp.<locals>.try_connect``, ``__main__.producer``
+_DOTTED_NAME = re.compile(r"[A-Za-z_][\w]*(\.(<locals>|[A-Za-z_]\w*))+")
 
 _INTERNAL_COROUTINES = frozenset(
     {"BaseEventLoop.shutdown_asyncgens", "BaseEventLoop.shutdown_default_executor"}
@@ -202,10 +206,16 @@ class TaskLane(Lane):
         """The name with what tells it apart from its kind: ``download('a.com', 2)``,
         ``run_asgi → read_item``; the task's own name where it was given one."""
         if self.name.startswith("Task-") and self.name[5:].isdigit():
-            base = self.coro.rsplit(".", 1)[-1]
-            if self.entry and self.entry != base:
-                base = f"{base} → {self.entry}"
-            return f"{base}({self.args})" if self.args else base
+            if self.entry:  # a library's task: its method, then the program's function
+                base = self.coro.rsplit(".", 1)[-1]
+                if self.entry != base:
+                    base = f"{base} → {self.entry}"
+            else:  # ``LifespanOn.main`` stays apart from the program's own ``main``
+                base = self.coro.rsplit(".<locals>.", 1)[-1]
+            shown = self.args.replace("...", "").strip(", ")
+            return f"{base}({self.args})" if shown else base
+        if _DOTTED_NAME.fullmatch(self.name):  # anyio names tasks by their function's path
+            return self.name.rsplit(".", 1)[-1]
         return self.name
 
     @property

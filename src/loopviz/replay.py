@@ -383,7 +383,7 @@ def _starved_words(labels: list[str], plural: str, singular: str) -> str:
 def culprit_words(block: model.Block) -> str:
     """What held the loop, in plain words, whatever the recorder could see."""
     if block.gil:
-        if block.code:
+        if block.code:  # (the GIL may have been held by C code in another thread, too)
             return (
                 "inside a C call that held the GIL; the last Python line seen was "
                 f"{block.code} at {_short(block.where)}"
@@ -397,6 +397,8 @@ def culprit_words(block: model.Block) -> str:
         return "inside a C call that held the GIL; no Python line could be sampled"
     if block.where:
         return f"{block.code} at {_short(block.where)}"
+    if block.code:  # a C function the loop called back: named, but it has no line
+        return block.code
     if block.end is not None:
         return "no line was sampled (the block ended before the watchdog looked)"
     return "code the watchdog has not sampled yet"

@@ -89,7 +89,7 @@ class Session:
         self._writer: TraceWriter | None = None
         self._unwritten: list[dict] = []
         self._started_at = 0
-        self._end_t: int | None = None  # the time of the child's own end event
+        self._child_end: dict | None = None  # the child's own end event, sent last
         self.broken_reason: str | None = None
         self._trace_closed = False
         self.trace_error: str | None = None
@@ -245,8 +245,9 @@ class Session:
                 if event["ev"] == "loop" and self._loop_impl is None:
                     self._loop_impl = event["impl"]
                     self._unrecorded = event["unrecorded"]
-                if event["ev"] == "end":
-                    self._end_t = event["t"]
+                if event["ev"] == "end":  # held back: the program's atexit handlers and
+                    self._child_end = event  # daemon threads may still print after it
+                    continue
                 if event["ev"] == "ready" and event["task"] in self._sleeping:
                     continue  # the sleep's own ready event, at its deadline, stands for it
                 if event["ev"] == "block_begin" and event["start"] in self._blocks_ended:
@@ -327,16 +328,19 @@ class Session:
             self._t0 = self._started_at
             for early in self._early_output:
                 self._push_output(early)
-        # Events made up here (a sleep's ready at its deadline) never outlive the run: the
-        # recording ends at the child's own end event, or when the child was seen to exit.
-        if self._end_t is not None:
-            end_t = self._end_t
-        else:
-            end_t = max(self._released_t, _clock() - self._t0)
+        # The end is the real end, and last: after whatever the program still printed at exit
+        # (atexit handlers, daemon threads), never before. Events made up here (a sleep's ready
+        # at its deadline) never outlive it.
+        seen = [e["t"] for e in self._pending if not _is_synthetic(e)]
+        end = self._child_end
+        if end is None or self.process.returncode < 0:  # no end of its own, or killed after it
+            end_t = max(self._released_t, _clock() - self._t0, *seen)
             reason = _death_reason(self.process.returncode)
-            event = {"t": end_t, "ev": "end", "exit_code": self.exit_code, "error": reason}
-            self._pending.append(event)
-        self._pending = [e for e in self._pending if not (_is_synthetic(e) and e["t"] > end_t)]
+            end = {"t": end_t, "ev": "end", "exit_code": self.exit_code, "error": reason}
+        else:
+            end = {**end, "t": max(end["t"], self._released_t, *seen)}
+        self._pending = [e for e in self._pending if not (_is_synthetic(e) and e["t"] > end["t"])]
+        self._pending.append(end)
         self.finished = True
 
     def _persist(self, events: list[dict]) -> None:

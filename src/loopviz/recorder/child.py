@@ -84,7 +84,7 @@ def run_script(script: str, args: list[str], module: bool = False) -> tuple[int,
         if code is None:
             return 0, None
         if isinstance(code, int):
-            return code, None
+            return int(code), None  # sys.exit(False) exits 0, as a plain run does
         print(code, file=sys.stderr)
         return 1, None
     except BaseException as exc:  # the scenario's own failure, reported as Python would

@@ -15,6 +15,7 @@ coroutine's frame and returns (kind, label, obj, deadline, ref), as ``waits.Wait
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable
 
 from loopviz.recorder.sources import is_user_code
@@ -29,7 +30,7 @@ def describe_callable(func) -> str:
         inner = func.func
         candidates = (*func.args, *func.keywords.values())
         # asyncio.to_thread submits partial(context.run, func, *args)
-        if inner.__qualname__ == "Context.run" and func.args:
+        if getattr(inner, "__qualname__", "") == "Context.run" and func.args:
             inner = func.args[0]
         elif not is_user_code(getattr(inner, "__code__", None)):
             inner = next(
@@ -37,6 +38,8 @@ def describe_callable(func) -> str:
             )
         func = inner
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    if isinstance(func, types.BuiltinFunctionType) and func.__module__ not in (None, "builtins"):
+        name = f"{func.__module__}.{name}"  # time.sleep(), not sleep()
     return f"{name or type(func).__qualname__}()"
 
 

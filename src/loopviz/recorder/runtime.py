@@ -44,7 +44,7 @@ _short = reprlib.Repr()
 _short.maxstring = 60
 _short.maxother = 60
 # 3.13.0 renames unnamed tasks "None" whenever a task factory is installed (gh-124269).
-# Deadlines past this (about 292 years) are "never": they do not fit the wire's int64.
+# Deadlines further than this (about 292 years) from now are "never": they do not fit an int64.
 _FAR_FUTURE_NS = 2**63 - 1
 
 
@@ -191,7 +191,12 @@ class Recorder:
         del pending[:n]
         flat = [watermark]
         for i in range(0, n, 9):
-            t, task_id, parent, where, args, coro, internal, task, proxy = groups[i : i + 9]
+            group = groups[i : i + 9]
+            t, task_id, parent, where, args, coro, internal, task, proxy = group
+            if not proxy.created:
+                if proxy.created is False:  # Task.__init__ still running in another thread
+                    pending.extend(group)
+                continue
             name = task.get_name()
             proxy.sent_name = name
             flat.extend((wire.CREATE, t, task_id, name, coro, parent, where, internal,
@@ -262,6 +267,8 @@ class LoopState:
         self.callback_sample: tuple[int, str, str, str, bool] | None = None
         self.inner_factory = None
         self.jobs = JobTable()
+        # futures other threads handed back a result for -> (thread, what): see threads.py
+        self.handed_back: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # task id -> its innermost asyncio.timeout (a Timeout object, read at each suspend)
         self.timeouts: dict[int, object] = {}
         offset = loop.time() * 1e9 - (_clock())
@@ -271,7 +278,7 @@ class LoopState:
             """A loop-clock time on the trace clock; NONE for a time no run reaches (a sleep of
             infinity, or of centuries), which also keeps it inside the wire's int64."""
             ns = when * 1e9 - offset - t0
-            return int(ns) if ns < _FAR_FUTURE_NS else NONE
+            return int(ns) if -_FAR_FUTURE_NS < ns < _FAR_FUTURE_NS else NONE
 
         self.loop_time_to_ns = loop_time_to_ns
         self.waits = WaitNamer(self.loop_time_to_ns, task_id_of, self.jobs.get_by_future)
@@ -337,7 +344,7 @@ class LoopState:
         frame = sys._current_frames().get(self.thread_id)
         user_frames = _user_frames_of_step(frame)
         if not user_frames:
-            return "", "", ""
+            return "", _callback_running(frame), ""
         culprit = user_frames[0]
         stack = "\n".join(sources.describe_frame(f) for f in user_frames[:12])
         return sources.where(culprit), sources.source_line(culprit), stack
@@ -352,15 +359,29 @@ class LoopState:
             recorder.events.extend((wire.BLOCK, now, NONE, start, now, *sample))
 
 
+def _callback_running(frame) -> str:
+    """``time.sleep() called back by the loop``: a C function run as a callback has no frame of
+    its own, so the culprit is named from the Handle running it, when there is one."""
+    while frame is not None:
+        if frame.f_code is _HANDLE_RUN_CODE:
+            callback = getattr(frame.f_locals.get("self"), "_callback", None)
+            return f"{describe_callable(callback)} called back by the loop" if callback else ""
+        frame = frame.f_back
+    return ""
+
+
 def _user_frames_of_step(frame) -> list:
     """The user frames on the loop thread's stack, innermost first, that belong to the step
-    running now: those above our proxy's ``send`` frame (all of them for a plain callback).
+    running now: those above our proxy's ``send`` frame, or, for a callback, above the
+    ``Handle._run`` that called it (never the loop's own frames or the ``asyncio.run`` line).
 
     A library's task that blocks before it ever suspends (a handler calling ``time.sleep``)
     shows the program's function only here: the outermost of these is its ``entry``."""
     frames = []
     while frame is not None:
         code = frame.f_code
+        if code is _HANDLE_RUN_CODE:  # a callback's frames end here: below is the loop itself
+            return frames
         if code is _SEND_CODE:
             proxy = frame.f_locals.get("self")
             if frames and getattr(proxy, "seek_entry", False):
@@ -389,8 +410,9 @@ def task_id_of(task: object) -> int:
     return getattr(task, "_loopviz_task_id", NONE)
 
 
-# Results shown by their repr: types whose repr runs none of the program's code.
-_SHOWN_RESULTS = frozenset({int, float, complex, str, bytes, bool, list, tuple, dict, set})
+# Results shown by their repr: types whose repr runs none of the program's code (containers
+# are not: their items' reprs would run).
+_SHOWN_RESULTS = frozenset({int, float, complex, str, bytes, bool})
 
 
 def _outcome_of(exc: BaseException) -> tuple[str, str]:
@@ -401,10 +423,13 @@ def _outcome_of(exc: BaseException) -> tuple[str, str]:
                 return "returned", "None"
             if type(value) in _SHOWN_RESULTS:
                 return "returned", _short.repr(value)
+            if type(value) in (list, tuple, dict, set):
+                return "returned", f"<{type(value).__name__} of {len(value)}>"
             return "returned", f"<{type(value).__qualname__} object>"
+        message = str(exc) if not isinstance(type(exc).__str__, types.FunctionType) else ""
         if isinstance(exc, asyncio.CancelledError):
-            return "cancelled", str(exc)
-        return "raised", f"{type(exc).__name__}: {exc}"[:200]
+            return "cancelled", message
+        return "raised", f"{type(exc).__name__}: {message}"[:200]
     except Exception:  # a result or exception whose repr/str fails: name its type only
         return ("raised" if not isinstance(exc, StopIteration) else "returned"), type(exc).__name__
 
@@ -418,7 +443,7 @@ class TaskCoroutine(collections.abc.Coroutine):
     """
 
     __slots__ = ("_coro", "task_id", "_state", "sent_name", "seek_entry", "suspended_at",
-                 "__weakref__")  # fmt: skip
+                 "created", "__weakref__")  # fmt: skip
 
     def __init__(self, coro, task_id: int, state: LoopState | None) -> None:
         self._coro = coro
@@ -429,6 +454,7 @@ class TaskCoroutine(collections.abc.Coroutine):
         # at its suspends, until found (the ``entry`` event).
         self.seek_entry = False
         self.suspended_at = NONE  # when its last step ended: a thread's job for it began then
+        self.created = False  # True once Task.__init__ returned; None if it failed
 
     def send(self, value, _throw: tuple | None = None):
         # The hottest code in loopviz: runs for every task step. Locals over attributes, no
@@ -547,6 +573,7 @@ class TaskCoroutine(collections.abc.Coroutine):
 
 
 _SEND_CODE = TaskCoroutine.send.__code__
+_HANDLE_RUN_CODE = asyncio.events.Handle._run.__code__
 
 
 def qualname_of(coro) -> str:
@@ -717,13 +744,16 @@ class LoopInstaller:
         events = self.recorder.events
         t0 = self.recorder.t0
         get_ident = threading.get_ident
+        handed_back = state.handed_back
 
         def call_soon(callback, *args, context=None):
             if type(callback) in _WAKEUP_TYPES and callback.__name__ in threads.WAKEUP_NAMES:
                 task = callback.__self__
-                events.extend((wire.READY, _clock() - t0, task_id_of(task), "woken"))
                 if get_ident() != state.thread_id:
                     threads.record_handoff(state, task, "set a future's result")
+                elif handed_back and args:
+                    threads.took_result(state, task, args[0])
+                events.extend((wire.READY, _clock() - t0, task_id_of(task), "woken"))
             return original(callback, *args, context=context)
 
         return call_soon

@@ -6,10 +6,12 @@ A task factory only sees tasks made through ``loop.create_task``; libraries also
 ``asyncio.Task``, so loopviz replaces ``asyncio.Task`` with a subclass whose ``__init__`` wraps the
 coroutine in the recording proxy before the C ``Task.__init__`` runs (an eager first step included).
 
-The subclass is invisible to the program: it is named and printed as ``_asyncio.Task``, it adds no
-attributes an instance could not have before (one slot), ``isinstance(t, asyncio.Task)`` holds for
-every task, no task factory is installed (``loop.get_task_factory()`` is what the program set), and
-asyncio debug mode's "created at" names the program's line, not ours.
+The subclass is invisible to the program in all it does: it is named and printed as
+``_asyncio.Task``, ``isinstance(t, asyncio.Task)`` holds for every task made after loopviz started,
+the program may subclass it (mixins and metaclasses included), no task factory is installed
+(``loop.get_task_factory()`` is what the program set), and asyncio debug mode's "created at" names
+the program's line, not ours. A failure inside its recording leaves the task unrecorded, never the
+program's step changed.
 
 What it cannot see (a task built from a reference to the C class taken before loopviz started) is
 counted through asyncio's registry of tasks and reported as ``unseen`` at the end.
@@ -48,7 +50,12 @@ def install_task_class(installer) -> None:
 
 def make_task_class(installer) -> type:
     """The recording subclass of ``asyncio.Task`` for ``installer``'s recorder."""
-    from loopviz.recorder.runtime import TaskCoroutine, is_asyncio_internal, qualname_of
+    from loopviz.recorder.runtime import (
+        TaskCoroutine,
+        is_asyncio_internal,
+        qualname_of,
+        report_recording_failure,
+    )
 
     recorder = installer.recorder
     task_ids = recorder.task_ids
@@ -57,42 +64,57 @@ def make_task_class(installer) -> type:
     current_task, get_running_loop = asyncio.current_task, asyncio.events._get_running_loop
     iscoroutine = asyncio.iscoroutine
 
-    class _TaskType(type):
-        def __instancecheck__(cls, obj) -> bool:
-            # A task made from the C class itself (unseen, see the module's docstring) is still
-            # an asyncio.Task to the program.
-            if cls is Task:
-                return isinstance(obj, _CTask)
-            return type.__instancecheck__(cls, obj)
-
-    class Task(_CTask, metaclass=_TaskType):
+    class Task(_CTask):
         __slots__ = ("_loopviz_task_id",)
 
         def __init__(self, coro, *args, **kwargs):
-            if not iscoroutine(coro) or type(coro) is TaskCoroutine:
-                # asyncio's own error for a non-coroutine; or a proxy already (never twice)
+            try:
+                proxy = None
+                if iscoroutine(coro) and type(coro) is not TaskCoroutine:
+                    proxy = self._record_creation(coro, kwargs.get("loop"))
+            except Exception:  # never the program's failure: this task goes unrecorded
+                report_recording_failure("a task's creation")
+                proxy = None
+            if proxy is None:  # asyncio's own error for a non-coroutine; a proxy never twice
                 super().__init__(coro, *args, **kwargs)
                 return
+            try:
+                super().__init__(proxy, *args, **kwargs)
+            except BaseException:
+                proxy.created = None  # no task after all: its create is dropped
+                proxy._coro = None  # the coroutine is the program's to warn about, as plainly
+                raise
+            try:
+                if proxy._state is None:  # made before its loop ran: the loop asyncio gave it
+                    proxy._state = installer.state_of(self.get_loop())
+                trace = self._source_traceback
+                if trace:  # debug mode: "created at" is the program's line, not this one
+                    while trace and trace[-1].filename.startswith(_LOOPVIZ_DIR):
+                        del trace[-1]
+                proxy.created = True
+            except Exception:
+                report_recording_failure("a task's creation")
+                proxy.created = None
+
+        def _record_creation(self, coro, loop):
+            """The proxy for ``coro``, its ``create`` queued (sent once the task exists); None
+            for a loop that is not an event loop (a test's mock), which loopviz leaves alone."""
             t = clock()
+            loop = loop or get_running_loop()
+            if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
+                return None
             task_id = next(task_ids)
             self._loopviz_task_id = task_id
-            loop = kwargs.get("loop") or get_running_loop()
             state = installer.state_of(loop) if loop is not None else None
             parent_task = current_task(loop) if loop is not None else None
             parent = getattr(parent_task, "_loopviz_task_id", NONE)
             proxy = TaskCoroutine(coro, task_id, state)
             proxy.seek_entry = not sources.is_user_code(getattr(coro, "cr_code", None))
-            site = spawn_site(sys._getframe(1))
+            site = spawn_site(sys._getframe(2))
             # Named now: a compiled coroutine (uvloop's) loses its name once it has run.
             pending.extend((t, task_id, parent, site, coroutine_args(coro), qualname_of(coro),
                             is_asyncio_internal(coro), self, proxy))  # fmt: skip
-            super().__init__(proxy, *args, **kwargs)
-            if state is None:  # made before its loop ran: the loop asyncio gave it
-                proxy._state = installer.state_of(self.get_loop())
-            trace = self._source_traceback
-            if trace:  # debug mode: "created at" is the program's line, not this one
-                while trace and trace[-1].filename.startswith(_LOOPVIZ_DIR):
-                    del trace[-1]
+            return proxy
 
     Task.__name__ = Task.__qualname__ = "Task"
     Task.__module__ = _CTask.__module__
@@ -107,7 +129,7 @@ def _count_unseen_tasks(recorder, task_class: type) -> None:
     if registry is None:
         registry = getattr(asyncio.tasks, "_all_tasks", None)
     if not isinstance(registry, weakref.WeakSet):
-        return  # 3.14 keeps native tasks in a per-thread list: see docs/architecture.md
+        return  # 3.14 keeps native tasks in a per-thread list: see docs/recording.md
     original_add = registry.add
     unseen = recorder.unseen_tasks
 

@@ -4,15 +4,14 @@ Starlette's ``def`` endpoints and ``anyio.to_thread`` run in anyio's own worker 
 runs every query in its connection's thread, and programs start threads of their own. loopviz
 cannot see such a thread start a job, but it sees the thread hand the result back to the loop,
 because that has to go through the loop: ``loop.call_soon_threadsafe`` (anyio, aiosqlite,
-``run_coroutine_threadsafe``) or a future's result set from that thread. When the loop takes the
-result, loopviz records a ``thread_job``: which thread, for which waiting task, since when that
-task waited (its last suspend), and what the thread handed back.
+``run_coroutine_threadsafe``) or a future's result set from that thread. When the handed-back
+result wakes a task, loopviz records a ``thread_job``: which thread, for which task, since when
+that task waited (its last suspend), and what the thread handed back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 import time
 
@@ -24,46 +23,48 @@ WAKEUP_NAMES = frozenset({"task_wakeup", "__wakeup", "_Task__wakeup"})
 
 
 def make_call_soon_threadsafe(loop, state):
-    """Wrap one loop's ``call_soon_threadsafe`` to record hand-backs from other threads.
+    """Wrap one loop's ``call_soon_threadsafe`` to note hand-backs from other threads.
 
-    Which task waits for the result is read when the loop runs the callback, not when the thread
-    calls: a fast thread (aiosqlite's) often hands its result back before the task that asked for
-    it has finished the step that now waits on it."""
+    The callback itself is passed on untouched. Which task waits for a handed-back future is
+    read when the future wakes it (``took_result``, from the loop's ``call_soon``), not now: a
+    fast thread (aiosqlite's) often hands its result back before the task that asked for it has
+    finished the step that will wait on it."""
     original = loop.call_soon_threadsafe
     get_ident = threading.get_ident
+    handed_back = state.handed_back
 
     def call_soon_threadsafe(callback, *args, context=None):
         if get_ident() != state.thread_id:
-            callback = _recording(state, callback, args, threading.current_thread().name)
+            try:
+                future = _future_in(callback, args)
+                if future is None:  # run_coroutine_threadsafe, a plain callback: no waiter
+                    record_handoff(state, None, _callable_name(callback))
+                elif state.jobs.get_by_future(future) is None:  # not run_in_executor's own
+                    thread = threading.current_thread().name
+                    handed_back[future] = (thread, _callable_name(callback))
+            except Exception:  # recording must never break the hand-back itself
+                from loopviz.recorder.runtime import report_recording_failure
+
+                report_recording_failure("a thread's hand-back")
         return original(callback, *args, context=context)
 
     return call_soon_threadsafe
 
 
-def _recording(state, callback, args: tuple, thread: str):
-    @functools.wraps(callback)  # the loop's debug messages still name the program's callback
-    def handed_back(*call_args):
-        try:
-            _record_callback(state, callback, args, thread)
-        except Exception:  # recording must never break the hand-back itself
-            from loopviz.recorder.runtime import report_recording_failure
-
-            report_recording_failure("a thread's hand-back")
-        return callback(*call_args)
-
-    return handed_back
+def took_result(state, task, future) -> None:
+    """The loop is waking ``task`` with ``future``'s result: if a thread handed it back, that
+    thread worked for this task (called from the loop's ``call_soon`` wrapper)."""
+    handoff = state.handed_back.pop(future, None)
+    if handoff is not None:
+        thread, what = handoff
+        record_handoff(state, task, what, thread)
 
 
-def _record_callback(state, callback, args: tuple, thread: str) -> None:
+def _future_in(callback, args: tuple):
     for candidate in (getattr(callback, "__self__", None), *args):
         if isinstance(candidate, asyncio.Future) and not isinstance(candidate, asyncio.Task):
-            if state.jobs.get_by_future(candidate) is not None:
-                return  # a run_in_executor job: recorded as it ran, with its own lane
-            task = _waiter_of(candidate)
-            if task is not None:  # a result nobody awaits (a thread told to stop) is no job
-                record_handoff(state, task, _callable_name(callback), thread)
-            return
-    record_handoff(state, None, _callable_name(callback), thread)
+            return candidate
+    return None
 
 
 def _waiter_of(future: asyncio.Future):

@@ -175,10 +175,10 @@ class WaitNamer:
                 if node is None:
                     break
                 continue
-            else:  # the awaited future, or an object of a library's own making
-                code = getattr(node, "cr_code", None) or getattr(node, "gi_code", None)
-                frame = getattr(node, "cr_frame", None) or getattr(node, "gi_frame", None)
-                awaited = getattr(node, "cr_await", None) or getattr(node, "gi_yieldfrom", None)
+            elif hasattr(kind, "cr_await"):  # a compiled coroutine (Cython's, uvloop's)
+                code, frame, awaited = node.cr_code, node.cr_frame, node.cr_await
+            else:  # the awaited future, or an awaitable of the program's: never asked, as its
+                break  # attributes may be the program's own code
             if code is None or frame is None:
                 break
             handler = by_code.get(code)
