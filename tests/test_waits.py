@@ -190,7 +190,10 @@ def test_task_group_names_are_final_and_a_scenario_factory_still_runs(record):
     )
     names = [e["name"] for e in rec.events if e["ev"] == "create"][1:4]
     assert names[:2] == ["named-in-group", "named-later"]
-    assert names[2].startswith("Task-")
+    # what the program's task is really called: 3.13.0 names it "None" under any task factory,
+    # the program's own included (gh-124269), and the recording says so
+    plain_name = "None" if sys.version_info[:3] == (3, 13, 0) else "Task-"
+    assert names[2].startswith(plain_name)
     output = "".join(e["text"] for e in rec.events if e["ev"] == "output")
     assert output == "['job', 'job', 'job'] True\n"
 
