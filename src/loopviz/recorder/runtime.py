@@ -302,8 +302,9 @@ class LoopState:
         since (0 otherwise): the step still running now spent that time inside C code that
         held the GIL, and the line sampled now is only the last Python line it reached.
 
-        A ``block_begin`` is stamped with the time read *before* the step was found still
-        running, so it always precedes that step's ``block``."""
+        A ``block_begin`` is stamped with the moment the step crossed the threshold: no later
+        than the check that found it still running, so always before that step's ``block``
+        (a time read at the check could fall after the step's end, read just before it)."""
         checked_at = recorder.now()
         start = self.step_start
         task = self.step_task
@@ -319,7 +320,8 @@ class LoopState:
                 return  # the step ended while we looked
             gil = bool(starved_since)  # this step held the loop while C code held the GIL
             self.block_sample = (start, *sample, gil)
-            recorder.events.extend((wire.BLOCK_BEGIN, checked_at, task, start, *sample, gil))
+            became_block = start + recorder.block_threshold_ns  # <= checked_at < the step's end
+            recorder.events.extend((wire.BLOCK_BEGIN, became_block, task, start, *sample, gil))
             return
         callback_start = self.callback_start
         if not callback_start or self.in_select:
@@ -333,9 +335,8 @@ class LoopState:
             return
         gil = bool(starved_since)
         self.callback_sample = (callback_start, *sample, gil)
-        recorder.events.extend(
-            (wire.BLOCK_BEGIN, checked_at, NONE, callback_start, *sample, gil)
-        )
+        became_block = callback_start + recorder.block_threshold_ns
+        recorder.events.extend((wire.BLOCK_BEGIN, became_block, NONE, callback_start, *sample, gil))
 
     def _sample(self) -> tuple[str, str, str]:
         """(where, code, stack) of the innermost user frame the loop thread is running now,
