@@ -1,4 +1,4 @@
-"""The recorder, the session and the model must never pull in UI code (DESIGN.md, Style)."""
+"""The recorder, the session and the model must never pull in UI code (docs/development.md)."""
 
 from __future__ import annotations
 
