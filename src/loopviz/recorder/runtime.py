@@ -241,6 +241,8 @@ class Recorder:
             self.emit(*unseen)
         self.emit(wire.END, exit_code, error)
         self._stop.set()
+        if self._writer.is_alive() and self._writer is not threading.current_thread():
+            self._writer.join(1.0)  # no write of its own after the last frame, ever
         self.watermark_margin_ns = -(10**18)  # the last frame promises nothing is still to come
         self.drain()
 
@@ -343,9 +345,9 @@ class LoopState:
         within the step running now: frames below our proxy's ``send`` (the loop itself, the
         program's ``asyncio.run`` line) never stand for a step's code."""
         frame = sys._current_frames().get(self.thread_id)
-        user_frames = _user_frames_of_step(frame)
-        if not user_frames:
-            return "", _callback_running(frame), ""
+        user_frames, in_task_step = _user_frames_of_step(frame)
+        if not user_frames:  # a task's step past its own code, or a C function called back
+            return "", "" if in_task_step else _callback_running(frame), ""
         culprit = user_frames[0]
         stack = "\n".join(sources.describe_frame(f) for f in user_frames[:12])
         return sources.where(culprit), sources.source_line(culprit), stack
@@ -371,10 +373,13 @@ def _callback_running(frame) -> str:
     return ""
 
 
-def _user_frames_of_step(frame) -> list:
+def _user_frames_of_step(frame) -> tuple[list, bool]:
     """The user frames on the loop thread's stack, innermost first, that belong to the step
     running now: those above our proxy's ``send`` frame, or, for a callback, above the
     ``Handle._run`` that called it (never the loop's own frames or the ``asyncio.run`` line).
+
+    Also says whether a task's step is running (``send`` was reached), so that a step past its
+    own code is never taken for a callback.
 
     A library's task that blocks before it ever suspends (a handler calling ``time.sleep``)
     shows the program's function only here: the outermost of these is its ``entry``."""
@@ -382,16 +387,16 @@ def _user_frames_of_step(frame) -> list:
     while frame is not None:
         code = frame.f_code
         if code is _HANDLE_RUN_CODE:  # a callback's frames end here: below is the loop itself
-            return frames
+            return frames, False
         if code is _SEND_CODE:
             proxy = frame.f_locals.get("self")
             if frames and getattr(proxy, "seek_entry", False):
                 proxy._record_entry(frames[-1].f_code)
-            return frames
+            return frames, True
         if sources.is_user_code(code):
             frames.append(frame)
         frame = frame.f_back
-    return frames
+    return frames, False
 
 
 class JobTable(dict):
