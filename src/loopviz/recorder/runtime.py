@@ -513,7 +513,8 @@ class TaskCoroutine(collections.abc.Coroutine):
                 timeout = state.timeouts.get(task_id)
                 if timeout is not None:
                     deadline = state.timeout_deadline(timeout)
-            if self.seek_entry and state.waits.entry is not None:
+            # (``entry`` is from this walk only when there was one: a bare yield has none)
+            if self.seek_entry and yielded is not None and state.waits.entry is not None:
                 self._record_entry(state.waits.entry)
         except Exception:  # never the program's failure: only this detail goes unrecorded
             report_recording_failure("what a task waits on")
