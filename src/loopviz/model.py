@@ -526,6 +526,7 @@ class Timeline:
                 block.end = e["end"]
                 block.where = block.where or e["where"]
                 block.code = block.code or e["code"]
+                block.stack = block.stack or list(e.get("stack", []))
                 block.gil = block.gil or bool(e.get("gil"))
                 return
         self.blocks.append(Block(e["task"], e["start"], e["end"], e["where"], e["code"],
