@@ -9,7 +9,8 @@ import textwrap
 import threading
 
 from loopviz import wire
-from loopviz.recorder import runtime
+from loopviz.recorder import writer
+from loopviz.recorder.loops import LoopInstaller
 from loopviz.recorder.tasks import make_task_class
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
@@ -48,9 +49,9 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
     """Nobody reads the event pipe: the recorder's buffer stops near MAX_BUFFERED, with the loop
     held between iterations; once the pipe is read again, every event arrives."""
     tasks, steps, limit = 500, 20, 20_000
-    monkeypatch.setattr(runtime, "MAX_BUFFERED", limit)
+    monkeypatch.setattr(writer, "MAX_BUFFERED", limit)
     read_end, write_end = os.pipe()
-    recorder = runtime.Recorder(write_end, 100_000_000, flush_interval=0.001)
+    recorder = writer.Recorder(write_end, 100_000_000, flush_interval=0.001)
     held = threading.Event()
     wait_for_writer = recorder.wait_for_writer
 
@@ -61,7 +62,7 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
     recorder.wait_for_writer = holding
     recorder.start()
     loop = asyncio.new_event_loop()
-    installer = runtime.LoopInstaller(recorder)
+    installer = LoopInstaller(recorder)
     installer.install(loop)
     task_class = make_task_class(installer)  # asyncio.Task itself stays as it is here
     loop.set_task_factory(lambda loop, coro, **kwargs: task_class(coro, loop=loop, **kwargs))

@@ -18,12 +18,10 @@ import traceback
 import types
 import zipfile
 
-from loopviz.recorder.runtime import (
-    LoopInstaller,
-    RecordedStream,
-    Recorder,
-    report_internal_error,
-)
+from loopviz.recorder.failures import report_internal_error
+from loopviz.recorder.loops import LoopInstaller
+from loopviz.recorder.streams import RecordedStream
+from loopviz.recorder.writer import Recorder
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

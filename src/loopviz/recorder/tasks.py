@@ -50,12 +50,8 @@ def install_task_class(installer) -> None:
 
 def make_task_class(installer) -> type:
     """The recording subclass of ``asyncio.Task`` for ``installer``'s recorder."""
-    from loopviz.recorder.runtime import (
-        TaskCoroutine,
-        is_asyncio_internal,
-        qualname_of,
-        report_recording_failure,
-    )
+    from loopviz.recorder.failures import report_recording_failure
+    from loopviz.recorder.proxy import TaskCoroutine, is_asyncio_internal, qualname_of
 
     recorder = installer.recorder
     task_ids = recorder.task_ids

@@ -16,6 +16,7 @@ import threading
 import time
 
 from loopviz import wire
+from loopviz.recorder.failures import report_recording_failure
 from loopviz.wire import NONE
 
 _clock = time.perf_counter_ns
@@ -43,8 +44,6 @@ def make_call_soon_threadsafe(loop, state):
                     thread = threading.current_thread().name
                     handed_back[future] = (thread, _callable_name(callback))
             except Exception:  # recording must never break the hand-back itself
-                from loopviz.recorder.runtime import report_recording_failure
-
                 report_recording_failure("a thread's hand-back")
         return original(callback, *args, context=context)
 
