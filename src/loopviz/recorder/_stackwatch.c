@@ -67,7 +67,7 @@ typedef struct Slot {
     PyThreadState *tstate;  /* the attached loop thread's state, NULL when detached */
     int64_t sampled_start;  /* the step the frames below belong to, 0 for none */
     int nframes;
-    Frame *frames;
+    Frame *frames;          /* MAX_FRAMES of them, made by the watcher at its first sample */
     struct Slot *prev, *next; /* the list of attached slots */
 } Slot;
 
@@ -212,6 +212,13 @@ check_slots(void)
         int64_t start = __atomic_load_n(&slot->start, __ATOMIC_ACQUIRE);
         if (start == 0 || start == slot->sampled_start || now - start < threshold_ns) {
             continue;
+        }
+        if (slot->frames == NULL) {
+            /* made at the first sample: most loops never block inside C */
+            slot->frames = PyMem_RawMalloc(MAX_FRAMES * sizeof(Frame));
+            if (slot->frames == NULL) {
+                continue;
+            }
         }
         slot->sampled_start = 0;
         int kept = walk_stack(slot->tstate, slot->frames);
@@ -369,11 +376,6 @@ slot_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     slot->shape = 1;
-    slot->frames = PyMem_RawCalloc(MAX_FRAMES, sizeof(Frame));
-    if (slot->frames == NULL) {
-        Py_DECREF(slot);
-        return PyErr_NoMemory();
-    }
     return (PyObject *)slot;
 }
 
@@ -439,18 +441,21 @@ slot_sample_of(Slot *slot, PyObject *arg)
     if (start == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    /* Copy out under the lock, build the objects after (nothing allocates under it). */
-    Frame *frames = PyMem_RawMalloc(MAX_FRAMES * sizeof(Frame));
-    if (frames == NULL) {
-        return PyErr_NoMemory();
-    }
+    /* Copy out under the lock, build the objects after it. */
+    Frame *frames = NULL;
     int n = -1;
     pthread_mutex_lock(&watch_lock);
     if (start != 0 && slot->sampled_start == start) {
         n = slot->nframes;
-        memcpy(frames, slot->frames, (size_t)n * sizeof(Frame));
+        frames = PyMem_RawMalloc((size_t)n * sizeof(Frame) + 1);
+        if (frames != NULL) {
+            memcpy(frames, slot->frames, (size_t)n * sizeof(Frame));
+        }
     }
     pthread_mutex_unlock(&watch_lock);
+    if (n >= 0 && frames == NULL) {
+        return PyErr_NoMemory();
+    }
     PyObject *result = NULL;
     if (n < 0) {
         result = Py_NewRef(Py_None);

@@ -43,6 +43,11 @@ class LoopState:
         self.thread_id = threading.get_ident()
         self.loop_id = 0  # 1, 2...: in the order the scenario made its loops
         self.step_start = 0  # 0 = no step running
+        # The native watchdog's copy of step_start (a list where it was not built): see watchdog.py
+        self.native_slot = recorder.watchdog.native_slot()
+        self.step_slot: memoryview | list[int] = (
+            memoryview(self.native_slot) if self.native_slot is not None else [0]
+        )
         self.step_task = NONE
         # Time spent in eager steps nested in the step that began at ``nested_in``.
         self.nested_in = 0
@@ -142,9 +147,11 @@ class LoopInstaller:
             state = self._running_here.pop(thread_id, None)
             if state is not None:
                 state.callback_start = 0  # not running: nothing can block it
+                self.recorder.watchdog.unwatch(state)
             return
         state = self.state_of(loop)
         state.thread_id = thread_id
+        self.recorder.watchdog.watch(state)
         self._running_here[thread_id] = state
 
     def state_of(self, loop) -> LoopState:

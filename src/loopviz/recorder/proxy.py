@@ -104,12 +104,14 @@ class TaskCoroutine(collections.abc.Coroutine[Any, Any, Any]):
         # another step's start.
         state.step_task = task_id
         state.step_start = start
+        state.step_slot[0] = start  # (the native watchdog's copy)
         events.extend((wire.RESUME, start, task_id))
         try:
             yielded = self._coro.send(value) if _throw is None else self._coro.throw(*_throw)
         except BaseException as exc:
             end = _clock() - t0
             state.step_start = 0
+            state.step_slot[0] = 0
             if state.callback_start:  # callbacks after this step are timed from its end
                 state.callback_start = end
             if end - start >= recorder.block_threshold_ns and state.long_step(start, end):
@@ -123,6 +125,7 @@ class TaskCoroutine(collections.abc.Coroutine[Any, Any, Any]):
             raise
         end = _clock() - t0
         state.step_start = 0
+        state.step_slot[0] = 0
         if state.callback_start:
             state.callback_start = end
         if end - start >= recorder.block_threshold_ns and state.long_step(start, end):
@@ -161,22 +164,22 @@ class TaskCoroutine(collections.abc.Coroutine[Any, Any, Any]):
         """An eager task's first step runs inside the step of the task that made it (3.12+):
         record it as its own step, then give the outer step back to the watchdog."""
         outer_task, outer_start = state.step_task, state.step_start
-        state.step_start = 0
+        state.step_start = state.step_slot[0] = 0
         began = _clock()
         try:
             return self.send(value, throw)
         finally:
             state.step_task = outer_task
-            state.step_start = outer_start
+            state.step_start = state.step_slot[0] = outer_start
             # the outer step did not hold the loop for this long itself (see long_step)
             if state.nested_in != outer_start:
                 state.nested_in, state.nested_ns = outer_start, 0
             state.nested_ns += _clock() - began
 
     def _record_block(self, state: LoopState, start: int, end: int) -> None:
-        sample = state.recorder.watchdog.sampled(state.block_sample, start, end)
+        sample = state.recorder.watchdog.step_sampled(state, start, end)
         if sample[3] and not sample[0]:
-            # The watchdog never ran during the block: at least say whose step it was.
+            # No watchdog read the block's line: at least say whose step it was.
             code = self._coro.cr_code if hasattr(self._coro, "cr_code") else None
             if code is not None:
                 where = f"{sources.display_path(code.co_filename)}:{code.co_firstlineno}"

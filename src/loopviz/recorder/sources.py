@@ -63,12 +63,20 @@ def _shortest(filename: str) -> str:
 
 
 def where(frame: FrameType) -> str:
-    return f"{display_path(frame.f_code.co_filename)}:{frame.f_lineno}"
+    return where_at(frame.f_code.co_filename, frame.f_lineno)
+
+
+def where_at(filename: str, lineno: int) -> str:
+    return f"{display_path(filename)}:{lineno}"
 
 
 def source_line(frame: FrameType) -> str:
     """The frame's line of source, without a trailing comment, as a header has room for."""
-    return _without_comment(linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip())
+    return source_line_at(frame.f_code.co_filename, frame.f_lineno)
+
+
+def source_line_at(filename: str, lineno: int) -> str:
+    return _without_comment(linecache.getline(filename, lineno).strip())
 
 
 @lru_cache(maxsize=4096)
@@ -99,4 +107,9 @@ def is_user_code(code: CodeType | None) -> bool:
 
 def describe_frame(frame: FrameType) -> str:
     """A frame as a block's stack lists it: ``file:line in func: source``."""
-    return f"{where(frame)} in {frame.f_code.co_name}: {source_line(frame)}"
+    return describe_line(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+
+
+def describe_line(filename: str, lineno: int, function: str) -> str:
+    """A line as a block's stack lists it (a frame read by the native watchdog has no object)."""
+    return f"{where_at(filename, lineno)} in {function}: {source_line_at(filename, lineno)}"

@@ -4,6 +4,11 @@ A step (or a callback) that runs past the block threshold holds the loop thread,
 can say where it is. This thread wakes every few milliseconds, and when the step running now has
 passed the threshold, it reads the loop thread's Python stack (``sys._current_frames``) and sends
 a ``block_begin`` with the innermost user line. A tick that comes late means C code held the GIL.
+
+C code holding the GIL stops this thread too. The native watchdog (``_stackwatch.c``, when it
+could be built) is a thread that needs no GIL: when this one has not ticked for that long, it
+reads the loop thread's stack itself, so a block inside a C call still names the program's line
+that made the call. Without it, such a block names the function whose step it was.
 """
 
 from __future__ import annotations
@@ -21,13 +26,22 @@ from loopviz.recorder.libraries import describe_callable
 from loopviz.recorder.proxy import STEP_CODE
 from loopviz.wire import NONE
 
+try:
+    from loopviz.recorder import _stackwatch
+except ImportError:  # not built (no compiler, another interpreter): the Python watchdog alone
+    _stackwatch = None  # type: ignore[assignment]  # (the module, or None where it is missing)
+
 if TYPE_CHECKING:
+    from loopviz.recorder._stackwatch import NativeFrame
     from loopviz.recorder.loops import LoopState
     from loopviz.recorder.writer import Recorder
 
 # What the watchdog read of a block: (where, code, stack, gil).
 Sample = tuple[str, str, str, bool]
 _HANDLE_RUN_CODE = asyncio.events.Handle._run.__code__
+_STEP_CODE_ID = id(STEP_CODE)  # how a frame the native watchdog read is known to be our step
+# How often the native watchdog looks at the loops (only reading a stack when the GIL is stuck).
+NATIVE_INTERVAL_NS = 5_000_000
 
 
 class Watchdog:
@@ -41,9 +55,40 @@ class Watchdog:
         # sorted(), a regex, a C extension), and nothing in Python could run, us included.
         self.late_ns = int(self.interval * 1e9) + threshold // 2
         self._thread = threading.Thread(target=self._watch, name="loopviz-watchdog", daemon=True)
+        self.native = _stackwatch
 
     def start(self) -> None:
+        if self.native is not None:
+            recorder = self.recorder
+            self.native.start(
+                origin_ns=recorder.t0,
+                threshold_ns=recorder.block_threshold_ns,
+                stale_ns=self.late_ns,  # this thread late by that much: C code holds the GIL
+                interval_ns=NATIVE_INTERVAL_NS,
+            )
         self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the native watchdog (this thread ends with ``recorder.stopping``)."""
+        if self.native is not None:
+            self.native.stop()
+
+    def native_slot(self) -> _stackwatch.Slot | None:
+        """A new loop's slot in the native watchdog: the proxies write the start of the step
+        running now in ``memoryview(slot)[0]``."""
+        return self.native.Slot() if self.native is not None else None
+
+    @staticmethod
+    def watch(state: LoopState) -> None:
+        """``state``'s loop starts running on this thread: the native watchdog reads its stack."""
+        if state.native_slot is not None:
+            state.native_slot.attach()
+
+    @staticmethod
+    def unwatch(state: LoopState) -> None:
+        """``state``'s loop stops running on this thread (which may end): never read it again."""
+        if state.native_slot is not None:
+            state.native_slot.detach()
 
     def sampled(
         self, sample: tuple[int, str, str, str, bool] | None, start: int, end: int
@@ -57,12 +102,26 @@ class Watchdog:
             return sample[1:]
         return "", "", "", end - start > self.recorder.block_threshold_ns + self.late_ns
 
+    def step_sampled(self, state: LoopState, start: int, end: int) -> Sample:
+        """``sampled`` for a task's step: when this thread could not look while it lasted, the
+        stack the native watchdog read while C code held the GIL (``gil`` true, the program's
+        line that called into C)."""
+        sample = state.block_sample
+        if sample is None or sample[0] != start:
+            native = _native_sample(state, start)
+            if native is not None:
+                return (*native, True)
+        return self.sampled(sample, start, end)
+
     def _watch(self) -> None:
         recorder = self.recorder
         interval = self.interval
         late_ns = self.late_ns
         last_tick = recorder.now()
+        native = self.native
         while not recorder.stopping.wait(interval):
+            if native is not None:
+                native.beat()  # we hold the GIL: the native watchdog need not read stacks
             now = recorder.now()
             starved_since = last_tick if now - last_tick > late_ns else 0
             last_tick = now
@@ -93,10 +152,12 @@ class Watchdog:
                 return
             if checked_at - start < recorder.block_threshold_ns:
                 return
-            where, code, stack = self._sample(state)
+            native = _native_sample(state, start)  # read while C code held the GIL
+            where, code, stack = native if native is not None else self._sample(state)
             if state.step_start != start:
                 return  # the step ended while we looked
-            gil = bool(starved_since)  # this step held the loop while C code held the GIL
+            # this step held the loop while C code held the GIL
+            gil = native is not None or bool(starved_since)
             state.block_sample = (start, where, code, stack, gil)
             became_block = start + recorder.block_threshold_ns  # <= checked_at < the step's end
             recorder.events.extend(
@@ -129,9 +190,32 @@ class Watchdog:
         user_frames, in_task_step = _user_frames_of_step(frame)
         if not user_frames:  # a task's step past its own code, or a C function called back
             return "", "" if in_task_step else _callback_running(frame), ""
-        culprit = user_frames[0]
-        stack = "\n".join(sources.describe_frame(f) for f in user_frames[:12])
-        return sources.where(culprit), sources.source_line(culprit), stack
+        lines = [(f.f_code.co_filename, f.f_lineno, f.f_code.co_name) for f in user_frames]
+        return _described(lines)
+
+
+def _native_sample(state: LoopState, start: int) -> tuple[str, str, str] | None:
+    """(where, code, stack) from the stack the native watchdog read during the step that began
+    at ``start``, as ``_sample`` makes them from live frames (the user frames above our proxy's
+    ``send``); None if it read none."""
+    slot = state.native_slot
+    frames: tuple[NativeFrame, ...] | None = slot.sample_of(start) if slot is not None else None
+    if frames is None:
+        return None
+    lines = []
+    for filename, lineno, function, code_id in frames:
+        if code_id == _STEP_CODE_ID:
+            break
+        if sources.is_user_file(filename):
+            lines.append((filename, lineno, function))
+    return _described(lines) if lines else ("", "", "")
+
+
+def _described(lines: list[tuple[str, int, str]]) -> tuple[str, str, str]:
+    """(where, code, stack) of a block whose user lines are ``lines``, innermost first."""
+    filename, lineno, _ = lines[0]
+    stack = "\n".join(sources.describe_line(*line) for line in lines[:12])
+    return sources.where_at(filename, lineno), sources.source_line_at(filename, lineno), stack
 
 
 def _callback_running(frame: FrameType | None) -> str:
@@ -162,7 +246,7 @@ def _user_frames_of_step(frame: FrameType | None) -> tuple[list[FrameType], bool
             return frames, False
         if code is STEP_CODE:
             proxy = frame.f_locals.get("self")
-            if frames and getattr(proxy, "seek_entry", False):
+            if frames and proxy is not None and getattr(proxy, "seek_entry", False):
                 proxy._record_entry(frames[-1].f_code)
             return frames, True
         if sources.is_user_code(code):

@@ -170,6 +170,7 @@ class Recorder:
             self.emit(*unseen)
         self.emit(wire.END, exit_code, error)
         self.stopping.set()
+        self.watchdog.stop()
         if self._writer.is_alive() and self._writer is not threading.current_thread():
             self._writer.join(1.0)  # no write of its own after the last frame, ever
         self.watermark_margin_ns = -(10**18)  # the last frame promises nothing is still to come
