@@ -1,0 +1,289 @@
+"""The native watchdog (``loopviz.recorder._stackwatch``): blocks inside C calls that hold the GIL
+name the program's line that made the call, and watching loops never crashes or leaks.
+
+The recorder tests run a script for real; the others drive the extension in-process, as the
+recorder does: a slot per loop, attached on the loop's thread, its step start written through
+``memoryview(slot)[0]``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import sysconfig
+import threading
+import time
+
+import pytest
+
+from loopviz.recorder import watchdog
+
+stackwatch = watchdog._stackwatch
+
+# A C call that holds the GIL for about 0.3 s on this machine, whatever its speed or load: the
+# script times a small sum() first (a block needs 0.1 s past the 0.1 s threshold to be sure).
+C_CALL_SCRIPT = """
+import asyncio, time
+
+began = time.perf_counter()
+sum(range(1_000_000))
+n = int(1_000_000 * 0.3 / (time.perf_counter() - began))
+
+async def ticker():
+    for _ in range(20):
+        await asyncio.sleep(0.02)
+
+async def crunch():
+    await asyncio.sleep(0.05)
+    total = sum(range(n))
+    {after}
+    return total
+
+async def main():
+    await asyncio.gather(ticker(), crunch())
+
+asyncio.run(main())
+"""
+SUM_LINE = 14  # total = sum(range(n))
+
+
+def test_the_native_watchdog_is_built_where_it_can_be():
+    """The README's install builds it on CPython 3.11 to 3.13 with a GIL: a failed build falls
+    back silently (optional=True), so this is where it would be noticed."""
+    can_build = (
+        platform.python_implementation() == "CPython"
+        and (3, 11) <= sys.version_info[:2] <= (3, 13)
+        and not sysconfig.get_config_var("Py_GIL_DISABLED")
+    )
+    assert (stackwatch is not None) == can_build
+
+
+needs_native = pytest.mark.skipif(stackwatch is None, reason="the extension cannot be built here")
+
+
+def block_events(rec, task: int) -> list[dict]:
+    return [e for e in rec.events if e.get("task") == task and e["ev"] in ("block_begin", "block")]
+
+
+def task_named(rec, coro: str) -> int:
+    [task] = [e["task"] for e in rec.events if e["ev"] == "create" and e["coro"] == coro]
+    return task
+
+
+@needs_native
+def test_block_inside_a_c_call_names_the_line_that_made_it(record, tmp_path):
+    """The step goes on after the C call (a sleep), so the Python watchdog's ``block_begin``
+    comes while it still runs: both name the line that called into C, not the sleep after it."""
+    rec = record(C_CALL_SCRIPT.format(after="time.sleep(0.1)"))
+    crunch = task_named(rec, "crunch")
+    line = f"{tmp_path / 'scenario.py'}:{SUM_LINE}"
+    steps = [
+        (e["ev"], e.get("where"), e.get("gil"))
+        for e in rec.events
+        if e.get("task") == crunch and e["ev"] not in ("create", "ready")
+    ]
+    assert steps == [
+        ("resume", None, None),
+        ("suspend", None, None),
+        ("resume", None, None),
+        ("block_begin", line, True),
+        ("block", line, True),
+        ("done", None, None),
+    ]
+    [block] = [e for e in rec.events if e["ev"] == "block"]
+    assert {k: v for k, v in block.items() if k not in ("t", "start", "end")} == {
+        "ev": "block",
+        "task": crunch,
+        "where": line,
+        "code": "total = sum(range(n))",
+        "stack": [f"{line} in crunch: total = sum(range(n))"],
+        "gil": True,
+    }
+    assert block["end"] - block["start"] > 0.35e9
+
+
+@needs_native
+def test_a_step_that_ends_with_its_c_call_still_names_the_line(record, tmp_path):
+    """No Python watchdog may run before the step's end: the block takes the native sample.
+    (The Python watchdog may also get the GIL between the call's return and the step's end:
+    then its ``block_begin`` says the same.)"""
+    rec = record(C_CALL_SCRIPT.format(after=""))
+    crunch = task_named(rec, "crunch")
+    line = f"{tmp_path / 'scenario.py'}:{SUM_LINE}"
+    *begins, block = block_events(rec, crunch)
+    assert (block["ev"], block["where"], block["code"], block["gil"]) == (
+        "block", line, "total = sum(range(n))", True
+    )
+    assert [(b["ev"], b["where"], b["gil"]) for b in begins] in ([], [("block_begin", line, True)])
+
+
+def test_without_the_native_watchdog_a_c_call_block_is_named_as_before(
+    record, tmp_path, monkeypatch
+):
+    """The fallback where the extension is not built (hidden here): today's words, the last
+    Python line the Python watchdog saw once the GIL came back, or else the step's function."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['loopviz.recorder._stackwatch'] = None\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(hide))
+    shows_native = "import sys\nprint(sys.modules['loopviz.recorder._stackwatch'])\n"
+    rec = record(C_CALL_SCRIPT.format(after="") + shows_native)
+    output = [e["text"] for e in rec.events if e["ev"] == "output" and e["stream"] == "stdout"]
+    assert output == ["None\n"]
+    crunch = task_named(rec, "crunch")
+    script = tmp_path / "scenario.py"
+    *begins, block = block_events(rec, crunch)
+    assert block["gil"] is True
+    if begins:  # the Python watchdog got the GIL back just before the step ended
+        assert (block["where"], block["code"]) == (f"{script}:{SUM_LINE}", "total = sum(range(n))")
+    else:
+        function = f"{script}:12"  # async def crunch():
+        assert (block["where"], block["code"], block["stack"]) == (
+            function, "", [f"{function} in crunch"]
+        )
+
+
+# -- the extension in-process ----------------------------------------------------------------
+
+
+@pytest.fixture
+def native():
+    """The native watcher, started with a 50 ms threshold; stopped (and joined) after."""
+    origin = time.perf_counter_ns()
+    stackwatch.start(
+        origin_ns=origin, threshold_ns=50_000_000, stale_ns=30_000_000, interval_ns=2_000_000
+    )
+    yield origin
+    stackwatch.stop()
+    assert not stackwatch.stats()["running"]
+
+
+def crunch_in_c() -> int:
+    return sum(range(15_000_000))  # the line the sample must name
+
+
+def run_step(slot, origin: int, step) -> int:
+    """Attach ``slot`` on this thread and run ``step`` as a recorded step; its start."""
+    slot.attach()
+    start = time.perf_counter_ns() - origin
+    memoryview(slot)[0] = start
+    try:
+        step()
+    finally:
+        memoryview(slot)[0] = 0
+    return start
+
+
+def in_thread(target) -> None:
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+
+
+@needs_native
+def test_a_stack_is_read_while_c_code_holds_the_gil(native):
+    slot = stackwatch.Slot()
+    starts = []
+    in_thread(lambda: starts.append(run_step(slot, native, crunch_in_c)))
+    frames = slot.sample_of(starts[0])
+    assert frames is not None
+    filename, line, function, code_id = frames[0]
+    assert (filename, function, code_id) == (__file__, "crunch_in_c", id(crunch_in_c.__code__))
+    assert line == crunch_in_c.__code__.co_firstlineno + 1
+    assert [f[2] for f in frames[1:4]] == ["run_step", "<lambda>", "run"]
+    assert slot.sample_of(starts[0] + 1) is None  # another step's start: nothing
+
+
+@needs_native
+def test_no_stack_is_read_while_the_gil_changes_hands(native):
+    """A step running Python code lets the Python watchdog tick (``beat``): the native one
+    leaves it alone, and never reads a stack that is moving."""
+    slot = stackwatch.Slot()
+    done = threading.Event()
+
+    def python_watchdog():
+        while not done.wait(0.005):
+            stackwatch.beat()
+
+    def busy_python():
+        deadline = time.perf_counter() + 0.2
+        while time.perf_counter() < deadline:
+            pass
+
+    beating = threading.Thread(target=python_watchdog)
+    beating.start()
+    before = stackwatch.stats()["samples"]
+    starts = []
+    in_thread(lambda: starts.append(run_step(slot, native, busy_python)))
+    done.set()
+    beating.join()
+    assert stackwatch.stats()["samples"] == before
+    assert slot.sample_of(starts[0]) is None
+
+
+@needs_native
+def test_a_thread_that_ends_while_watched_is_never_read_again(native):
+    slots = [stackwatch.Slot() for _ in range(3)]
+
+    def loop_thread():
+        for slot in slots:
+            slot.attach()
+        memoryview(slots[0])[0] = 1  # a step "running" since the origin, never ended
+
+    in_thread(loop_thread)
+    assert [s.attached for s in slots] == [False, False, False]
+    assert stackwatch.stats()["attached"] == 0
+    time.sleep(0.1)  # the watcher runs past the threshold with the ended step's start still set
+    assert slots[0].sample_of(1) is None
+
+
+@needs_native
+def test_many_loops_attach_detach_and_go_away(native):
+    """Loops made and closed by the thousand (asyncio.run in a loop): no slot stays watched."""
+    for _ in range(2000):
+        slot = stackwatch.Slot()
+        slot.attach()
+        memoryview(slot)[0] = 5
+        slot.detach()
+        slot.attach()  # closed while attached: deallocation detaches it
+        del slot
+    assert stackwatch.stats()["attached"] == 0
+    kept = [stackwatch.Slot() for _ in range(200)]
+    for each in kept:
+        each.attach()
+    assert stackwatch.stats()["attached"] == 200
+    del kept, each
+    assert stackwatch.stats()["attached"] == 0
+
+
+@needs_native
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_has_no_watcher_and_the_parent_keeps_its_own(native):
+    slot = stackwatch.Slot()
+    slot.attach()
+    pid = os.fork()
+    if pid == 0:  # the child: only this thread survived; nothing is watched, nothing hangs
+        stats = stackwatch.stats()
+        ok = not stats["running"] and stats["attached"] == 0 and not slot.attached
+        stackwatch.start(origin_ns=native, threshold_ns=1, stale_ns=1, interval_ns=1_000_000)
+        stackwatch.stop()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert slot.attached and stackwatch.stats()["running"]
+    slot.detach()
+    starts = []
+    other = stackwatch.Slot()
+    in_thread(lambda: starts.append(run_step(other, native, crunch_in_c)))
+    assert other.sample_of(starts[0]) is not None  # the parent's watcher still reads stacks
+
+
+@needs_native
+def test_slot_buffer_is_one_writable_int64():
+    view = memoryview(stackwatch.Slot())
+    assert (view.format, view.itemsize, view.shape, view.readonly) == ("q", 8, (1,), False)
+    view[0] = 2**63 - 1
+    assert view[0] == 2**63 - 1
