@@ -287,3 +287,42 @@ def test_slot_buffer_is_one_writable_int64():
     assert (view.format, view.itemsize, view.shape, view.readonly) == ("q", 8, (1,), False)
     view[0] = 2**63 - 1
     assert view[0] == 2**63 - 1
+
+
+@needs_native
+def test_loops_that_close_and_threads_that_end_leave_nothing_watched(record):
+    """Loops run one after another, on the main thread and on threads that end, then a thread
+    left running its loop: the native watchdog watches exactly the loops running now."""
+    rec = record(
+        """
+        import asyncio, threading
+        from loopviz.recorder import _stackwatch
+
+        async def attached():
+            return _stackwatch.stats()["attached"]
+
+        def in_thread():
+            print("thread", asyncio.run(attached()))
+
+        for _ in range(3):
+            print("main", asyncio.run(attached()))
+            thread = threading.Thread(target=in_thread)
+            thread.start()
+            thread.join()
+
+        loop = asyncio.new_event_loop()
+        running = threading.Thread(target=loop.run_forever)
+        running.start()
+
+        async def both():
+            await asyncio.sleep(0.05)
+            return _stackwatch.stats()["attached"]
+
+        print("with a loop in a thread", asyncio.run(both()))
+        loop.call_soon_threadsafe(loop.stop)
+        running.join()
+        print("after", _stackwatch.stats()["attached"])
+        """
+    )
+    output = "".join(e["text"] for e in rec.events if e["ev"] == "output")
+    assert output == "main 1\nthread 1\n" * 3 + "with a loop in a thread 2\nafter 0\n"

@@ -8,8 +8,9 @@
  *
  * How it is used (see loopviz/recorder/watchdog.py):
  * - a Slot per watched loop holds the start of the step running now (the trace clock,
- *   perf_counter_ns() - origin; 0 when no step runs) in an int64 exposed as a writable buffer:
- *   memoryview(slot)[0] = start from Python, or a store through the buffer's pointer from C;
+ *   perf_counter_ns() - origin; 0 when no step runs) in an int64 exposed as a writable buffer
+ *   (memoryview(slot) is one int64, for a store through the buffer's pointer from C) and as
+ *   slot[0] (the Python proxy's write, faster than the memoryview's);
  * - slot.attach() on the loop's thread records that thread's PyThreadState; slot.detach(), the
  *   thread's end (its thread-state dict is cleared) or the slot's deallocation forget it, under
  *   the watcher's lock, so a dead thread state is never read;
@@ -500,6 +501,44 @@ slot_getbuffer(Slot *slot, Py_buffer *view, int flags)
     return 0;
 }
 
+/* slot[0] = start: what memoryview(slot)[0] = start does, at half its cost (the proxy's hot path) */
+static Py_ssize_t
+slot_length(Slot *slot)
+{
+    return 1;
+}
+
+static PyObject *
+slot_item(Slot *slot, Py_ssize_t index)
+{
+    if (index != 0) {
+        PyErr_SetString(PyExc_IndexError, "a slot holds one start time, at index 0");
+        return NULL;
+    }
+    return PyLong_FromLongLong(__atomic_load_n(&slot->start, __ATOMIC_RELAXED));
+}
+
+static int
+slot_ass_item(Slot *slot, Py_ssize_t index, PyObject *value)
+{
+    if (index != 0 || value == NULL) {
+        PyErr_SetString(PyExc_IndexError, "a slot holds one start time, at index 0");
+        return -1;
+    }
+    int64_t start = PyLong_AsLongLong(value);
+    if (start == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    __atomic_store_n(&slot->start, start, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static PySequenceMethods slot_as_sequence = {
+    .sq_length = (lenfunc)slot_length,
+    .sq_item = (ssizeargfunc)slot_item,
+    .sq_ass_item = (ssizeobjargproc)slot_ass_item,
+};
+
 static PyBufferProcs slot_as_buffer = {
     .bf_getbuffer = (getbufferproc)slot_getbuffer,
 };
@@ -527,6 +566,7 @@ static PyTypeObject SlotType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = slot_new,
     .tp_dealloc = (destructor)slot_dealloc,
+    .tp_as_sequence = &slot_as_sequence,
     .tp_as_buffer = &slot_as_buffer,
     .tp_methods = slot_methods,
     .tp_getset = slot_getset,

@@ -16,6 +16,7 @@ import threading
 import time
 import types
 import weakref
+from typing import TYPE_CHECKING
 
 from loopviz import wire
 from loopviz.recorder import tasks, threads
@@ -25,6 +26,9 @@ from loopviz.recorder.proxy import task_id_of
 from loopviz.recorder.waits import WaitNamer
 from loopviz.recorder.writer import Recorder
 from loopviz.wire import NONE
+
+if TYPE_CHECKING:
+    from loopviz.recorder._stackwatch import Slot
 
 _clock = time.perf_counter_ns
 # A task's wake-up is ``task_wakeup`` (C Task, a builtin method) or ``__wakeup`` (Python Task, a
@@ -43,11 +47,11 @@ class LoopState:
         self.thread_id = threading.get_ident()
         self.loop_id = 0  # 1, 2...: in the order the scenario made its loops
         self.step_start = 0  # 0 = no step running
-        # The native watchdog's copy of step_start (a list where it was not built): see watchdog.py
+        # The native watchdog's copy of step_start, in step_slot[0] (a list where it was not
+        # built, so that the proxy writes it the same way): see watchdog.py
         self.native_slot = recorder.watchdog.native_slot()
-        self.step_slot: memoryview | list[int] = (
-            memoryview(self.native_slot) if self.native_slot is not None else [0]
-        )
+        slot = self.native_slot
+        self.step_slot: Slot | list[int] = slot if slot is not None else [0]
         self.step_task = NONE
         # Time spent in eager steps nested in the step that began at ``nested_in``.
         self.nested_in = 0

@@ -14,6 +14,7 @@ that made the call. Without it, such a block names the function whose step it wa
 from __future__ import annotations
 
 import asyncio
+import atexit
 import sys
 import threading
 from types import FrameType
@@ -66,6 +67,9 @@ class Watchdog:
                 stale_ns=self.late_ns,  # this thread late by that much: C code holds the GIL
                 interval_ns=NATIVE_INTERVAL_NS,
             )
+            # never reading a stack while the interpreter tears its threads down, even when
+            # the recorder does not finish (a daemon thread's loop still running at exit)
+            atexit.register(self.native.stop)
         self._thread.start()
 
     def stop(self) -> None:
@@ -75,7 +79,7 @@ class Watchdog:
 
     def native_slot(self) -> _stackwatch.Slot | None:
         """A new loop's slot in the native watchdog: the proxies write the start of the step
-        running now in ``memoryview(slot)[0]``."""
+        running now in ``slot[0]``."""
         return self.native.Slot() if self.native is not None else None
 
     @staticmethod
