@@ -17,6 +17,8 @@ import sys
 import traceback
 import types
 import zipfile
+from collections.abc import Iterator
+from typing import NoReturn
 
 from loopviz.recorder.failures import report_internal_error
 from loopviz.recorder.loops import LoopInstaller
@@ -43,7 +45,7 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(report.format())
 
 
-def _chain(report: traceback.TracebackException):
+def _chain(report: traceback.TracebackException) -> Iterator[traceback.TracebackException]:
     seen = set()
     pending = [report]
     while pending:
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     real_exit = os._exit
 
-    def recorded_exit(status: int) -> None:
+    def recorded_exit(status: int) -> NoReturn:
         if os.getpid() == recorder_pid:
             recorder.finish(status, None)
         real_exit(status)

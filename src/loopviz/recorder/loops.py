@@ -16,6 +16,8 @@ import threading
 import time
 import types
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 from loopviz import wire
 from loopviz.recorder import tasks, threads
@@ -56,7 +58,9 @@ class LoopState:
         self.callback_sample: tuple[int, str, str, str, bool] | None = None
         self.jobs = JobTable()
         # futures other threads handed back a result for -> (thread, what): see threads.py
-        self.handed_back: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.handed_back: weakref.WeakKeyDictionary[object, tuple[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
         # task id -> its innermost asyncio.timeout (a Timeout object, read at each suspend)
         self.timeouts: dict[int, object] = {}
         offset = loop.time() * 1e9 - (_clock())
@@ -77,7 +81,7 @@ class LoopState:
         nested = self.nested_ns if self.nested_in == start else 0
         return end - start - nested >= self.recorder.block_threshold_ns
 
-    def timeout_deadline(self, timeout) -> int:
+    def timeout_deadline(self, timeout: object) -> int:
         when = getattr(timeout, "_when", None)
         if when is None or getattr(getattr(timeout, "_state", None), "value", "") != "active":
             return NONE
@@ -93,13 +97,13 @@ class LoopState:
             recorder.events.extend((wire.BLOCK, now, NONE, start, now, *sample))
 
 
-class JobTable(dict):
+class JobTable(dict[int, tuple[int, str]]):
     """Executor futures awaited by tasks -> (job id, function name), forgotten when done."""
 
     def get_by_future(self, fut: object) -> tuple[int, str] | None:
         return self.get(id(fut))
 
-    def track(self, fut: asyncio.Future, job: int, func: str) -> None:
+    def track(self, fut: asyncio.Future[Any], job: int, func: str) -> None:
         key = id(fut)
         self[key] = (job, func)
         fut.add_done_callback(lambda _f: self.pop(key, None))
@@ -111,7 +115,9 @@ class LoopInstaller:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self._states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
         self._running_here: dict[int, LoopState] = {}  # thread id -> the loop it runs now
 
     def patch_asyncio(self) -> None:
@@ -122,7 +128,7 @@ class LoopInstaller:
         original_set_running_loop = asyncio.events._set_running_loop
 
         @functools.wraps(original_set_running_loop)
-        def _set_running_loop(loop):
+        def _set_running_loop(loop: asyncio.AbstractEventLoop | None) -> None:
             original_set_running_loop(loop)
             try:
                 installer.loop_started(loop)
@@ -134,7 +140,7 @@ class LoopInstaller:
         tasks.install_task_class(self)
         self._patch_timeouts()
 
-    def loop_started(self, loop) -> None:
+    def loop_started(self, loop: asyncio.AbstractEventLoop | None) -> None:
         """A loop starts (or, with None, stops) running on this thread: the watchdog samples
         the thread that runs a loop, which need not be the one that made it."""
         thread_id = threading.get_ident()
@@ -147,7 +153,7 @@ class LoopInstaller:
         state.thread_id = thread_id
         self._running_here[thread_id] = state
 
-    def state_of(self, loop) -> LoopState:
+    def state_of(self, loop: asyncio.AbstractEventLoop) -> LoopState:
         """The loop's recording state, instrumenting the loop the first time it is seen."""
         state = self._states.get(loop)
         return state if state is not None else self.install(loop)
@@ -161,14 +167,14 @@ class LoopInstaller:
         states = self.recorder.loops
 
         @functools.wraps(original_reschedule)
-        def reschedule(timeout, when):
+        def reschedule(timeout: timeouts.Timeout, when: float | None) -> None:
             original_reschedule(timeout, when)
             task = getattr(timeout, "_task", None)
             for state in states:
                 if task is not None and state.loop_ref() is task.get_loop():
                     state.timeouts[task_id_of(task)] = timeout
 
-        timeouts.Timeout.reschedule = reschedule
+        setattr(timeouts.Timeout, "reschedule", reschedule)  # noqa: B010 (for every Timeout)
 
     def install(self, loop: asyncio.AbstractEventLoop) -> LoopState:
         state = self._states.get(loop)
@@ -197,18 +203,22 @@ class LoopInstaller:
         return state
 
     @staticmethod
-    def _try_patch(obj, name: str, value) -> bool:
+    def _try_patch(obj: object, name: str, value: object) -> bool:
         try:
             setattr(obj, name, value)
         except (AttributeError, TypeError):
             return False
         return True
 
-    def _make_run_in_executor(self, loop, state: LoopState):
+    def _make_run_in_executor(
+        self, loop: asyncio.AbstractEventLoop, state: LoopState
+    ) -> Callable[..., asyncio.Future[Any]]:
         recorder = self.recorder
         original = loop.run_in_executor
 
-        def run_in_executor(executor, func, *args):
+        def run_in_executor(
+            executor: concurrent.futures.Executor | None, func: Callable[..., Any], *args: Any
+        ) -> asyncio.Future[Any]:
             job = recorder.next_job_id()
             current = asyncio.current_task(loop)
             task = task_id_of(current) if current is not None else NONE
@@ -222,7 +232,7 @@ class LoopInstaller:
                 )
             else:
 
-                def recorded_job():
+                def recorded_job() -> Any:
                     thread = threading.current_thread().name
                     recorder.emit(wire.THREAD_START, thread, job, task, name)
                     try:
@@ -236,7 +246,9 @@ class LoopInstaller:
 
         return run_in_executor
 
-    def _make_call_soon(self, loop, state: LoopState):
+    def _make_call_soon(
+        self, loop: asyncio.AbstractEventLoop, state: LoopState
+    ) -> Callable[..., asyncio.Handle]:
         """Every task wake-up passes through call_soon (a future's done callback is the task's
         ``task_wakeup``), so this is the moment a waiting task becomes ready. A wake-up from
         another thread (a future set there) is that thread handing a result back."""
@@ -246,7 +258,7 @@ class LoopInstaller:
         get_ident = threading.get_ident
         handed_back = state.handed_back
 
-        def call_soon(callback, *args, context=None):
+        def call_soon(callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
             if type(callback) in _WAKEUP_TYPES and callback.__name__ in threads.WAKEUP_NAMES:
                 task = callback.__self__
                 if get_ident() != state.thread_id:
@@ -258,11 +270,13 @@ class LoopInstaller:
 
         return call_soon
 
-    def _make_exception_handler(self, loop):
+    def _make_exception_handler(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[dict[str, Any]], None]:
         original = loop.call_exception_handler
         recorder = self.recorder
 
-        def call_exception_handler(context):
+        def call_exception_handler(context: dict[str, Any]) -> None:
             task = context.get("future") or context.get("task")
             if isinstance(task, asyncio.Task) and "never retrieved" in context.get("message", ""):
                 exc = context.get("exception")
@@ -272,7 +286,7 @@ class LoopInstaller:
 
         return call_exception_handler
 
-    def _patch_select(self, loop, state: LoopState) -> bool:
+    def _patch_select(self, loop: asyncio.AbstractEventLoop, state: LoopState) -> bool:
         selector = getattr(loop, "_selector", None)
         if selector is None or not hasattr(selector, "select"):
             return False
@@ -282,7 +296,7 @@ class LoopInstaller:
         t0 = recorder.t0
         max_buffered = recorder.max_buffered
 
-        def select(timeout=None):
+        def select(timeout: float | None = None) -> Any:
             start = _clock() - t0
             state.end_callbacks(start)
             if len(events) > max_buffered:  # the parent is behind: wait for it, as idle time

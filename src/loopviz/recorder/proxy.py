@@ -190,11 +190,12 @@ class TaskCoroutine(collections.abc.Coroutine[Any, Any, Any]):
             self.sent_name = task.get_name()
             self._state.recorder.emit(wire.RENAME, self.task_id, self.sent_name)
 
-    def close(self) -> None:
+    def close(self) -> Any:  # 3.13+: the value the coroutine returned, if any
         return self._coro.close()
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return self._coro.__await__()
+        awaited: Generator[Any, None, Any] = self._coro.__await__()
+        return awaited
 
     def __getattr__(self, name: str) -> Any:
         # cr_frame, cr_await, cr_code, cr_running, __name__, __qualname__... of the real coroutine
@@ -210,7 +211,7 @@ STEP_CODE = TaskCoroutine.send.__code__
 
 def qualname_of(coro: object) -> str:
     name = getattr(coro, "__qualname__", None)
-    if name:
+    if isinstance(name, str) and name:
         return name
     agen = _closed_generator(coro)
     if agen is not None:
@@ -233,7 +234,7 @@ def is_asyncio_internal(coro: object) -> bool:
     """asyncio's own housekeeping coroutines (accepting connections, shutting down), and
     uvloop's (compiled from ``uvloop/loop.pyx``)."""
     code = getattr(coro, "cr_code", None)
-    if code is None:
+    if not isinstance(code, types.CodeType):
         return _closed_generator(coro) is not None  # asyncio's finalizer closing a generator
     return code.co_filename.startswith(_ASYNCIO_DIR) or code.co_filename.startswith("uvloop/")
 

@@ -161,8 +161,8 @@ def _user_frames_of_step(frame: FrameType | None) -> tuple[list[FrameType], bool
         if code is _HANDLE_RUN_CODE:  # a callback's frames end here: below is the loop itself
             return frames, False
         if code is STEP_CODE:
-            proxy = frame.f_locals.get("self")
-            if frames and getattr(proxy, "seek_entry", False):
+            proxy = frame.f_locals["self"]
+            if frames and proxy.seek_entry:
                 proxy._record_entry(frames[-1].f_code)
             return frames, True
         if sources.is_user_code(code):
