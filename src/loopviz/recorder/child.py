@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import NoReturn
 
+from loopviz.recorder import core
 from loopviz.recorder.failures import report_internal_error
 from loopviz.recorder.loops import LoopInstaller
 from loopviz.recorder.streams import RecordedStream
@@ -114,6 +115,13 @@ def _run_file_as_main(path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     options = _parse(sys.argv[1:] if argv is None else argv)
+    refusal = core.refusal()
+    if refusal:
+        os.write(2, refusal.encode())
+        return 2
+    notice = core.notice()
+    if notice:
+        os.write(2, notice.encode())
     recorder = Recorder(options.events_fd, int(options.block_threshold * 1e9))
     recorder.start()
     LoopInstaller(recorder).patch_asyncio()
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     def restore_streams_in_forked_child() -> None:
         # A forked worker (ProcessPoolExecutor) has no writer thread: let it write to the fds.
         sys.stdout, sys.stderr = original_stdout, original_stderr
-        recorder.events = []
+        recorder.events.clear()
 
     os.register_at_fork(after_in_child=restore_streams_in_forked_child)
 

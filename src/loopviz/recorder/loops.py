@@ -19,8 +19,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from loopviz import wire
-from loopviz.recorder import tasks, threads
+from loopviz.recorder import core, proxy, tasks, threads
 from loopviz.recorder.failures import report_internal_error
 from loopviz.recorder.libraries import describe_callable
 from loopviz.recorder.proxy import task_id_of
@@ -36,11 +38,15 @@ _WAKEUP_TYPES = frozenset({types.BuiltinMethodType, types.MethodType})
 _FAR_FUTURE_NS = 2**63 - 1
 
 
-class LoopState:
-    """Per-loop step bookkeeping shared by the task proxies and the watchdog."""
+class LoopState(core.LoopSlots):
+    """Per-loop step bookkeeping shared by the task proxies and the watchdog (what a step
+    reads and writes is in ``core.LoopSlots``: C int64s with the native core)."""
 
     def __init__(self, recorder: Recorder, loop: asyncio.AbstractEventLoop) -> None:
         self.recorder = recorder
+        self.events = recorder.events
+        self.t0 = recorder.t0
+        self.block_threshold_ns = recorder.block_threshold_ns
         self.loop_ref = weakref.ref(loop)
         self.thread_id = threading.get_ident()
         self.loop_id = 0  # 1, 2...: in the order the scenario made its loops
@@ -61,6 +67,8 @@ class LoopState:
         self.handed_back: weakref.WeakKeyDictionary[object, tuple[str, str]] = (
             weakref.WeakKeyDictionary()
         )
+        # the dict inside it (not in typeshed): while it is empty, no wake-up needs a look
+        self.handed_back_refs = getattr(self.handed_back, "data")  # noqa: B009
         # task id -> its innermost asyncio.timeout (a Timeout object, read at each suspend)
         self.timeouts: dict[int, object] = {}
         offset = loop.time() * 1e9 - (_clock())
@@ -108,6 +116,32 @@ class JobTable(dict[int, tuple[int, str]]):
         self[key] = (job, func)
         fut.add_done_callback(lambda _f: self.pop(key, None))
 
+
+
+def record_wakeup(state: LoopState, callback: Any, args: tuple[Any, ...]) -> None:
+    """``callback``, scheduled by call_soon, is a task's wake-up (its ``task_wakeup``, or a
+    Python Task's ``__wakeup``): that task is ready. A wake-up from another thread is that
+    thread handing the task a result. (The native hook records the common case itself, and
+    hands the rest here.)"""
+    if callback.__name__ not in threads.WAKEUP_NAMES:
+        return
+    task = callback.__self__
+    if threading.get_ident() != state.thread_id:
+        threads.record_handoff(state, task, "set a future's result")
+    elif state.handed_back and args:
+        threads.took_result(state, task, args[0])
+    state.events.extend((wire.READY, _clock() - state.t0, task_id_of(task), "woken"))
+
+
+if core.native is not None:  # what the native core leaves to Python
+    core.native.configure(
+        record_suspend=proxy.record_suspend,
+        record_return=proxy.record_return,
+        record_raise=proxy.record_raise,
+        record_block=proxy.record_block,
+        wakeup=record_wakeup,
+        encode=msgspec.msgpack.encode,
+    )
 
 
 class LoopInstaller:
@@ -253,19 +287,13 @@ class LoopInstaller:
         ``task_wakeup``), so this is the moment a waiting task becomes ready. A wake-up from
         another thread (a future set there) is that thread handing a result back."""
         original = loop.call_soon
-        events = self.recorder.events
-        t0 = self.recorder.t0
-        get_ident = threading.get_ident
-        handed_back = state.handed_back
+        if core.native is not None:
+            hook: Callable[..., asyncio.Handle] = core.native.WakeupHook(original, state)
+            return hook
 
         def call_soon(callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
-            if type(callback) in _WAKEUP_TYPES and callback.__name__ in threads.WAKEUP_NAMES:
-                task = callback.__self__
-                if get_ident() != state.thread_id:
-                    threads.record_handoff(state, task, "set a future's result")
-                elif handed_back and args:
-                    threads.took_result(state, task, args[0])
-                events.extend((wire.READY, _clock() - t0, task_id_of(task), "woken"))
+            if type(callback) in _WAKEUP_TYPES:
+                record_wakeup(state, callback, args)
             return original(callback, *args, context=context)
 
         return call_soon

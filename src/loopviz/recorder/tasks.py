@@ -62,7 +62,7 @@ def _replace_in_asyncio(name: str, value: object) -> None:
 def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
     """The recording subclass of ``asyncio.Task`` for ``installer``'s recorder."""
     from loopviz.recorder.failures import report_recording_failure
-    from loopviz.recorder.proxy import TaskCoroutine, is_asyncio_internal, qualname_of
+    from loopviz.recorder.proxy import TaskProxy, is_asyncio_internal, qualname_of
 
     recorder = installer.recorder
     task_ids = recorder.task_ids
@@ -77,7 +77,7 @@ def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
         def __init__(self, coro: Any, *args: Any, **kwargs: Any) -> None:
             try:
                 proxy = None
-                if iscoroutine(coro) and type(coro) is not TaskCoroutine:
+                if iscoroutine(coro) and type(coro) is not TaskProxy:
                     proxy = self._record_creation(coro, kwargs.get("loop"))
             except Exception:  # never the program's failure: this task goes unrecorded
                 report_recording_failure("a task's creation")
@@ -115,7 +115,7 @@ def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
             state = installer.state_of(loop) if loop is not None else None
             parent_task = current_task(loop) if loop is not None else None
             parent = getattr(parent_task, "_loopviz_task_id", NONE)
-            proxy = TaskCoroutine(coro, task_id, state)
+            proxy: TaskCoroutine = TaskProxy(coro, task_id, state)
             proxy.seek_entry = not sources.is_user_code(getattr(coro, "cr_code", None))
             site = spawn_site(sys._getframe(2))
             # Named now: a compiled coroutine (uvloop's) loses its name once it has run.

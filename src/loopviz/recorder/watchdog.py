@@ -12,13 +12,13 @@ import asyncio
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopviz import wire
 from loopviz.recorder import sources
 from loopviz.recorder.failures import report_internal_error
 from loopviz.recorder.libraries import describe_callable
-from loopviz.recorder.proxy import STEP_CODE
+from loopviz.recorder.proxy import STEP_CODE, record_entry
 from loopviz.wire import NONE
 
 if TYPE_CHECKING:
@@ -125,8 +125,9 @@ class Watchdog:
         """(where, code, stack) of the innermost user frame the loop thread is running now,
         within the step running now: frames below our proxy's ``send`` (the loop itself, the
         program's ``asyncio.run`` line) never stand for a step's code."""
+        step_proxy = state.step_proxy  # read first: the caller checks the step did not change
         frame = sys._current_frames().get(state.thread_id)
-        user_frames, in_task_step = _user_frames_of_step(frame)
+        user_frames, in_task_step = _user_frames_of_step(frame, step_proxy)
         if not user_frames:  # a task's step past its own code, or a C function called back
             return "", "" if in_task_step else _callback_running(frame), ""
         culprit = user_frames[0]
@@ -145,28 +146,41 @@ def _callback_running(frame: FrameType | None) -> str:
     return ""
 
 
-def _user_frames_of_step(frame: FrameType | None) -> tuple[list[FrameType], bool]:
+def _user_frames_of_step(
+    frame: FrameType | None, step_proxy: object = None
+) -> tuple[list[FrameType], bool]:
     """The user frames on the loop thread's stack, innermost first, that belong to the step
-    running now: those above our proxy's ``send`` frame, or, for a callback, above the
-    ``Handle._run`` that called it (never the loop's own frames or the ``asyncio.run`` line).
+    running now: those above our proxy's ``send`` frame (the native proxy's ``step_proxy`` has
+    none: up to its coroutine's own frame), or, for a callback, above the ``Handle._run`` that
+    called it (never the loop's own frames or the ``asyncio.run`` line).
 
-    Also says whether a task's step is running (``send`` was reached), so that a step past its
-    own code is never taken for a callback.
+    Also says whether a task's step is running, so that a step past its own code is never
+    taken for a callback.
 
     A library's task that blocks before it ever suspends (a handler calling ``time.sleep``)
     shows the program's function only here: the outermost of these is its ``entry``."""
+    in_task_step = step_proxy is not None
+    step_frame = getattr(getattr(step_proxy, "_coro", None), "cr_frame", None)
     frames: list[FrameType] = []
     while frame is not None:
         code = frame.f_code
         if code is _HANDLE_RUN_CODE:  # a callback's frames end here: below is the loop itself
-            return frames, False
+            return frames, in_task_step
         if code is STEP_CODE:
-            proxy = frame.f_locals["self"]
-            if frames and proxy.seek_entry:
-                proxy._record_entry(frames[-1].f_code)
+            _found_entry(frame.f_locals["self"], frames)
             return frames, True
         if sources.is_user_code(code):
             frames.append(frame)
+        if frame is step_frame:
+            _found_entry(step_proxy, frames)
+            return frames, True
         frame = frame.f_back
-    return frames, False
+    return frames, in_task_step
+
+
+def _found_entry(proxy: Any, frames: list[FrameType]) -> None:
+    """A library's task that blocks before it ever suspends: the outermost user frame of its
+    step is the program's own function inside it (its ``entry``)."""
+    if frames and proxy.seek_entry:
+        record_entry(proxy, frames[-1].f_code)
 
