@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import os
 import subprocess
 import sys
 import tracemalloc
 
 import msgspec
-import pytest
 
 from loopviz import wire
-from loopviz.recorder import core, writer
+from loopviz.recorder import core, loops, proxy, writer
 from loopviz.recorder.loops import LoopInstaller
 from loopviz.recorder.tasks import make_task_class
 
@@ -115,11 +115,16 @@ EDGE_VALUES = [
 
 
 def test_the_native_buffer_writes_the_frames_the_python_buffer_writes():
-    if core.native is None:
-        pytest.skip(f"only the pure-Python buffer is here: {core.why_not_native}")
-    import loopviz.recorder.loops  # noqa: F401  (configures the native core's fallback encoder)
-
-    native, python = core.native.EventBuffer(), core.ListBuffer()
+    native_core = importlib.import_module("loopviz.recorder._native")  # whichever core is used
+    native_core.configure(
+        record_suspend=proxy.record_suspend,
+        record_return=proxy.record_return,
+        record_raise=proxy.record_raise,
+        record_block=proxy.record_block,
+        wakeup=loops.record_wakeup,
+        encode=msgspec.msgpack.encode,  # floats and ints past int64, as the recorder sets it
+    )
+    native, python = native_core.EventBuffer(), core.ListBuffer()
     events = [(wire.RESUME, 10, 1), (wire.OUTPUT, 11, "stdout", "hi\n"), tuple(EDGE_VALUES)]
     for buffer in (native, python):
         for event in events:
