@@ -1,13 +1,15 @@
-"""Recorder overhead: each workload plain, under ``loopviz record`` and under viztracer.
+"""Recorder overhead: each workload plain, under ``loopviz record`` (its native core, and its
+pure-Python recorder) and under viztracer.
 
     python bench/recorder_overhead.py [--rounds N] [--uvloop] [WORKLOAD ...]
 
 Runs are alternated (plain, loopviz, viztracer, plain, ...) so that a noisy shared machine hits
 all alike; the workload times itself, so process start-up and writing the trace out at exit are not
-counted. Prints the median of each, the ratios to plain, and loopviz's overhead as a share of
-viztracer's (the target is at most half). The viztracer column appears when ``viztracer`` is
-installed next to this Python (``pip install viztracer`` in the benchmark's environment only; it is
-not a loopviz dependency). ``--uvloop`` runs every workload on uvloop.
+counted. ``loopviz`` is the native core when it is built; ``loopviz-py`` the same run with
+``LOOPVIZ_RECORDER=python``. Prints the median of each, the ratios to plain, and loopviz's
+overhead as a share of viztracer's (the target is at most half). The viztracer column appears
+when ``viztracer`` is installed next to this Python (``pip install viztracer`` in the benchmark's
+environment only; it is not a loopviz dependency). ``--uvloop`` runs every workload on uvloop.
 """
 
 from __future__ import annotations
@@ -55,26 +57,35 @@ def main() -> None:
     print(f"Python {python}, {'uvloop' if options.uvloop else 'asyncio'} loop, "
           f"median of {options.rounds} alternating rounds")  # fmt: skip
     header = f"{'workload':<12} {'plain s':>8} {'loopviz':>8} {'ratio':>6}"
+    header += f" {'loopviz-py':>10} {'ratio':>6}"
     if viztracer:
         header += f" {'viztracer':>9} {'ratio':>6} {'overhead share':>14}"
     print(header)
     with tempfile.TemporaryDirectory() as scratch:
         trace = str(Path(scratch) / "bench.jsonl")
+        record = [sys.executable, "-m", "loopviz", "record", script, "-o", trace, "--"]
+        python_env = {**env, "LOOPVIZ_RECORDER": "python"}
         commands = {
-            "plain": [sys.executable, script],
-            "loopviz": [sys.executable, "-m", "loopviz", "record", script, "-o", trace, "--"],
+            "plain": ([sys.executable, script], env),
+            "loopviz": (record, env),
+            "loopviz-py": (record, python_env),
         }
         if viztracer:
-            commands["viztracer"] = [*viztracer, "-o", str(Path(scratch) / "viz.json"), script]
+            viz = [*viztracer, "-o", str(Path(scratch) / "viz.json"), script]
+            commands["viztracer"] = (viz, env)
         for name in options.workloads:
             times: dict[str, list[float]] = {tool: [] for tool in commands}
             for _ in range(options.rounds):
-                for tool, command in commands.items():
-                    times[tool].append(run([*command, name], env))
+                for tool, (command, tool_env) in commands.items():
+                    times[tool].append(run([*command, name], tool_env))
             median = {tool: statistics.median(samples) for tool, samples in times.items()}
             plain = median["plain"]
             ratio = median["loopviz"] / plain
-            line = f"{name:<12} {plain:>8.4f} {median['loopviz']:>8.4f} {ratio:>5.2f}×"
+            python_ratio = median["loopviz-py"] / plain
+            line = (
+                f"{name:<12} {plain:>8.4f} {median['loopviz']:>8.4f} {ratio:>5.2f}×"
+                f" {median['loopviz-py']:>10.4f} {python_ratio:>5.2f}×"
+            )
             if viztracer:
                 viz_ratio = median["viztracer"] / plain
                 share = (ratio - 1) / (viz_ratio - 1) if viz_ratio > 1 else float("nan")

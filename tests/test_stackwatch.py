@@ -100,7 +100,7 @@ def test_block_inside_a_c_call_names_the_line_that_made_it(record, tmp_path):
         "stack": [f"{line} in crunch: total = sum(range(n))"],
         "gil": True,
     }
-    assert block["end"] - block["start"] > 0.35e9
+    assert block["end"] - block["start"] > 0.2e9
 
 
 @needs_native
@@ -137,8 +137,14 @@ def test_without_the_native_watchdog_a_c_call_block_is_named_as_before(
     script = tmp_path / "scenario.py"
     *begins, block = block_events(rec, crunch)
     assert block["gil"] is True
-    if begins:  # the Python watchdog got the GIL back just before the step ended
-        assert (block["where"], block["code"]) == (f"{script}:{SUM_LINE}", "total = sum(range(n))")
+    if begins:  # the Python watchdog got the GIL back just before the step ended: the line
+        # it saw then, the call's or the next
+        [begin] = begins
+        assert (block["where"], block["code"]) in (
+            (f"{script}:{SUM_LINE}", "total = sum(range(n))"),
+            (f"{script}:{SUM_LINE + 2}", "return total"),
+        )
+        assert (begin["where"], begin["gil"]) == (block["where"], True)
     else:
         function = f"{script}:12"  # async def crunch():
         assert (block["where"], block["code"], block["stack"]) == (
@@ -190,8 +196,9 @@ def test_a_stack_is_read_while_c_code_holds_the_gil(native):
     in_thread(lambda: starts.append(run_step(slot, native, crunch_in_c)))
     frames = slot.sample_of(starts[0])
     assert frames is not None
-    filename, line, function, code_id = frames[0]
+    filename, line, function, code_id, coroutine_id = frames[0]
     assert (filename, function, code_id) == (__file__, "crunch_in_c", id(crunch_in_c.__code__))
+    assert coroutine_id == 0  # a function's frame, not a coroutine's
     assert line == crunch_in_c.__code__.co_firstlineno + 1
     assert [f[2] for f in frames[1:4]] == ["run_step", "<lambda>", "run"]
     assert slot.sample_of(starts[0] + 1) is None  # another step's start: nothing

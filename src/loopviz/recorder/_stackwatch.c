@@ -18,7 +18,8 @@
  *   `stale_ns` (the GIL is held by C code: a thread running bytecode hands the GIL over within
  *   the switch interval) does the native thread read a stack, once per step past `threshold_ns`;
  * - slot.sample_of(start) gives that step's stack, innermost frame first, as
- *   (filename, lineno, function name, id of the code object) tuples, or None.
+ *   (filename, lineno, function name, id of the code object, id of the coroutine or generator
+ *   whose frame it is, or 0) tuples, or None.
  *
  * The frames are walked as CPython's own _Py_DumpTraceback walks them (3.11 to 3.13 layouts of
  * _PyInterpreterFrame, from the internal headers of the Python it is built for). Like
@@ -57,7 +58,8 @@ typedef struct {
     char filename[MAX_FILENAME];
     char name[MAX_NAME];
     int lineno;
-    uintptr_t code;
+    uintptr_t code;      /* the code object's address: id(code) */
+    uintptr_t generator; /* the coroutine or generator running in this frame: id(coro), or 0 */
 } Frame;
 
 typedef struct Slot {
@@ -185,6 +187,10 @@ walk_stack(PyThreadState *tstate, Frame *out)
         copy_text(co->co_name, f->name, MAX_NAME);
         f->lineno = PyCode_Addr2Line(co, _PyInterpreterFrame_LASTI(frame) * (int)sizeof(_Py_CODEUNIT));
         f->code = (uintptr_t)code;
+        /* a coroutine's frame lives inside the coroutine object */
+        f->generator = frame->owner == FRAME_OWNED_BY_GENERATOR
+                           ? (uintptr_t)frame - offsetof(PyGenObject, gi_iframe)
+                           : 0;
     }
     return kept;
 }
@@ -468,11 +474,12 @@ slot_sample_of(Slot *slot, PyObject *arg)
     }
     for (int i = 0; i < n; i++) {
         PyObject *item = Py_BuildValue(
-            "(O&iO&K)",
+            "(O&iO&KK)",
             text_of, frames[i].filename,
             frames[i].lineno,
             text_of, frames[i].name,
-            (unsigned long long)frames[i].code);
+            (unsigned long long)frames[i].code,
+            (unsigned long long)frames[i].generator);
         if (item == NULL) {
             Py_CLEAR(result);
             goto done;
@@ -550,7 +557,8 @@ static PyMethodDef slot_methods[] = {
      "Stop watching: the loop stopped running on its thread."},
     {"sample_of", (PyCFunction)slot_sample_of, METH_O,
      "sample_of(start): the stack read during the step that began at `start`, innermost "
-     "frame first, as (filename, lineno, name, id of the code) tuples; None if none was read."},
+     "frame first, as (filename, lineno, name, id of the code, id of the coroutine or 0) "
+     "tuples; None if none was read."},
     {NULL},
 };
 

@@ -2,8 +2,9 @@
 
 from typing import TypedDict
 
-# (file name, line, function name, id of the code object), innermost frame first
-NativeFrame = tuple[str, int, str, int]
+# (file name, line, function name, id of the code object, id of the coroutine or generator
+# whose frame it is or 0), innermost frame first
+NativeFrame = tuple[str, int, str, int, int]
 
 class Stats(TypedDict):
     running: bool

@@ -17,7 +17,10 @@ import sys
 import traceback
 import types
 import zipfile
+from collections.abc import Iterator
+from typing import NoReturn
 
+from loopviz.recorder import core
 from loopviz.recorder.failures import report_internal_error
 from loopviz.recorder.loops import LoopInstaller
 from loopviz.recorder.streams import RecordedStream
@@ -43,7 +46,7 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(report.format())
 
 
-def _chain(report: traceback.TracebackException):
+def _chain(report: traceback.TracebackException) -> Iterator[traceback.TracebackException]:
     seen = set()
     pending = [report]
     while pending:
@@ -112,6 +115,13 @@ def _run_file_as_main(path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     options = _parse(sys.argv[1:] if argv is None else argv)
+    refusal = core.refusal()
+    if refusal:
+        os.write(2, refusal.encode())
+        return 2
+    notice = core.notice()
+    if notice:
+        os.write(2, notice.encode())
     recorder = Recorder(options.events_fd, int(options.block_threshold * 1e9))
     recorder.start()
     LoopInstaller(recorder).patch_asyncio()
@@ -123,13 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     def restore_streams_in_forked_child() -> None:
         # A forked worker (ProcessPoolExecutor) has no writer thread: let it write to the fds.
         sys.stdout, sys.stderr = original_stdout, original_stderr
-        recorder.events = []
+        recorder.events.clear()
 
     os.register_at_fork(after_in_child=restore_streams_in_forked_child)
 
     real_exit = os._exit
 
-    def recorded_exit(status: int) -> None:
+    def recorded_exit(status: int) -> NoReturn:
         if os.getpid() == recorder_pid:
             recorder.finish(status, None)
         real_exit(status)

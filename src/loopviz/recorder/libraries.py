@@ -17,12 +17,21 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from loopviz.recorder.sources import is_user_code
 from loopviz.wire import NONE
 
+if TYPE_CHECKING:
+    from loopviz.recorder.waits import WaitNamer
 
-def describe_callable(func) -> str:
+# What a wait handler returns: (kind, label, obj, deadline, ref), as ``waits.WaitNamer``'s do.
+WaitFields = tuple[str, str, int, int, object]
+Handler = Callable[["WaitNamer", FrameType], WaitFields]
+
+
+def describe_callable(func: object) -> str:
     """A function as people call it: ``fetch()``, through partials, ``Context.run`` and the
     wrappers a framework puts around the program's own function (FastAPI passes a ``def``
     endpoint as ``partial(_run_sync_endpoint, function=endpoint)``)."""
@@ -43,29 +52,29 @@ def describe_callable(func) -> str:
     return f"{name or type(func).__qualname__}()"
 
 
-def _thread_call(local_name: str):
-    def handler(namer, frame):
+def _thread_call(local_name: str) -> Handler:
+    def handler(namer: WaitNamer, frame: FrameType) -> WaitFields:
         func = frame.f_locals.get(local_name)
         return "thread", f"thread {describe_callable(func)}", NONE, NONE, NONE
 
     return handler
 
 
-def _sqlite(namer, frame):
+def _sqlite(namer: WaitNamer, frame: FrameType) -> WaitFields:
     local = frame.f_locals
     func = local.get("fn")
     name = getattr(func, "__name__", None) or "query"
     return "thread", f"sqlite {name}", namer.object_id(local.get("self")), NONE, NONE
 
 
-def _memory_receive(namer, frame):
+def _memory_receive(namer: WaitNamer, frame: FrameType) -> WaitFields:
     state = getattr(frame.f_locals.get("self"), "_state", None)
     buffered = len(getattr(state, "buffer", ()))
     label = f"memory stream receive ({buffered} buffered)"
     return "queue", label, namer.object_id(state), NONE, NONE
 
 
-def _memory_send(namer, frame):
+def _memory_send(namer: WaitNamer, frame: FrameType) -> WaitFields:
     state = getattr(frame.f_locals.get("self"), "_state", None)
     buffered = len(getattr(state, "buffer", ()))
     size = getattr(state, "max_buffer_size", "?")
@@ -74,34 +83,33 @@ def _memory_send(namer, frame):
     return "queue", label, namer.object_id(state), NONE, NONE
 
 
-def _task_group(namer, frame):
+def _task_group(namer: WaitNamer, frame: FrameType) -> WaitFields:
     group = frame.f_locals.get("self")
     ids = namer.task_ids(getattr(group, "_tasks", ()))
     return "gather", f"TaskGroup ({len(ids)} left)", namer.object_id(group), NONE, ids
 
 
-def _primitive(kind: str, label: str):
-    def handler(namer, frame):
+def _primitive(kind: str, label: str) -> Handler:
+    def handler(namer: WaitNamer, frame: FrameType) -> WaitFields:
         return kind, label, namer.object_id(frame.f_locals.get("self")), NONE, NONE
 
     return handler
 
 
-def _io(label: str):
-    def handler(namer, frame):
+def _io(label: str) -> Handler:
+    def handler(namer: WaitNamer, frame: FrameType) -> WaitFields:
         return "io", label, namer.object_id(frame.f_locals.get("self")), NONE, NONE
 
     return handler
 
 
-def _process_wait(namer, frame):
+def _process_wait(namer: WaitNamer, frame: FrameType) -> WaitFields:
     process = frame.f_locals.get("self")
     inner = getattr(process, "_process", process)
     pid = getattr(inner, "pid", None)
     return "process", f"process {pid} wait", namer.object_id(process), NONE, pid or NONE
 
 
-Handler = Callable[..., tuple]
 LIBRARY_WAITS: dict[tuple[str, str], Handler] = {
     ("anyio", "run_sync"): _thread_call("func"),  # anyio.to_thread.run_sync
     ("anyio", "AsyncIOBackend.run_sync_in_worker_thread"): _thread_call("func"),
@@ -125,7 +133,9 @@ LIBRARY_WAITS: dict[tuple[str, str], Handler] = {
 }
 
 
-def library_wait(package: str, qualname: str, namer) -> Callable | None:
+def library_wait(
+    package: str, qualname: str, namer: WaitNamer
+) -> Callable[[FrameType, object], WaitFields] | None:
     """The handler of a known library wait, bound to ``namer``, as ``waits`` calls handlers."""
     handler = LIBRARY_WAITS.get((package, qualname))
     if handler is None:

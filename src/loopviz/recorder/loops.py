@@ -16,10 +16,13 @@ import threading
 import time
 import types
 import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from loopviz import wire
-from loopviz.recorder import tasks, threads
+from loopviz.recorder import core, proxy, tasks, threads
 from loopviz.recorder.failures import report_internal_error
 from loopviz.recorder.libraries import describe_callable
 from loopviz.recorder.proxy import task_id_of
@@ -38,20 +41,26 @@ _WAKEUP_TYPES = frozenset({types.BuiltinMethodType, types.MethodType})
 _FAR_FUTURE_NS = 2**63 - 1
 
 
-class LoopState:
-    """Per-loop step bookkeeping shared by the task proxies and the watchdog."""
+class LoopState(core.LoopSlots):
+    """Per-loop step bookkeeping shared by the task proxies and the watchdog (what a step
+    reads and writes is in ``core.LoopSlots``: C int64s with the native core)."""
 
     def __init__(self, recorder: Recorder, loop: asyncio.AbstractEventLoop) -> None:
         self.recorder = recorder
+        self.events = recorder.events
+        self.t0 = recorder.t0
+        self.block_threshold_ns = recorder.block_threshold_ns
         self.loop_ref = weakref.ref(loop)
         self.thread_id = threading.get_ident()
         self.loop_id = 0  # 1, 2...: in the order the scenario made its loops
         self.step_start = 0  # 0 = no step running
-        # The native watchdog's copy of step_start, in step_slot[0] (a list where it was not
-        # built, so that the proxy writes it the same way): see watchdog.py
-        self.native_slot = recorder.watchdog.native_slot()
-        slot = self.native_slot
-        self.step_slot: Slot | list[int] = slot if slot is not None else [0]
+        # The native watchdog's slot for this loop: each step writes its start there (the C
+        # proxy through the buffer's pointer, the Python one in ``step_clock[0]``)
+        self.native_slot: Slot | None = recorder.watchdog.native_slot()
+        if core.native is None:
+            self.step_clock = [0]  # where the watchdog is not built: written, never read
+        if self.native_slot is not None:
+            self.attach_step_clock(self.native_slot)
         self.step_task = NONE
         # Time spent in eager steps nested in the step that began at ``nested_in``.
         self.nested_in = 0
@@ -65,7 +74,11 @@ class LoopState:
         self.callback_sample: tuple[int, str, str, str, bool] | None = None
         self.jobs = JobTable()
         # futures other threads handed back a result for -> (thread, what): see threads.py
-        self.handed_back: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.handed_back: weakref.WeakKeyDictionary[object, tuple[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        # the dict inside it (not in typeshed): while it is empty, no wake-up needs a look
+        self.handed_back_refs = getattr(self.handed_back, "data")  # noqa: B009
         # task id -> its innermost asyncio.timeout (a Timeout object, read at each suspend)
         self.timeouts: dict[int, object] = {}
         offset = loop.time() * 1e9 - (_clock())
@@ -86,7 +99,7 @@ class LoopState:
         nested = self.nested_ns if self.nested_in == start else 0
         return end - start - nested >= self.recorder.block_threshold_ns
 
-    def timeout_deadline(self, timeout) -> int:
+    def timeout_deadline(self, timeout: object) -> int:
         when = getattr(timeout, "_when", None)
         if when is None or getattr(getattr(timeout, "_state", None), "value", "") != "active":
             return NONE
@@ -102,17 +115,43 @@ class LoopState:
             recorder.events.extend((wire.BLOCK, now, NONE, start, now, *sample))
 
 
-class JobTable(dict):
+class JobTable(dict[int, tuple[int, str]]):
     """Executor futures awaited by tasks -> (job id, function name), forgotten when done."""
 
     def get_by_future(self, fut: object) -> tuple[int, str] | None:
         return self.get(id(fut))
 
-    def track(self, fut: asyncio.Future, job: int, func: str) -> None:
+    def track(self, fut: asyncio.Future[Any], job: int, func: str) -> None:
         key = id(fut)
         self[key] = (job, func)
         fut.add_done_callback(lambda _f: self.pop(key, None))
 
+
+
+def record_wakeup(state: LoopState, callback: Any, args: tuple[Any, ...]) -> None:
+    """``callback``, scheduled by call_soon, is a task's wake-up (its ``task_wakeup``, or a
+    Python Task's ``__wakeup``): that task is ready. A wake-up from another thread is that
+    thread handing the task a result. (The native hook records the common case itself, and
+    hands the rest here.)"""
+    if callback.__name__ not in threads.WAKEUP_NAMES:
+        return
+    task = callback.__self__
+    if threading.get_ident() != state.thread_id:
+        threads.record_handoff(state, task, "set a future's result")
+    elif state.handed_back and args:
+        threads.took_result(state, task, args[0])
+    state.events.extend((wire.READY, _clock() - state.t0, task_id_of(task), "woken"))
+
+
+if core.native is not None:  # what the native core leaves to Python
+    core.native.configure(
+        record_suspend=proxy.record_suspend,
+        record_return=proxy.record_return,
+        record_raise=proxy.record_raise,
+        record_block=proxy.record_block,
+        wakeup=record_wakeup,
+        encode=msgspec.msgpack.encode,
+    )
 
 
 class LoopInstaller:
@@ -120,7 +159,9 @@ class LoopInstaller:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self._states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
         self._running_here: dict[int, LoopState] = {}  # thread id -> the loop it runs now
 
     def patch_asyncio(self) -> None:
@@ -131,7 +172,7 @@ class LoopInstaller:
         original_set_running_loop = asyncio.events._set_running_loop
 
         @functools.wraps(original_set_running_loop)
-        def _set_running_loop(loop):
+        def _set_running_loop(loop: asyncio.AbstractEventLoop | None) -> None:
             original_set_running_loop(loop)
             try:
                 installer.loop_started(loop)
@@ -143,7 +184,7 @@ class LoopInstaller:
         tasks.install_task_class(self)
         self._patch_timeouts()
 
-    def loop_started(self, loop) -> None:
+    def loop_started(self, loop: asyncio.AbstractEventLoop | None) -> None:
         """A loop starts (or, with None, stops) running on this thread: the watchdog samples
         the thread that runs a loop, which need not be the one that made it."""
         thread_id = threading.get_ident()
@@ -158,7 +199,7 @@ class LoopInstaller:
         self.recorder.watchdog.watch(state)
         self._running_here[thread_id] = state
 
-    def state_of(self, loop) -> LoopState:
+    def state_of(self, loop: asyncio.AbstractEventLoop) -> LoopState:
         """The loop's recording state, instrumenting the loop the first time it is seen."""
         state = self._states.get(loop)
         return state if state is not None else self.install(loop)
@@ -172,14 +213,14 @@ class LoopInstaller:
         states = self.recorder.loops
 
         @functools.wraps(original_reschedule)
-        def reschedule(timeout, when):
+        def reschedule(timeout: timeouts.Timeout, when: float | None) -> None:
             original_reschedule(timeout, when)
             task = getattr(timeout, "_task", None)
             for state in states:
                 if task is not None and state.loop_ref() is task.get_loop():
                     state.timeouts[task_id_of(task)] = timeout
 
-        timeouts.Timeout.reschedule = reschedule
+        setattr(timeouts.Timeout, "reschedule", reschedule)  # noqa: B010 (for every Timeout)
 
     def install(self, loop: asyncio.AbstractEventLoop) -> LoopState:
         state = self._states.get(loop)
@@ -208,18 +249,22 @@ class LoopInstaller:
         return state
 
     @staticmethod
-    def _try_patch(obj, name: str, value) -> bool:
+    def _try_patch(obj: object, name: str, value: object) -> bool:
         try:
             setattr(obj, name, value)
         except (AttributeError, TypeError):
             return False
         return True
 
-    def _make_run_in_executor(self, loop, state: LoopState):
+    def _make_run_in_executor(
+        self, loop: asyncio.AbstractEventLoop, state: LoopState
+    ) -> Callable[..., asyncio.Future[Any]]:
         recorder = self.recorder
         original = loop.run_in_executor
 
-        def run_in_executor(executor, func, *args):
+        def run_in_executor(
+            executor: concurrent.futures.Executor | None, func: Callable[..., Any], *args: Any
+        ) -> asyncio.Future[Any]:
             job = recorder.next_job_id()
             current = asyncio.current_task(loop)
             task = task_id_of(current) if current is not None else NONE
@@ -233,7 +278,7 @@ class LoopInstaller:
                 )
             else:
 
-                def recorded_job():
+                def recorded_job() -> Any:
                     thread = threading.current_thread().name
                     recorder.emit(wire.THREAD_START, thread, job, task, name)
                     try:
@@ -247,33 +292,31 @@ class LoopInstaller:
 
         return run_in_executor
 
-    def _make_call_soon(self, loop, state: LoopState):
+    def _make_call_soon(
+        self, loop: asyncio.AbstractEventLoop, state: LoopState
+    ) -> Callable[..., asyncio.Handle]:
         """Every task wake-up passes through call_soon (a future's done callback is the task's
         ``task_wakeup``), so this is the moment a waiting task becomes ready. A wake-up from
         another thread (a future set there) is that thread handing a result back."""
         original = loop.call_soon
-        events = self.recorder.events
-        t0 = self.recorder.t0
-        get_ident = threading.get_ident
-        handed_back = state.handed_back
+        if core.native is not None:
+            hook: Callable[..., asyncio.Handle] = core.native.WakeupHook(original, state)
+            return hook
 
-        def call_soon(callback, *args, context=None):
-            if type(callback) in _WAKEUP_TYPES and callback.__name__ in threads.WAKEUP_NAMES:
-                task = callback.__self__
-                if get_ident() != state.thread_id:
-                    threads.record_handoff(state, task, "set a future's result")
-                elif handed_back and args:
-                    threads.took_result(state, task, args[0])
-                events.extend((wire.READY, _clock() - t0, task_id_of(task), "woken"))
+        def call_soon(callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
+            if type(callback) in _WAKEUP_TYPES:
+                record_wakeup(state, callback, args)
             return original(callback, *args, context=context)
 
         return call_soon
 
-    def _make_exception_handler(self, loop):
+    def _make_exception_handler(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[dict[str, Any]], None]:
         original = loop.call_exception_handler
         recorder = self.recorder
 
-        def call_exception_handler(context):
+        def call_exception_handler(context: dict[str, Any]) -> None:
             task = context.get("future") or context.get("task")
             if isinstance(task, asyncio.Task) and "never retrieved" in context.get("message", ""):
                 exc = context.get("exception")
@@ -283,7 +326,7 @@ class LoopInstaller:
 
         return call_exception_handler
 
-    def _patch_select(self, loop, state: LoopState) -> bool:
+    def _patch_select(self, loop: asyncio.AbstractEventLoop, state: LoopState) -> bool:
         selector = getattr(loop, "_selector", None)
         if selector is None or not hasattr(selector, "select"):
             return False
@@ -293,7 +336,7 @@ class LoopInstaller:
         t0 = recorder.t0
         max_buffered = recorder.max_buffered
 
-        def select(timeout=None):
+        def select(timeout: float | None = None) -> Any:
             start = _clock() - t0
             state.end_callbacks(start)
             if len(events) > max_buffered:  # the parent is behind: wait for it, as idle time

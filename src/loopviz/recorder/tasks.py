@@ -26,10 +26,16 @@ import sys
 import threading
 import weakref
 from types import CodeType, FrameType
+from typing import TYPE_CHECKING, Any
 
 from loopviz import wire
 from loopviz.recorder import sources
 from loopviz.wire import NONE
+
+if TYPE_CHECKING:
+    from loopviz.recorder.loops import LoopInstaller
+    from loopviz.recorder.proxy import TaskCoroutine
+    from loopviz.recorder.writer import Recorder
 
 _CTask = asyncio.Task
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
@@ -38,20 +44,25 @@ _SIMPLE_ARGS = (int, float, str, bytes, bool, type(None))
 _ARG_REPR_LIMIT = 24
 
 
-def install_task_class(installer) -> None:
+def install_task_class(installer: LoopInstaller) -> None:
     """Make ``asyncio.Task`` (and the eager factory built on it) the recording subclass."""
     task_class = make_task_class(installer)
-    asyncio.Task = asyncio.tasks.Task = task_class
-    if hasattr(asyncio.tasks, "create_eager_task_factory"):  # 3.12+
-        eager = asyncio.tasks.create_eager_task_factory(task_class)
-        asyncio.eager_task_factory = asyncio.tasks.eager_task_factory = eager
+    _replace_in_asyncio("Task", task_class)
+    make_eager_factory = getattr(asyncio.tasks, "create_eager_task_factory", None)  # 3.12+
+    if make_eager_factory is not None:
+        _replace_in_asyncio("eager_task_factory", make_eager_factory(task_class))
     _count_unseen_tasks(installer.recorder, task_class)
 
 
-def make_task_class(installer) -> type:
+def _replace_in_asyncio(name: str, value: object) -> None:
+    for module in (asyncio, asyncio.tasks):
+        setattr(module, name, value)
+
+
+def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
     """The recording subclass of ``asyncio.Task`` for ``installer``'s recorder."""
     from loopviz.recorder.failures import report_recording_failure
-    from loopviz.recorder.proxy import TaskCoroutine, is_asyncio_internal, qualname_of
+    from loopviz.recorder.proxy import TaskProxy, is_asyncio_internal, qualname_of
 
     recorder = installer.recorder
     task_ids = recorder.task_ids
@@ -60,13 +71,13 @@ def make_task_class(installer) -> type:
     current_task, get_running_loop = asyncio.current_task, asyncio.events._get_running_loop
     iscoroutine = asyncio.iscoroutine
 
-    class Task(_CTask):
+    class Task(_CTask[Any]):
         __slots__ = ("_loopviz_task_id",)
 
-        def __init__(self, coro, *args, **kwargs):
+        def __init__(self, coro: Any, *args: Any, **kwargs: Any) -> None:
             try:
                 proxy = None
-                if iscoroutine(coro) and type(coro) is not TaskCoroutine:
+                if iscoroutine(coro) and type(coro) is not TaskProxy:
                     proxy = self._record_creation(coro, kwargs.get("loop"))
             except Exception:  # never the program's failure: this task goes unrecorded
                 report_recording_failure("a task's creation")
@@ -83,7 +94,7 @@ def make_task_class(installer) -> type:
             try:
                 if proxy._state is None:  # made before its loop ran: the loop asyncio gave it
                     proxy._state = installer.state_of(self.get_loop())
-                trace = self._source_traceback
+                trace = getattr(self, "_source_traceback", None)
                 if trace:  # debug mode: "created at" is the program's line, not this one
                     while trace and trace[-1].filename.startswith(_LOOPVIZ_DIR):
                         del trace[-1]
@@ -92,7 +103,7 @@ def make_task_class(installer) -> type:
                 report_recording_failure("a task's creation")
                 proxy.created = None
 
-        def _record_creation(self, coro, loop):
+        def _record_creation(self, coro: Any, loop: object) -> TaskCoroutine | None:
             """The proxy for ``coro``, its ``create`` queued (sent once the task exists); None
             for a loop that is not an event loop (a test's mock), which loopviz leaves alone."""
             t = clock()
@@ -104,7 +115,7 @@ def make_task_class(installer) -> type:
             state = installer.state_of(loop) if loop is not None else None
             parent_task = current_task(loop) if loop is not None else None
             parent = getattr(parent_task, "_loopviz_task_id", NONE)
-            proxy = TaskCoroutine(coro, task_id, state)
+            proxy: TaskCoroutine = TaskProxy(coro, task_id, state)
             proxy.seek_entry = not sources.is_user_code(getattr(coro, "cr_code", None))
             site = spawn_site(sys._getframe(2))
             # Named now: a compiled coroutine (uvloop's) loses its name once it has run.
@@ -118,7 +129,7 @@ def make_task_class(installer) -> type:
     return Task
 
 
-def _count_unseen_tasks(recorder, task_class: type) -> None:
+def _count_unseen_tasks(recorder: Recorder, task_class: type) -> None:
     """asyncio registers every non-eager task in a WeakSet (``_scheduled_tasks`` on 3.12+,
     ``_all_tasks`` on 3.11) by calling its ``add``; a task of another class was not recorded."""
     registry = getattr(asyncio.tasks, "_scheduled_tasks", None)
@@ -129,19 +140,20 @@ def _count_unseen_tasks(recorder, task_class: type) -> None:
     original_add = registry.add
     unseen = recorder.unseen_tasks
 
-    def add(task) -> None:
+    def add(task: object) -> None:
         original_add(task)
         if type(task) is not task_class and not hasattr(task, "_loopviz_task_id"):
-            coro = task.get_coro() if hasattr(task, "get_coro") else None
+            get_coro = getattr(task, "get_coro", None)
+            coro = get_coro() if get_coro is not None else None
             name = getattr(coro, "__qualname__", None) or type(task).__name__
             with unseen_lock:
                 unseen.append(name)
 
     unseen_lock = threading.Lock()
-    registry.add = add
+    setattr(registry, "add", add)  # noqa: B010 (a method replaced on this one instance)
 
 
-def unseen_event(names: list[str]) -> tuple:
+def unseen_event(names: list[str]) -> tuple[int, int, str] | tuple[()]:
     """The ``unseen`` event's fields for tasks the recorder could not see, if there were any."""
     if not names:
         return ()
@@ -174,7 +186,7 @@ def spawn_site(frame: FrameType | None) -> str:
     return ""
 
 
-def coroutine_args(coro) -> str:
+def coroutine_args(coro: object) -> str:
     """The coroutine's arguments as a short string, for telling apart tasks of one coroutine
     (``download('a.com')``, ``download('b.org')``). Only values whose repr runs no program
     code (numbers, strings, None...) are shown; ``self`` and ``cls`` are left out."""

@@ -14,16 +14,23 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from loopviz import wire
 from loopviz.recorder.failures import report_recording_failure
 from loopviz.wire import NONE
 
+if TYPE_CHECKING:
+    from loopviz.recorder.loops import LoopState
+
 _clock = time.perf_counter_ns
 WAKEUP_NAMES = frozenset({"task_wakeup", "__wakeup", "_Task__wakeup"})
 
 
-def make_call_soon_threadsafe(loop, state):
+def make_call_soon_threadsafe(
+    loop: asyncio.AbstractEventLoop, state: LoopState
+) -> Callable[..., asyncio.Handle]:
     """Wrap one loop's ``call_soon_threadsafe`` to note hand-backs from other threads.
 
     The callback itself is passed on untouched. Which task waits for a handed-back future is
@@ -34,7 +41,9 @@ def make_call_soon_threadsafe(loop, state):
     get_ident = threading.get_ident
     handed_back = state.handed_back
 
-    def call_soon_threadsafe(callback, *args, context=None):
+    def call_soon_threadsafe(
+        callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> asyncio.Handle:
         if get_ident() != state.thread_id:
             try:
                 future = _future_in(callback, args)
@@ -50,7 +59,7 @@ def make_call_soon_threadsafe(loop, state):
     return call_soon_threadsafe
 
 
-def took_result(state, task, future) -> None:
+def took_result(state: LoopState, task: object, future: object) -> None:
     """The loop is waking ``task`` with ``future``'s result: if a thread handed it back, that
     thread worked for this task (called from the loop's ``call_soon`` wrapper)."""
     handoff = state.handed_back.pop(future, None)
@@ -59,30 +68,23 @@ def took_result(state, task, future) -> None:
         record_handoff(state, task, what, thread)
 
 
-def _future_in(callback, args: tuple):
+def _future_in(callback: object, args: tuple[Any, ...]) -> asyncio.Future[Any] | None:
     for candidate in (getattr(callback, "__self__", None), *args):
         if isinstance(candidate, asyncio.Future) and not isinstance(candidate, asyncio.Task):
             return candidate
     return None
 
 
-def _waiter_of(future: asyncio.Future):
-    """The task waiting on ``future``: the one whose wake-up is among its done callbacks."""
-    for entry in getattr(future, "_callbacks", None) or ():
-        callback = entry[0] if isinstance(entry, tuple) else entry
-        if getattr(callback, "__name__", "") in WAKEUP_NAMES:
-            return getattr(callback, "__self__", None)
-    return None
-
-
-def _callable_name(func) -> str:
+def _callable_name(func: object) -> str:
     name = getattr(func, "__qualname__", None) or type(func).__qualname__
     if ".<locals>." in name:  # run_coroutine_threadsafe.<locals>.callback -> the outer call
         name = name.split(".<locals>.")[0]
     return f"{name}()"
 
 
-def record_handoff(state, task, what: str, thread: str | None = None) -> None:
+def record_handoff(
+    state: LoopState, task: object, what: str, thread: str | None = None
+) -> None:
     """``thread`` (this one by default) handed ``what`` back to ``state``'s loop for ``task``
     (or for no task)."""
     recorder = state.recorder
@@ -90,7 +92,8 @@ def record_handoff(state, task, what: str, thread: str | None = None) -> None:
     start = NONE
     if task is not None:
         task_id = getattr(task, "_loopviz_task_id", NONE)
-        coro = task.get_coro() if hasattr(task, "get_coro") else None
+        get_coro = getattr(task, "get_coro", None)
+        coro = get_coro() if get_coro is not None else None
         start = getattr(coro, "suspended_at", NONE)
     if thread is None:
         thread = threading.current_thread().name

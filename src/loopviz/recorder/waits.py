@@ -21,16 +21,19 @@ import asyncio.subprocess
 import asyncio.taskgroups
 import asyncio.tasks
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from gc import get_referents
-from types import AsyncGeneratorType, CodeType, CoroutineType, GeneratorType
+from types import AsyncGeneratorType, CodeType, CoroutineType, FrameType, GeneratorType
+from typing import Any
 
-from loopviz.recorder.libraries import library_wait
+from loopviz.recorder.libraries import WaitFields, library_wait
 from loopviz.recorder.sources import display_path, is_user_file
 from loopviz.wire import NONE
 
 # (kind, label, obj, deadline, ref, where)
 Wait = tuple[str, str, int, int, object, str]
+# Names a known primitive's wait from its frame and the future the task yielded.
+WaitHandler = Callable[[FrameType, object], WaitFields]
 
 YIELD = ("sleep", "sleep 0", NONE, NONE, 0, "")
 # What a suspend says when naming its wait failed (a bug of ours, reported once on stderr).
@@ -63,6 +66,12 @@ class ObjectIds:
         return found
 
 
+def _private_code(owner: object, name: str) -> CodeType:
+    """The code of asyncio's private function ``owner.name`` (absent from typeshed's stubs)."""
+    code: CodeType = getattr(owner, name).__code__
+    return code
+
+
 def _seconds(value: float) -> str:
     return f"{value:g}s"
 
@@ -82,7 +91,7 @@ class WaitNamer:
         self._objects = ObjectIds()
         self.entry: CodeType | None = None  # see _walk
         # code object -> its handler if it is a known primitive, else its file (see _file_of)
-        self._by_code: dict[CodeType, Callable | str] = {
+        self._by_code: dict[CodeType, WaitHandler | str] = {
             asyncio.tasks.sleep.__code__: self._sleep,
             asyncio.tasks.wait_for.__code__: self._wait_for,
             asyncio.locks.Lock.acquire.__code__: self._primitive("lock", lambda o: "Lock"),
@@ -106,9 +115,9 @@ class WaitNamer:
                 "queue", lambda o: f"queue.join ({o._unfinished_tasks} unfinished)"
             ),
             asyncio.taskgroups.TaskGroup.__aexit__.__code__: self._task_group,
-            asyncio.tasks._wait.__code__: self._children_of("fs", "wait"),
-            asyncio.streams.StreamReader._wait_for_data.__code__: self._stream_read,
-            asyncio.streams.FlowControlMixin._drain_helper.__code__: self._stream_write,
+            _private_code(asyncio.tasks, "_wait"): self._children_of("fs", "wait"),
+            _private_code(asyncio.streams.StreamReader, "_wait_for_data"): self._stream_read,
+            _private_code(asyncio.streams.FlowControlMixin, "_drain_helper"): self._stream_write,
             asyncio.subprocess.Process.wait.__code__: self._process("wait"),
             asyncio.subprocess.Process.communicate.__code__: self._process("communicate"),
             asyncio.base_subprocess.BaseSubprocessTransport._wait.__code__: self._process("wait"),
@@ -151,16 +160,19 @@ class WaitNamer:
             label = f"future in {library_code.co_qualname}"  # the library call that waits
         return kind, label, obj, deadline, ref, user_where
 
-    def _walk(self, coro: object):
+    def _walk(
+        self, coro: object
+    ) -> tuple[tuple[WaitHandler, FrameType] | None, str, CodeType | None]:
         """Follow the await chain (coroutines, generators, async generators) down to what the
         task really waits on. Returns the outermost known primitive (its handler and frame),
         the innermost user line, and the innermost library code; sets ``entry`` to the
         outermost user coroutine's code (the program's own function inside a library's task)."""
-        known = None
+        known: tuple[WaitHandler, FrameType] | None = None
         user_where = ""
-        library_code = library_line = None
+        library_code: CodeType | None = None
+        library_line = None
         self.entry = None
-        node = coro
+        node: Any = coro
         by_code = self._by_code
         while True:
             kind = type(node)
@@ -184,7 +196,7 @@ class WaitNamer:
             handler = by_code.get(code)
             if handler is None:
                 handler = by_code[code] = self._handler_for(code)
-            if type(handler) is str:
+            if isinstance(handler, str):
                 if handler:
                     user_where = f"{handler}:{frame.f_lineno}"
                     if self.entry is None:
@@ -200,7 +212,7 @@ class WaitNamer:
             user_where = f"{display_path(library_code.co_filename)}:{library_line}"
         return known, user_where, library_code
 
-    def _handler_for(self, code: CodeType) -> Callable | str:
+    def _handler_for(self, code: CodeType) -> WaitHandler | str:
         """Cached per code object: a library's known wait (anyio, aiosqlite, Starlette...), else
         the display path of a user file, or "" for other library code."""
         filename = code.co_filename
@@ -209,7 +221,7 @@ class WaitNamer:
         package = display_path(filename).split("/", 1)[0]
         return library_wait(package, code.co_qualname, self) or ""
 
-    def _describe_future(self, fut: object) -> tuple[str, str, int, int, object]:
+    def _describe_future(self, fut: object) -> WaitFields:
         if isinstance(fut, asyncio.Task):
             target = self._task_id(fut)
             return "task", f"task {fut.get_name()}", NONE, NONE, target
@@ -223,7 +235,7 @@ class WaitNamer:
             return "thread", f"thread {func}", NONE, NONE, job_id
         return "future", "future", NONE, NONE, NONE
 
-    def _sleep(self, frame, fut) -> tuple[str, str, int, int, object]:
+    def _sleep(self, frame: FrameType, fut: object) -> WaitFields:
         local = frame.f_locals
         delay = local.get("delay", 0)
         handle = local.get("h")
@@ -235,10 +247,10 @@ class WaitNamer:
     def object_id(self, obj: object) -> int:
         return self._objects.of(obj)
 
-    def task_ids(self, tasks) -> list[int]:
+    def task_ids(self, tasks: Iterable[object]) -> list[int]:
         return [self._task_id(task) for task in tasks if isinstance(task, asyncio.Task)]
 
-    def _wait_for(self, frame, fut) -> tuple[str, str, int, int, object]:
+    def _wait_for(self, frame: FrameType, fut: object) -> WaitFields:
         local = frame.f_locals
         inner = local.get("fut")
         handle = local.get("timeout_handle")
@@ -256,28 +268,28 @@ class WaitNamer:
         kind, label, obj, _deadline, ref = self._describe_future(fut)
         return kind, f"wait_for {label}{suffix}", obj, deadline, ref
 
-    def _primitive(self, kind: str, label: Callable[[object], str]):
-        def describe(frame, fut) -> tuple[str, str, int, int, object]:
+    def _primitive(self, kind: str, label: Callable[[Any], str]) -> WaitHandler:
+        def describe(frame: FrameType, fut: object) -> WaitFields:
             owner = frame.f_locals.get("self")
             return kind, label(owner), self._objects.of(owner), NONE, NONE
 
         return describe
 
-    def _task_group(self, frame, fut):
+    def _task_group(self, frame: FrameType, fut: object) -> WaitFields:
         group = frame.f_locals.get("self")
         ids = [self._task_id(task) for task in getattr(group, "_tasks", ())]
         return "gather", f"TaskGroup ({len(ids)} left)", self._objects.of(group), NONE, ids
 
-    def _children_of(self, local_name: str, label: str):
-        def describe(frame, fut):
+    def _children_of(self, local_name: str, label: str) -> WaitHandler:
+        def describe(frame: FrameType, fut: object) -> WaitFields:
             children = frame.f_locals.get(local_name) or ()
             ids = [self._task_id(child) for child in children if isinstance(child, asyncio.Task)]
             return "gather", f"{label} ({len(ids)})", NONE, NONE, ids
 
         return describe
 
-    def _process(self, what: str):
-        def describe(frame, fut):
+    def _process(self, what: str) -> WaitHandler:
+        def describe(frame: FrameType, fut: object) -> WaitFields:
             process = frame.f_locals.get("self")  # a Process, its transport, or the loop
             pid = getattr(process, "pid", None) or getattr(process, "_pid", None)
             if not isinstance(pid, int):
@@ -286,18 +298,18 @@ class WaitNamer:
 
         return describe
 
-    def _stream_read(self, frame, fut):
+    def _stream_read(self, frame: FrameType, fut: object) -> WaitFields:
         reader = frame.f_locals.get("self")
         transport = getattr(reader, "_transport", None)
         return "io", f"read {_peer(transport)}".rstrip(), self._objects.of(reader), NONE, NONE
 
-    def _stream_write(self, frame, fut):
+    def _stream_write(self, frame: FrameType, fut: object) -> WaitFields:
         protocol = frame.f_locals.get("self")
         transport = getattr(protocol, "_transport", None)
         return "io", f"write {_peer(transport)}".rstrip(), self._objects.of(protocol), NONE, NONE
 
 
-def _peer(transport) -> str:
+def _peer(transport: Any) -> str:
     if transport is None:
         return ""
     peer = transport.get_extra_info("peername")

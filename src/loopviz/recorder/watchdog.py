@@ -18,13 +18,13 @@ import atexit
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopviz import wire
 from loopviz.recorder import sources
 from loopviz.recorder.failures import report_internal_error
 from loopviz.recorder.libraries import describe_callable
-from loopviz.recorder.proxy import STEP_CODE
+from loopviz.recorder.proxy import STEP_CODE, record_entry
 from loopviz.wire import NONE
 
 try:
@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 # What the watchdog read of a block: (where, code, stack, gil).
 Sample = tuple[str, str, str, bool]
 _HANDLE_RUN_CODE = asyncio.events.Handle._run.__code__
-_STEP_CODE_ID = id(STEP_CODE)  # how a frame the native watchdog read is known to be our step
+# How frames the native watchdog read are known: the Python proxy's send, a callback's Handle.
+_STEP_CODE_ID = id(STEP_CODE)
+_HANDLE_RUN_CODE_ID = id(_HANDLE_RUN_CODE)
 # How often the native watchdog looks at the loops (only reading a stack when the GIL is stuck).
 NATIVE_INTERVAL_NS = 5_000_000
 
@@ -106,13 +108,13 @@ class Watchdog:
             return sample[1:]
         return "", "", "", end - start > self.recorder.block_threshold_ns + self.late_ns
 
-    def step_sampled(self, state: LoopState, start: int, end: int) -> Sample:
-        """``sampled`` for a task's step: when this thread could not look while it lasted, the
-        stack the native watchdog read while C code held the GIL (``gil`` true, the program's
-        line that called into C)."""
+    def step_sampled(self, state: LoopState, start: int, end: int, coro: object) -> Sample:
+        """``sampled`` for the step of the task running ``coro``: when this thread could not
+        look while it lasted, the stack the native watchdog read while C code held the GIL
+        (``gil`` true, the program's line that called into C)."""
         sample = state.block_sample
         if sample is None or sample[0] != start:
-            native = _native_sample(state, start)
+            native = _native_sample(state, start, coro)
             if native is not None:
                 return (*native, True)
         return self.sampled(sample, start, end)
@@ -156,7 +158,8 @@ class Watchdog:
                 return
             if checked_at - start < recorder.block_threshold_ns:
                 return
-            native = _native_sample(state, start)  # read while C code held the GIL
+            # read while C code held the GIL
+            native = _native_sample(state, start, getattr(state.step_proxy, "_coro", None))
             where, code, stack = native if native is not None else self._sample(state)
             if state.step_start != start:
                 return  # the step ended while we looked
@@ -190,28 +193,33 @@ class Watchdog:
         """(where, code, stack) of the innermost user frame the loop thread is running now,
         within the step running now: frames below our proxy's ``send`` (the loop itself, the
         program's ``asyncio.run`` line) never stand for a step's code."""
+        step_proxy = state.step_proxy  # read first: the caller checks the step did not change
         frame = sys._current_frames().get(state.thread_id)
-        user_frames, in_task_step = _user_frames_of_step(frame)
+        user_frames, in_task_step = _user_frames_of_step(frame, step_proxy)
         if not user_frames:  # a task's step past its own code, or a C function called back
             return "", "" if in_task_step else _callback_running(frame), ""
         lines = [(f.f_code.co_filename, f.f_lineno, f.f_code.co_name) for f in user_frames]
         return _described(lines)
 
 
-def _native_sample(state: LoopState, start: int) -> tuple[str, str, str] | None:
+def _native_sample(state: LoopState, start: int, coro: object) -> tuple[str, str, str] | None:
     """(where, code, stack) from the stack the native watchdog read during the step that began
-    at ``start``, as ``_sample`` makes them from live frames (the user frames above our proxy's
-    ``send``); None if it read none."""
+    at ``start``, the step of the task running ``coro``, as ``_sample`` makes them from live
+    frames (the user frames above our proxy's ``send``, or up to ``coro``'s own frame for the
+    native proxy); None if it read none."""
     slot = state.native_slot
     frames: tuple[NativeFrame, ...] | None = slot.sample_of(start) if slot is not None else None
     if frames is None:
         return None
+    step_coro = id(coro) if coro is not None else None
     lines = []
-    for filename, lineno, function, code_id in frames:
-        if code_id == _STEP_CODE_ID:
+    for filename, lineno, function, code_id, generator_id in frames:
+        if code_id in (_STEP_CODE_ID, _HANDLE_RUN_CODE_ID):
             break
         if sources.is_user_file(filename):
             lines.append((filename, lineno, function))
+        if generator_id == step_coro:
+            break
     return _described(lines) if lines else ("", "", "")
 
 
@@ -233,28 +241,41 @@ def _callback_running(frame: FrameType | None) -> str:
     return ""
 
 
-def _user_frames_of_step(frame: FrameType | None) -> tuple[list[FrameType], bool]:
+def _user_frames_of_step(
+    frame: FrameType | None, step_proxy: object = None
+) -> tuple[list[FrameType], bool]:
     """The user frames on the loop thread's stack, innermost first, that belong to the step
-    running now: those above our proxy's ``send`` frame, or, for a callback, above the
-    ``Handle._run`` that called it (never the loop's own frames or the ``asyncio.run`` line).
+    running now: those above our proxy's ``send`` frame (the native proxy's ``step_proxy`` has
+    none: up to its coroutine's own frame), or, for a callback, above the ``Handle._run`` that
+    called it (never the loop's own frames or the ``asyncio.run`` line).
 
-    Also says whether a task's step is running (``send`` was reached), so that a step past its
-    own code is never taken for a callback.
+    Also says whether a task's step is running, so that a step past its own code is never
+    taken for a callback.
 
     A library's task that blocks before it ever suspends (a handler calling ``time.sleep``)
     shows the program's function only here: the outermost of these is its ``entry``."""
+    in_task_step = step_proxy is not None
+    step_frame = getattr(getattr(step_proxy, "_coro", None), "cr_frame", None)
     frames: list[FrameType] = []
     while frame is not None:
         code = frame.f_code
         if code is _HANDLE_RUN_CODE:  # a callback's frames end here: below is the loop itself
-            return frames, False
+            return frames, in_task_step
         if code is STEP_CODE:
-            proxy = frame.f_locals.get("self")
-            if frames and proxy is not None and getattr(proxy, "seek_entry", False):
-                proxy._record_entry(frames[-1].f_code)
+            _found_entry(frame.f_locals["self"], frames)
             return frames, True
         if sources.is_user_code(code):
             frames.append(frame)
+        if frame is step_frame:
+            _found_entry(step_proxy, frames)
+            return frames, True
         frame = frame.f_back
-    return frames, False
+    return frames, in_task_step
+
+
+def _found_entry(proxy: Any, frames: list[FrameType]) -> None:
+    """A library's task that blocks before it ever suspends: the outermost user frame of its
+    step is the program's own function inside it (its ``entry``)."""
+    if frames and proxy.seek_entry:
+        record_entry(proxy, frames[-1].f_code)
 

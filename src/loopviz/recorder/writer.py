@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from loopviz import wire
-from loopviz.recorder import sources, tasks
+from loopviz.recorder import core, sources, tasks
 from loopviz.recorder.failures import report_internal_error
 from loopviz.recorder.streams import RecordedStream
 from loopviz.recorder.watchdog import Watchdog
@@ -47,9 +47,10 @@ class Recorder:
         self.watermark_margin_ns = watermark_margin_ns
         self.max_buffered = MAX_BUFFERED
         self.t0 = _clock()
-        # Flat event buffer: kind, t, fields... (layouts in loopviz.wire). Appended with one
-        # ``extend`` call per event, which is atomic under the GIL, from any thread.
-        self.events: list[Any] = []
+        # The events (kind, t, fields...: layouts in loopviz.wire), appended with one ``extend``
+        # call per event, atomic under the GIL, from any thread: a flat list, or the native
+        # core's buffer of fixed-size records (core.new_event_buffer).
+        self.events = core.new_event_buffer()
         # Flat (t, task id, parent, where, args, coroutine, internal, task, proxy) groups, the
         # task named at drain time: Task.__init__ names it after the proxy exists.
         self.pending_creates: list[Any] = []
@@ -116,16 +117,11 @@ class Recorder:
         """Send everything buffered so far as one frame. Safe to call from any thread."""
         with self._write_lock:
             if self._broken:
-                del self.events[:]
+                self.events.clear()
                 del self.pending_creates[:]
                 return
             watermark = self.now() - self.watermark_margin_ns
-            events = self.events
-            n = len(events)
-            flat = self._resolve_creates(watermark)
-            flat += events[:n]
-            del events[:n]
-            frame = wire.encode_frame(flat)
+            frame = self.events.frame(self._resolve_creates(watermark))
             try:
                 view = memoryview(frame)
                 while view:

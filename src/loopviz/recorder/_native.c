@@ -1,0 +1,1243 @@
+/* The native recorder core: the hot path of recording in C (docs/recording.md).
+ *
+ * Three things run for every task step or wake-up, and cost too much in Python
+ * (docs/performance.md): the task proxy's step, the event buffer's append, and the loop's
+ * call_soon wrapper. Here they are:
+ *
+ * - EventBuffer: events as fixed-size binary records in a preallocated array, appended without
+ *   allocating; the writer thread turns them into the same msgpack frames as wire.encode_frame.
+ *   Rare events (anything recorded from Python) are kept as the tuple Python made.
+ * - LoopSlots: the base of recorder.loops.LoopState, its step bookkeeping as C int64s that the
+ *   proxy reads and writes directly (and Python reads as ordinary attributes).
+ * - TaskCoroutine: the proxy around a task's coroutine, driven by the C Task through am_send
+ *   (PyIter_Send) with no Python frame. A resume and a bare yield are recorded here; everything
+ *   else about a step (its end, what it waits on, a block) is handed to recorder/proxy.py, the
+ *   same code the pure-Python proxy runs.
+ * - WakeupHook: loop.call_soon, recording a task's wake-up (a `ready` event) in C.
+ *
+ * Every function here runs with the GIL held; nothing releases it between reading and writing
+ * the buffer, so the buffer needs no lock (the Python list it replaces relied on the same).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030B0000
+#error "loopviz's native recorder needs Python 3.11 or newer"
+#endif
+
+/* Wire kind codes (loopviz/wire.py LAYOUTS). */
+#define KIND_RESUME 4
+#define KIND_READY 15
+#define KIND_YIELD 17
+/* A record holding a Python tuple: one event as Python laid it out. */
+#define KIND_TUPLE 0
+#define NONE_ID (-1)
+
+#if PY_VERSION_HEX < 0x030C0000
+/* 3.12's way of holding an exception while other code runs, on 3.11 */
+static PyObject *
+PyErr_GetRaisedException(void)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (type == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    Py_DECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+}
+
+static void
+PyErr_SetRaisedException(PyObject *exc)
+{
+    if (exc == NULL) {
+        return;
+    }
+    PyObject *traceback = PyException_GetTraceback(exc);
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, traceback);
+}
+#endif
+
+static inline int64_t
+perf_counter_ns(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t t;
+    (void)PyTime_PerfCounterRaw(&t);
+    return (int64_t)t;
+#else
+    return (int64_t)_PyTime_GetPerfCounter();
+#endif
+}
+
+/* Python helpers in recorder/proxy.py and recorder/loops.py (set by configure()). */
+static PyObject *record_suspend_hook;  /* (proxy, state, yielded, end) */
+static PyObject *record_return_hook;   /* (proxy, state, value, end) */
+static PyObject *record_raise_hook;    /* (proxy, state, exception, end) */
+static PyObject *record_block_hook;    /* (proxy, state, start, end) */
+static PyObject *wakeup_hook;          /* (state, callback, args) */
+static PyObject *fallback_encode;      /* msgspec's encode, for values the frame encoder lacks */
+static PyObject *str_woken;
+static PyObject *str_task_id_attr;
+static PyObject *str_throw;
+
+/* ---------------------------------------------------------------------------------------- */
+/* EventBuffer                                                                              */
+
+typedef struct {
+    int32_t kind;
+    int32_t unused;
+    int64_t t;
+    int64_t task;
+    PyObject *tuple; /* KIND_TUPLE only */
+} Record;
+
+typedef struct {
+    PyObject_HEAD
+    Record *records;
+    Py_ssize_t count;
+    Py_ssize_t capacity;
+    Record *spare; /* the other array: a drain encodes one while the program fills this one */
+    Py_ssize_t spare_capacity;
+    Py_ssize_t items; /* flat items held (an event is 3 to 10), as len() of the old list */
+    char *out;        /* the frame being encoded, kept between drains */
+    Py_ssize_t out_len;
+    Py_ssize_t out_capacity;
+} EventBuffer;
+
+static PyTypeObject EventBufferType;
+
+#define INITIAL_RECORDS (1 << 16) /* 2 MB: 13 million events a second at a 5 ms drain */
+
+static int
+buffer_grow(EventBuffer *self)
+{
+    /* Only when the writer fell behind by more than the preallocated array. */
+    Py_ssize_t capacity = self->capacity * 2;
+    Record *grown = PyMem_Realloc(self->records, (size_t)capacity * sizeof(Record));
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->records = grown;
+    self->capacity = capacity;
+    return 0;
+}
+
+static inline int
+buffer_push(EventBuffer *self, int32_t kind, int64_t t, int64_t task, int32_t items)
+{
+    if (self->count == self->capacity && buffer_grow(self) < 0) {
+        return -1;
+    }
+    Record *record = &self->records[self->count++];
+    record->kind = kind;
+    record->t = t;
+    record->task = task;
+    record->tuple = NULL;
+    self->items += items;
+    return 0;
+}
+
+static PyObject *
+EventBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "EventBuffer() takes no arguments");
+        return NULL;
+    }
+    EventBuffer *self = (EventBuffer *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->records = PyMem_Malloc(INITIAL_RECORDS * sizeof(Record));
+    self->spare = PyMem_Malloc(INITIAL_RECORDS * sizeof(Record));
+    self->out_capacity = 1 << 16;
+    self->out = PyMem_Malloc((size_t)self->out_capacity);
+    if (self->records == NULL || self->spare == NULL || self->out == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->capacity = self->spare_capacity = INITIAL_RECORDS;
+    return (PyObject *)self;
+}
+
+static void
+release_records(Record *records, Py_ssize_t count)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_CLEAR(records[i].tuple);
+    }
+}
+
+static int
+EventBuffer_traverse(EventBuffer *self, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; i < self->count; i++) {
+        Py_VISIT(self->records[i].tuple);
+    }
+    return 0;
+}
+
+static int
+EventBuffer_clear_refs(EventBuffer *self)
+{
+    release_records(self->records, self->count);
+    self->count = 0;
+    self->items = 0;
+    return 0;
+}
+
+static void
+EventBuffer_dealloc(EventBuffer *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->records != NULL) {
+        release_records(self->records, self->count);
+    }
+    PyMem_Free(self->records);
+    PyMem_Free(self->spare);
+    PyMem_Free(self->out);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t
+EventBuffer_len(EventBuffer *self)
+{
+    return self->items;
+}
+
+static PyObject *
+EventBuffer_extend(EventBuffer *self, PyObject *event)
+{
+    PyObject *tuple = PySequence_Tuple(event);
+    if (tuple == NULL) {
+        return NULL;
+    }
+    if (self->count == self->capacity && buffer_grow(self) < 0) {
+        Py_DECREF(tuple);
+        return NULL;
+    }
+    Record *record = &self->records[self->count++];
+    record->kind = KIND_TUPLE;
+    record->t = 0;
+    record->task = 0;
+    record->tuple = tuple;
+    self->items += PyTuple_GET_SIZE(tuple);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+EventBuffer_clear(EventBuffer *self, PyObject *Py_UNUSED(ignored))
+{
+    EventBuffer_clear_refs(self);
+    Py_RETURN_NONE;
+}
+
+/* -- msgpack, as msgspec writes it for the types events hold ------------------------------- */
+
+static int
+out_reserve(EventBuffer *self, Py_ssize_t extra)
+{
+    if (self->out_len + extra <= self->out_capacity) {
+        return 0;
+    }
+    Py_ssize_t capacity = self->out_capacity;
+    while (capacity < self->out_len + extra) {
+        capacity *= 2;
+    }
+    char *grown = PyMem_Realloc(self->out, (size_t)capacity);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->out = grown;
+    self->out_capacity = capacity;
+    return 0;
+}
+
+static inline void
+put_be(char *at, uint64_t value, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--) {
+        at[i] = (char)(value & 0xff);
+        value >>= 8;
+    }
+}
+
+static int
+encode_int(EventBuffer *self, int64_t value)
+{
+    if (out_reserve(self, 9) < 0) {
+        return -1;
+    }
+    char *at = self->out + self->out_len;
+    if (value >= 0) {
+        if (value < 128) {
+            at[0] = (char)value;
+            self->out_len += 1;
+        } else if (value <= 0xff) {
+            at[0] = (char)0xcc;
+            put_be(at + 1, (uint64_t)value, 1);
+            self->out_len += 2;
+        } else if (value <= 0xffff) {
+            at[0] = (char)0xcd;
+            put_be(at + 1, (uint64_t)value, 2);
+            self->out_len += 3;
+        } else if (value <= 0xffffffffLL) {
+            at[0] = (char)0xce;
+            put_be(at + 1, (uint64_t)value, 4);
+            self->out_len += 5;
+        } else {
+            at[0] = (char)0xcf;
+            put_be(at + 1, (uint64_t)value, 8);
+            self->out_len += 9;
+        }
+    } else if (value >= -32) {
+        at[0] = (char)(int8_t)value;
+        self->out_len += 1;
+    } else if (value >= -128) {
+        at[0] = (char)0xd0;
+        put_be(at + 1, (uint64_t)value, 1);
+        self->out_len += 2;
+    } else if (value >= -32768) {
+        at[0] = (char)0xd1;
+        put_be(at + 1, (uint64_t)value, 2);
+        self->out_len += 3;
+    } else if (value >= -2147483648LL) {
+        at[0] = (char)0xd2;
+        put_be(at + 1, (uint64_t)value, 4);
+        self->out_len += 5;
+    } else {
+        at[0] = (char)0xd3;
+        put_be(at + 1, (uint64_t)value, 8);
+        self->out_len += 9;
+    }
+    return 0;
+}
+
+static int
+encode_header(EventBuffer *self, Py_ssize_t n, int fix_base, int fix_max, int code16)
+{
+    /* fix_base/fix_max: the fixstr (0xa0, 31) or fixarray (0x90, 15) form; code16 the 16-bit
+       form's code, the 32-bit one following it (0xda, 0xdb for str; 0xdc, 0xdd for array). */
+    if (out_reserve(self, 5) < 0) {
+        return -1;
+    }
+    char *at = self->out + self->out_len;
+    if (n <= fix_max) {
+        at[0] = (char)(fix_base | n);
+        self->out_len += 1;
+    } else if (n <= 0xffff) {
+        at[0] = (char)code16;
+        put_be(at + 1, (uint64_t)n, 2);
+        self->out_len += 3;
+    } else {
+        at[0] = (char)(code16 + 1);
+        put_be(at + 1, (uint64_t)n, 4);
+        self->out_len += 5;
+    }
+    return 0;
+}
+
+static int
+encode_array_header(EventBuffer *self, Py_ssize_t n)
+{
+    return encode_header(self, n, 0x90, 15, 0xdc);
+}
+
+static int
+encode_str(EventBuffer *self, const char *text, Py_ssize_t size)
+{
+    if (size > 31 && size <= 0xff) { /* str8 */
+        if (out_reserve(self, 2 + size) < 0) {
+            return -1;
+        }
+        self->out[self->out_len] = (char)0xd9;
+        self->out[self->out_len + 1] = (char)size;
+        self->out_len += 2;
+    } else if (encode_header(self, size, 0xa0, 31, 0xda) < 0 || out_reserve(self, size) < 0) {
+        return -1;
+    }
+    memcpy(self->out + self->out_len, text, (size_t)size);
+    self->out_len += size;
+    return 0;
+}
+
+static int encode_object(EventBuffer *self, PyObject *value);
+
+static int
+encode_with_fallback(EventBuffer *self, PyObject *value)
+{
+    if (fallback_encode == NULL) {
+        PyErr_Format(PyExc_TypeError, "no encoder for %R: configure() was not called", value);
+        return -1;
+    }
+    PyObject *encoded = PyObject_CallOneArg(fallback_encode, value);
+    if (encoded == NULL) {
+        return -1;
+    }
+    if (!PyBytes_Check(encoded)) {
+        Py_DECREF(encoded);
+        PyErr_SetString(PyExc_TypeError, "the fallback encoder must return bytes");
+        return -1;
+    }
+    Py_ssize_t size = PyBytes_GET_SIZE(encoded);
+    if (out_reserve(self, size) < 0) {
+        Py_DECREF(encoded);
+        return -1;
+    }
+    memcpy(self->out + self->out_len, PyBytes_AS_STRING(encoded), (size_t)size);
+    self->out_len += size;
+    Py_DECREF(encoded);
+    return 0;
+}
+
+static int
+encode_object(EventBuffer *self, PyObject *value)
+{
+    if (value == Py_None || value == Py_True || value == Py_False) {
+        if (out_reserve(self, 1) < 0) {
+            return -1;
+        }
+        self->out[self->out_len++] =
+            (char)(value == Py_None ? 0xc0 : value == Py_True ? 0xc3 : 0xc2);
+        return 0;
+    }
+    if (PyLong_CheckExact(value)) {
+        int overflow;
+        long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (number == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (!overflow) {
+            return encode_int(self, number);
+        }
+        return encode_with_fallback(self, value);
+    }
+    if (PyUnicode_CheckExact(value)) {
+        Py_ssize_t size;
+        const char *text = PyUnicode_AsUTF8AndSize(value, &size);
+        if (text == NULL) { /* lone surrogates: msgspec says what is wrong */
+            PyErr_Clear();
+            return encode_with_fallback(self, value);
+        }
+        return encode_str(self, text, size);
+    }
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        PyObject *items = PySequence_Fast(value, "");
+        if (items == NULL) {
+            return -1;
+        }
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+        int failed = encode_array_header(self, n) < 0;
+        for (Py_ssize_t i = 0; i < n && !failed; i++) {
+            failed = encode_object(self, PySequence_Fast_GET_ITEM(items, i)) < 0;
+        }
+        Py_DECREF(items);
+        return failed ? -1 : 0;
+    }
+    return encode_with_fallback(self, value); /* floats, subclasses, anything else */
+}
+
+static int
+encode_record(EventBuffer *self, Record *record)
+{
+    switch (record->kind) {
+    case KIND_TUPLE: {
+        Py_ssize_t n = PyTuple_GET_SIZE(record->tuple);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (encode_object(self, PyTuple_GET_ITEM(record->tuple, i)) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case KIND_READY:
+        if (encode_int(self, KIND_READY) < 0 || encode_int(self, record->t) < 0 ||
+            encode_int(self, record->task) < 0) {
+            return -1;
+        }
+        return encode_str(self, "woken", 5);
+    default: /* RESUME, YIELD: kind, t, task */
+        if (encode_int(self, record->kind) < 0 || encode_int(self, record->t) < 0) {
+            return -1;
+        }
+        return encode_int(self, record->task);
+    }
+}
+
+/* frame(head) -> bytes: one wire frame of ``head`` (the watermark and the creates) followed
+   by every event held, which the buffer lets go of. */
+static PyObject *
+EventBuffer_frame(EventBuffer *self, PyObject *head)
+{
+    if (!PyList_Check(head)) {
+        PyErr_SetString(PyExc_TypeError, "frame() takes the list that starts the frame");
+        return NULL;
+    }
+    /* Take the records, and give the program the spare array: encoding may run Python code
+       (the fallback encoder), during which other threads append. */
+    Record *records = self->records;
+    Py_ssize_t count = self->count;
+    Py_ssize_t items = self->items;
+    Py_ssize_t capacity = self->capacity;
+    self->records = self->spare;
+    self->capacity = self->spare_capacity;
+    self->count = 0;
+    self->items = 0;
+    self->spare = NULL;
+
+    self->out_len = 4; /* the length, written last */
+    int failed = out_reserve(self, 4) < 0 ||
+                 encode_array_header(self, PyList_GET_SIZE(head) + items) < 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(head) && !failed; i++) {
+        failed = encode_object(self, PyList_GET_ITEM(head, i)) < 0;
+    }
+    for (Py_ssize_t i = 0; i < count && !failed; i++) {
+        failed = encode_record(self, &records[i]) < 0;
+    }
+    release_records(records, count);
+    self->spare = records;
+    self->spare_capacity = capacity;
+    if (failed) {
+        return NULL;
+    }
+    put_be(self->out, (uint64_t)(self->out_len - 4), 4);
+    return PyBytes_FromStringAndSize(self->out, self->out_len);
+}
+
+static PyMethodDef EventBuffer_methods[] = {
+    {"extend", (PyCFunction)EventBuffer_extend, METH_O,
+     "Append one event, given as its flat items (kind, t, fields...)."},
+    {"clear", (PyCFunction)EventBuffer_clear, METH_NOARGS, "Drop every event held."},
+    {"frame", (PyCFunction)EventBuffer_frame, METH_O,
+     "frame(head) -> bytes: a wire frame of head's items then every event held, which are "
+     "dropped."},
+    {NULL},
+};
+
+static PySequenceMethods EventBuffer_as_sequence = {
+    .sq_length = (lenfunc)EventBuffer_len,
+};
+
+static PyTypeObject EventBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "loopviz.recorder._native.EventBuffer",
+    .tp_doc = "The recorded events, as fixed-size records, until the writer sends them.",
+    .tp_basicsize = sizeof(EventBuffer),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = EventBuffer_new,
+    .tp_dealloc = (destructor)EventBuffer_dealloc,
+    .tp_traverse = (traverseproc)EventBuffer_traverse,
+    .tp_clear = (inquiry)EventBuffer_clear_refs,
+    .tp_methods = EventBuffer_methods,
+    .tp_as_sequence = &EventBuffer_as_sequence,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* LoopSlots                                                                                */
+
+typedef struct {
+    PyObject_HEAD
+    long long step_start; /* 0 = no step running */
+    long long step_task;
+    long long nested_in;
+    long long nested_ns;
+    long long callback_start;
+    long long t0;
+    long long block_threshold_ns;
+    unsigned long thread_id;
+    PyObject *events;          /* the recorder's EventBuffer */
+    PyObject *timeouts;        /* dict: task id -> its asyncio.timeout */
+    PyObject *handed_back;     /* the dict inside the WeakKeyDictionary of handed-back futures */
+    PyObject *step_proxy;      /* borrowed: the proxy whose step runs now, or NULL */
+    int64_t *step_clock;       /* the native watchdog's slot for the step's start, or NULL */
+    Py_buffer step_clock_view;
+} LoopSlots;
+
+static PyTypeObject LoopSlotsType;
+
+static int
+LoopSlots_traverse(LoopSlots *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->events);
+    Py_VISIT(self->timeouts);
+    Py_VISIT(self->handed_back);
+    return 0;
+}
+
+static int
+LoopSlots_clear(LoopSlots *self)
+{
+    Py_CLEAR(self->events);
+    Py_CLEAR(self->timeouts);
+    Py_CLEAR(self->handed_back);
+    return 0;
+}
+
+static void
+LoopSlots_dealloc(LoopSlots *self)
+{
+    PyObject_GC_UnTrack(self);
+    LoopSlots_clear(self);
+    if (self->step_clock != NULL) {
+        PyBuffer_Release(&self->step_clock_view);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+LoopSlots_get_step_proxy(LoopSlots *self, void *Py_UNUSED(closure))
+{
+    PyObject *proxy = self->step_proxy != NULL ? self->step_proxy : Py_None;
+    return Py_NewRef(proxy);
+}
+
+/* attach_step_clock(buffer): the native watchdog's int64 slot for this loop; each step
+   writes its start time there, and 0 when it ends. */
+static PyObject *
+LoopSlots_attach_step_clock(LoopSlots *self, PyObject *buffer)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    if (view.len < (Py_ssize_t)sizeof(int64_t) || ((uintptr_t)view.buf % sizeof(int64_t))) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "the step clock is one aligned int64");
+        return NULL;
+    }
+    if (self->step_clock != NULL) {
+        PyBuffer_Release(&self->step_clock_view);
+    }
+    self->step_clock_view = view;
+    self->step_clock = (int64_t *)view.buf;
+    *self->step_clock = self->step_start;
+    Py_RETURN_NONE;
+}
+
+static PyMemberDef LoopSlots_members[] = {
+    {"step_start", T_LONGLONG, offsetof(LoopSlots, step_start), 0, NULL},
+    {"step_task", T_LONGLONG, offsetof(LoopSlots, step_task), 0, NULL},
+    {"nested_in", T_LONGLONG, offsetof(LoopSlots, nested_in), 0, NULL},
+    {"nested_ns", T_LONGLONG, offsetof(LoopSlots, nested_ns), 0, NULL},
+    {"callback_start", T_LONGLONG, offsetof(LoopSlots, callback_start), 0, NULL},
+    {"t0", T_LONGLONG, offsetof(LoopSlots, t0), 0, NULL},
+    {"block_threshold_ns", T_LONGLONG, offsetof(LoopSlots, block_threshold_ns), 0, NULL},
+    {"thread_id", T_ULONG, offsetof(LoopSlots, thread_id), 0, NULL},
+    {"events", T_OBJECT, offsetof(LoopSlots, events), 0, NULL},
+    {"timeouts", T_OBJECT, offsetof(LoopSlots, timeouts), 0, NULL},
+    {"handed_back_refs", T_OBJECT, offsetof(LoopSlots, handed_back), 0, NULL},
+    {NULL},
+};
+
+static PyGetSetDef LoopSlots_getset[] = {
+    {"step_proxy", (getter)LoopSlots_get_step_proxy, NULL,
+     "The proxy whose step runs now (None between steps).", NULL},
+    {NULL},
+};
+
+static PyMethodDef LoopSlots_methods[] = {
+    {"attach_step_clock", (PyCFunction)LoopSlots_attach_step_clock, METH_O,
+     "attach_step_clock(buffer): the native watchdog's int64 slot for this loop's step start."},
+    {NULL},
+};
+
+static PyTypeObject LoopSlotsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "loopviz.recorder._native.LoopSlots",
+    .tp_doc = "One loop's step bookkeeping, shared by the native proxy and the watchdog.",
+    .tp_basicsize = sizeof(LoopSlots),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)LoopSlots_dealloc,
+    .tp_traverse = (traverseproc)LoopSlots_traverse,
+    .tp_clear = (inquiry)LoopSlots_clear,
+    .tp_members = LoopSlots_members,
+    .tp_getset = LoopSlots_getset,
+    .tp_methods = LoopSlots_methods,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* TaskCoroutine                                                                            */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *coro;
+    PyObject *state; /* a LoopSlots (a LoopState), NULL until the task knows its loop */
+    PyObject *sent_name;
+    PyObject *created;
+    long long task_id;
+    long long suspended_at;
+    char seek_entry;
+    PyObject *weakreflist;
+} TaskCoroutine;
+
+static PyTypeObject TaskCoroutineType;
+
+static PyObject *
+TaskCoroutine_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"coro", "task_id", "state", NULL};
+    PyObject *coro, *state;
+    long long task_id;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OLO:TaskCoroutine", names, &coro, &task_id,
+                                     &state)) {
+        return NULL;
+    }
+    if (state != Py_None && !PyObject_TypeCheck(state, &LoopSlotsType)) {
+        PyErr_SetString(PyExc_TypeError, "state must be a LoopState or None");
+        return NULL;
+    }
+    TaskCoroutine *self = (TaskCoroutine *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->coro = Py_NewRef(coro);
+    self->state = state == Py_None ? NULL : Py_NewRef(state);
+    self->sent_name = Py_NewRef(Py_None);
+    self->created = Py_NewRef(Py_False);
+    self->task_id = task_id;
+    self->suspended_at = NONE_ID;
+    return (PyObject *)self;
+}
+
+static int
+TaskCoroutine_traverse(TaskCoroutine *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->coro);
+    Py_VISIT(self->state);
+    Py_VISIT(self->sent_name);
+    Py_VISIT(self->created);
+    return 0;
+}
+
+static int
+TaskCoroutine_clear(TaskCoroutine *self)
+{
+    Py_CLEAR(self->coro);
+    Py_CLEAR(self->state);
+    Py_CLEAR(self->sent_name);
+    Py_CLEAR(self->created);
+    return 0;
+}
+
+static void
+TaskCoroutine_dealloc(TaskCoroutine *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    TaskCoroutine_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* A Python helper's own failure: a bug of ours, never the program's. */
+static void
+hook_failed(PyObject *hook)
+{
+    PyErr_WriteUnraisable(hook);
+}
+
+static void
+call_hook4(PyObject *hook, PyObject *a, PyObject *b, PyObject *c, long long end)
+{
+    PyObject *end_obj = PyLong_FromLongLong(end);
+    if (end_obj == NULL) {
+        hook_failed(hook);
+        return;
+    }
+    PyObject *args[4] = {a, b, c, end_obj};
+    PyObject *result = PyObject_Vectorcall(hook, args, 4, NULL);
+    Py_DECREF(end_obj);
+    if (result == NULL) {
+        hook_failed(hook);
+    }
+    Py_XDECREF(result);
+}
+
+static void
+record_block(TaskCoroutine *self, LoopSlots *state, long long start, long long end)
+{
+    PyObject *start_obj = PyLong_FromLongLong(start);
+    if (start_obj == NULL) {
+        hook_failed(record_block_hook);
+        return;
+    }
+    call_hook4(record_block_hook, (PyObject *)self, (PyObject *)state, start_obj, end);
+    Py_DECREF(start_obj);
+}
+
+static inline void
+set_step_start(LoopSlots *state, long long start)
+{
+    state->step_start = start;
+    if (state->step_clock != NULL) { /* the native watchdog's slot (recorder._stackwatch) */
+        *state->step_clock = start;
+    }
+}
+
+/* One step: throw_args NULL sends ``value``, else calls coro.throw(*throw_args). */
+static PySendResult
+step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **result);
+
+static PySendResult
+nested_step(TaskCoroutine *self, LoopSlots *state, PyObject *value, PyObject *throw_args,
+            PyObject **result)
+{
+    /* An eager task's first step runs inside the step of the task that made it (3.12+):
+       record it as its own step, then give the outer step back to the watchdog. */
+    long long outer_task = state->step_task, outer_start = state->step_start;
+    PyObject *outer_proxy = state->step_proxy;
+    set_step_start(state, 0);
+    int64_t began = perf_counter_ns();
+    PySendResult status = step(self, value, throw_args, result);
+    state->step_task = outer_task;
+    state->step_proxy = outer_proxy;
+    set_step_start(state, outer_start);
+    /* the outer step did not hold the loop for this long itself (see LoopState.long_step) */
+    if (state->nested_in != outer_start) {
+        state->nested_in = outer_start;
+        state->nested_ns = 0;
+    }
+    state->nested_ns += perf_counter_ns() - began;
+    return status;
+}
+
+static PySendResult
+step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **result)
+{
+    LoopSlots *state = (LoopSlots *)self->state;
+    if (state == NULL || self->coro == NULL || state->events == NULL ||
+        !Py_IS_TYPE(state->events, &EventBufferType)) {
+        PyErr_SetString(PyExc_RuntimeError, "loopviz: a task stepped before it was recorded");
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    if (state->step_start) {
+        return nested_step(self, state, value, throw_args, result);
+    }
+    EventBuffer *events = (EventBuffer *)state->events;
+    long long task_id = self->task_id;
+    long long start = perf_counter_ns() - state->t0;
+    /* step_start is written last and cleared first: the watchdog reads it before and after
+       step_task (a seqlock on the start time). */
+    state->step_task = task_id;
+    state->step_proxy = (PyObject *)self;
+    set_step_start(state, start);
+    if (buffer_push(events, KIND_RESUME, start, task_id, 3) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self); /* out of memory: this event is lost */
+    }
+    Py_INCREF(self); /* a step may drop the task's last reference to its proxy */
+    PySendResult status;
+    if (throw_args == NULL) {
+        status = PyIter_Send(self->coro, value, result);
+    } else {
+        PyObject *thrower = PyObject_GetAttr(self->coro, str_throw);
+        *result = thrower == NULL ? NULL : PyObject_Call(thrower, throw_args, NULL);
+        Py_XDECREF(thrower);
+        status = *result == NULL ? PYGEN_ERROR : PYGEN_NEXT;
+    }
+    long long end = perf_counter_ns() - state->t0;
+    set_step_start(state, 0);
+    state->step_proxy = NULL;
+    if (state->callback_start) { /* callbacks after this step are timed from its end */
+        state->callback_start = end;
+    }
+    if (status == PYGEN_ERROR) {
+        PyObject *exc = PyErr_GetRaisedException();
+        if (end - start >= state->block_threshold_ns) {
+            record_block(self, state, start, end);
+        }
+        call_hook4(record_raise_hook, (PyObject *)self, (PyObject *)state, exc, end);
+        PyErr_SetRaisedException(exc);
+    } else {
+        if (end - start >= state->block_threshold_ns) {
+            record_block(self, state, start, end);
+        }
+        if (status == PYGEN_RETURN) {
+            call_hook4(record_return_hook, (PyObject *)self, (PyObject *)state, *result, end);
+        } else if (*result == Py_None && state->timeouts != NULL &&
+                   PyDict_CheckExact(state->timeouts) && PyDict_GET_SIZE(state->timeouts) == 0) {
+            /* a bare yield: asyncio.sleep(0) */
+            if (buffer_push(events, KIND_YIELD, end, task_id, 3) < 0) {
+                PyErr_WriteUnraisable((PyObject *)self);
+            }
+        } else {
+            self->suspended_at = end;
+            call_hook4(record_suspend_hook, (PyObject *)self, (PyObject *)state, *result, end);
+        }
+    }
+    Py_DECREF(self);
+    return status;
+}
+
+static PySendResult
+TaskCoroutine_am_send(TaskCoroutine *self, PyObject *value, PyObject **result)
+{
+    return step(self, value, NULL, result);
+}
+
+static PyObject *
+stop_iteration(PyObject *value)
+{
+    PyObject *exc = PyObject_CallOneArg(PyExc_StopIteration, value);
+    if (exc != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+static PyObject *
+TaskCoroutine_send(TaskCoroutine *self, PyObject *value)
+{
+    PyObject *result;
+    PySendResult status = step(self, value, NULL, &result);
+    if (status == PYGEN_RETURN) {
+        PyObject *raised = stop_iteration(result);
+        Py_DECREF(result);
+        return raised;
+    }
+    return status == PYGEN_NEXT ? result : NULL;
+}
+
+static PyObject *
+TaskCoroutine_throw(TaskCoroutine *self, PyObject *args)
+{
+    PyObject *result;
+    PySendResult status = step(self, Py_None, args, &result);
+    return status == PYGEN_NEXT ? result : NULL;
+}
+
+static PyObject *
+TaskCoroutine_close(TaskCoroutine *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->coro == NULL) {
+        Py_RETURN_NONE;
+    }
+    return PyObject_CallMethod(self->coro, "close", NULL);
+}
+
+static PyObject *
+TaskCoroutine_await(TaskCoroutine *self)
+{
+    if (self->coro == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the task's coroutine is gone");
+        return NULL;
+    }
+    return PyObject_CallMethod(self->coro, "__await__", NULL);
+}
+
+static PyObject *
+TaskCoroutine_getattro(TaskCoroutine *self, PyObject *name)
+{
+    /* cr_frame, cr_await, cr_code, cr_running, __name__, __qualname__... of the real
+       coroutine, as the Python proxy's __getattr__ passes them through */
+    PyObject *found = PyObject_GenericGetAttr((PyObject *)self, name);
+    if (found != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        return found;
+    }
+    PyErr_Clear();
+    if (self->coro == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'TaskCoroutine' object has no attribute '%U'", name);
+        return NULL;
+    }
+    return PyObject_GetAttr(self->coro, name);
+}
+
+static PyObject *
+TaskCoroutine_repr(TaskCoroutine *self)
+{
+    return PyObject_Repr(self->coro != NULL ? self->coro : Py_None);
+}
+
+static PyObject *
+TaskCoroutine_get_coro(TaskCoroutine *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->coro != NULL ? self->coro : Py_None);
+}
+
+static int
+TaskCoroutine_set_coro(TaskCoroutine *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    Py_XSETREF(self->coro, value == NULL || value == Py_None ? NULL : Py_NewRef(value));
+    return 0;
+}
+
+static PyObject *
+TaskCoroutine_get_state(TaskCoroutine *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->state != NULL ? self->state : Py_None);
+}
+
+static int
+TaskCoroutine_set_state(TaskCoroutine *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value != NULL && value != Py_None && !PyObject_TypeCheck(value, &LoopSlotsType)) {
+        PyErr_SetString(PyExc_TypeError, "_state must be a LoopState or None");
+        return -1;
+    }
+    Py_XSETREF(self->state, value == NULL || value == Py_None ? NULL : Py_NewRef(value));
+    return 0;
+}
+
+static PyMethodDef TaskCoroutine_methods[] = {
+    {"send", (PyCFunction)TaskCoroutine_send, METH_O, "One step of the task, recorded."},
+    {"throw", (PyCFunction)TaskCoroutine_throw, METH_VARARGS,
+     "One step of the task that raises inside it, recorded."},
+    {"close", (PyCFunction)TaskCoroutine_close, METH_NOARGS, "Close the coroutine."},
+    {NULL},
+};
+
+static PyMemberDef TaskCoroutine_members[] = {
+    {"task_id", T_LONGLONG, offsetof(TaskCoroutine, task_id), READONLY, NULL},
+    {"suspended_at", T_LONGLONG, offsetof(TaskCoroutine, suspended_at), 0, NULL},
+    {"seek_entry", T_BOOL, offsetof(TaskCoroutine, seek_entry), 0, NULL},
+    {"sent_name", T_OBJECT, offsetof(TaskCoroutine, sent_name), 0, NULL},
+    {"created", T_OBJECT, offsetof(TaskCoroutine, created), 0, NULL},
+    {NULL},
+};
+
+static PyGetSetDef TaskCoroutine_getset[] = {
+    {"_coro", (getter)TaskCoroutine_get_coro, (setter)TaskCoroutine_set_coro,
+     "The task's own coroutine.", NULL},
+    {"_state", (getter)TaskCoroutine_get_state, (setter)TaskCoroutine_set_state,
+     "The LoopState of the task's loop.", NULL},
+    {NULL},
+};
+
+static PyAsyncMethods TaskCoroutine_as_async = {
+    .am_await = (unaryfunc)TaskCoroutine_await,
+    .am_send = (sendfunc)TaskCoroutine_am_send,
+};
+
+static PyTypeObject TaskCoroutineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "loopviz.recorder._native.TaskCoroutine",
+    .tp_doc = "Wraps a task's coroutine: every step the Task makes through it is recorded.",
+    .tp_basicsize = sizeof(TaskCoroutine),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = TaskCoroutine_new,
+    .tp_dealloc = (destructor)TaskCoroutine_dealloc,
+    .tp_traverse = (traverseproc)TaskCoroutine_traverse,
+    .tp_clear = (inquiry)TaskCoroutine_clear,
+    .tp_as_async = &TaskCoroutine_as_async,
+    .tp_getattro = (getattrofunc)TaskCoroutine_getattro,
+    .tp_repr = (reprfunc)TaskCoroutine_repr,
+    .tp_methods = TaskCoroutine_methods,
+    .tp_members = TaskCoroutine_members,
+    .tp_getset = TaskCoroutine_getset,
+    .tp_weaklistoffset = offsetof(TaskCoroutine, weakreflist),
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* WakeupHook: loop.call_soon                                                              */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *call_soon; /* the loop's own */
+    PyObject *state;     /* its LoopState */
+    vectorcallfunc vectorcall;
+} WakeupHook;
+
+static PyTypeObject WakeupHookType;
+
+static PyObject *WakeupHook_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                       PyObject *kwnames);
+
+static PyObject *
+WakeupHook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"call_soon", "state", NULL};
+    PyObject *call_soon, *state;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!:WakeupHook", names, &call_soon,
+                                     &LoopSlotsType, &state)) {
+        return NULL;
+    }
+    WakeupHook *self = (WakeupHook *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->call_soon = Py_NewRef(call_soon);
+    self->state = Py_NewRef(state);
+    self->vectorcall = WakeupHook_vectorcall;
+    return (PyObject *)self;
+}
+
+static int
+is_python_wakeup(PyObject *callback)
+{
+    /* a pure-Python Task's bound ``__wakeup`` */
+    if (!PyMethod_Check(callback)) {
+        return 0;
+    }
+    PyObject *func = PyMethod_GET_FUNCTION(callback);
+    if (!PyFunction_Check(func)) {
+        return 0;
+    }
+    PyObject *name = ((PyFunctionObject *)func)->func_name;
+    return PyUnicode_Check(name) && (PyUnicode_CompareWithASCIIString(name, "__wakeup") == 0 ||
+                                     PyUnicode_CompareWithASCIIString(name, "_Task__wakeup") == 0);
+}
+
+static PyObject *
+WakeupHook_vectorcall(PyObject *hook, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    WakeupHook *self = (WakeupHook *)hook;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs >= 1) {
+        PyObject *callback = args[0];
+        LoopSlots *state = (LoopSlots *)self->state;
+        /* A C Task's wake-up is its bound ``task_wakeup``; its steps are scheduled as
+           TaskStepMethWrapper objects, rejected by type alone. */
+        int c_wakeup = PyCFunction_Check(callback) &&
+                       strcmp(((PyCFunctionObject *)callback)->m_ml->ml_name, "task_wakeup") == 0;
+        int rare = is_python_wakeup(callback) ||
+                   (c_wakeup && (PyThread_get_thread_ident() != state->thread_id ||
+                                 (nargs > 1 && state->handed_back != NULL &&
+                                  PyDict_Check(state->handed_back) &&
+                                  PyDict_GET_SIZE(state->handed_back) != 0)));
+        if (rare) {
+            PyObject *rest = PyTuple_New(nargs - 1);
+            if (rest == NULL) {
+                return NULL;
+            }
+            for (Py_ssize_t i = 1; i < nargs; i++) {
+                PyTuple_SET_ITEM(rest, i - 1, Py_NewRef(args[i]));
+            }
+            PyObject *hook_args[3] = {self->state, callback, rest};
+            PyObject *done = PyObject_Vectorcall(wakeup_hook, hook_args, 3, NULL);
+            Py_DECREF(rest);
+            if (done == NULL) {
+                hook_failed(wakeup_hook);
+            }
+            Py_XDECREF(done);
+        } else if (c_wakeup) {
+            long long task_id = NONE_ID;
+            PyObject *task = PyCFunction_GET_SELF(callback);
+            PyObject *id = task == NULL ? NULL : PyObject_GetAttr(task, str_task_id_attr);
+            if (id != NULL) {
+                task_id = PyLong_AsLongLong(id);
+                Py_DECREF(id);
+            }
+            if (PyErr_Occurred()) { /* a task loopviz never saw */
+                PyErr_Clear();
+                task_id = NONE_ID;
+            }
+            long long t = perf_counter_ns() - state->t0;
+            if (buffer_push((EventBuffer *)state->events, KIND_READY, t, task_id, 4) < 0) {
+                PyErr_WriteUnraisable((PyObject *)self);
+            }
+        }
+    }
+    return PyObject_Vectorcall(self->call_soon, args, nargsf, kwnames);
+}
+
+static int
+WakeupHook_traverse(WakeupHook *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->call_soon);
+    Py_VISIT(self->state);
+    return 0;
+}
+
+static int
+WakeupHook_clear(WakeupHook *self)
+{
+    Py_CLEAR(self->call_soon);
+    Py_CLEAR(self->state);
+    return 0;
+}
+
+static void
+WakeupHook_dealloc(WakeupHook *self)
+{
+    PyObject_GC_UnTrack(self);
+    WakeupHook_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject WakeupHookType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "loopviz.recorder._native.WakeupHook",
+    .tp_doc = "The loop's call_soon, recording each task's wake-up (a `ready` event).",
+    .tp_basicsize = sizeof(WakeupHook),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = WakeupHook_new,
+    .tp_dealloc = (destructor)WakeupHook_dealloc,
+    .tp_traverse = (traverseproc)WakeupHook_traverse,
+    .tp_clear = (inquiry)WakeupHook_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(WakeupHook, vectorcall),
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* The module                                                                               */
+
+static PyObject *
+configure(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"record_suspend", "record_return", "record_raise", "record_block",
+                            "wakeup",         "encode",        NULL};
+    PyObject *hooks[6];
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO:configure", names, &hooks[0],
+                                     &hooks[1], &hooks[2], &hooks[3], &hooks[4], &hooks[5])) {
+        return NULL;
+    }
+    Py_XSETREF(record_suspend_hook, Py_NewRef(hooks[0]));
+    Py_XSETREF(record_return_hook, Py_NewRef(hooks[1]));
+    Py_XSETREF(record_raise_hook, Py_NewRef(hooks[2]));
+    Py_XSETREF(record_block_hook, Py_NewRef(hooks[3]));
+    Py_XSETREF(wakeup_hook, Py_NewRef(hooks[4]));
+    Py_XSETREF(fallback_encode, Py_NewRef(hooks[5]));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
+     "configure(record_suspend, record_return, record_raise, record_block, wakeup, encode): "
+     "the Python code that records what C leaves to it."},
+    {NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "loopviz.recorder._native",
+    .m_doc = "The native recorder core: the task proxy, the event buffer and the wake-up hook.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    str_woken = PyUnicode_InternFromString("woken");
+    str_task_id_attr = PyUnicode_InternFromString("_loopviz_task_id");
+    str_throw = PyUnicode_InternFromString("throw");
+    if (str_woken == NULL || str_task_id_attr == NULL || str_throw == NULL) {
+        return NULL;
+    }
+    PyTypeObject *types[] = {&EventBufferType, &LoopSlotsType, &TaskCoroutineType,
+                             &WakeupHookType};
+    PyObject *module = PyModule_Create(&native_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (PyType_Ready(types[i]) < 0 || PyModule_AddType(module, types[i]) < 0) {
+            Py_DECREF(module);
+            return NULL;
+        }
+    }
+    return module;
+}
