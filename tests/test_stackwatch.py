@@ -21,14 +21,17 @@ from loopviz.recorder import watchdog
 
 stackwatch = watchdog._stackwatch
 
-# A C call that holds the GIL for about 0.3 s on this machine, whatever its speed or load: the
-# script times a small sum() first (a block needs 0.1 s past the 0.1 s threshold to be sure).
+# C code that holds the GIL for about 0.4 s on this machine, whatever its speed: the product of
+# two huge ints (Karatsuba, time ~ size ** 1.585), sized from the fastest of seven small ones
+# (load only makes the real one longer). An operator, not a call: CPython checks whether another
+# thread wants the GIL at calls, not after an operator, so the Python watchdog cannot run between
+# the product and the next call, and never sees the product's line by itself.
 C_CALL_SCRIPT = """
-import asyncio, time
+import asyncio, time, timeit, uvloop
 
-began = time.perf_counter()
-sum(range(1_000_000))
-n = int(1_000_000 * 0.3 / (time.perf_counter() - began))
+small = 3 ** 400_000
+fastest = min(timeit.repeat(lambda: small * small, number=1, repeat=7))
+big = 3 ** int(400_000 * (0.4 / fastest) ** (1 / 1.585))
 
 async def ticker():
     for _ in range(20):
@@ -36,16 +39,16 @@ async def ticker():
 
 async def crunch():
     await asyncio.sleep(0.05)
-    total = sum(range(n))
+    square = big * big
     {after}
-    return total
+    return square > 0
 
 async def main():
     await asyncio.gather(ticker(), crunch())
 
-asyncio.run(main())
+{run}(main())
 """
-SUM_LINE = 14  # total = sum(range(n))
+C_LINE = 14  # square = big * big
 
 
 def test_the_native_watchdog_is_built_where_it_can_be():
@@ -72,12 +75,14 @@ def task_named(rec, coro: str) -> int:
 
 
 @needs_native
-def test_block_inside_a_c_call_names_the_line_that_made_it(record, tmp_path):
-    """The step goes on after the C call (a sleep), so the Python watchdog's ``block_begin``
-    comes while it still runs: both name the line that called into C, not the sleep after it."""
-    rec = record(C_CALL_SCRIPT.format(after="time.sleep(0.1)"))
+@pytest.mark.parametrize("run", ["asyncio.run", "uvloop.run"])
+def test_block_inside_a_c_call_names_the_line_that_made_it(record, tmp_path, run):
+    """The step goes on after the C code (a sleep), so the Python watchdog's ``block_begin``
+    comes while it still runs: both name the line that ran the C code, not the sleep after it
+    (the only line the Python watchdog could see by itself)."""
+    rec = record(C_CALL_SCRIPT.format(after="time.sleep(0.1)", run=run))
     crunch = task_named(rec, "crunch")
-    line = f"{tmp_path / 'scenario.py'}:{SUM_LINE}"
+    line = f"{tmp_path / 'scenario.py'}:{C_LINE}"
     steps = [
         (e["ev"], e.get("where"), e.get("gil"))
         for e in rec.events
@@ -96,8 +101,8 @@ def test_block_inside_a_c_call_names_the_line_that_made_it(record, tmp_path):
         "ev": "block",
         "task": crunch,
         "where": line,
-        "code": "total = sum(range(n))",
-        "stack": [f"{line} in crunch: total = sum(range(n))"],
+        "code": "square = big * big",
+        "stack": [f"{line} in crunch: square = big * big"],
         "gil": True,
     }
     assert block["end"] - block["start"] > 0.2e9
@@ -105,15 +110,15 @@ def test_block_inside_a_c_call_names_the_line_that_made_it(record, tmp_path):
 
 @needs_native
 def test_a_step_that_ends_with_its_c_call_still_names_the_line(record, tmp_path):
-    """No Python watchdog may run before the step's end: the block takes the native sample.
-    (The Python watchdog may also get the GIL between the call's return and the step's end:
-    then its ``block_begin`` says the same.)"""
-    rec = record(C_CALL_SCRIPT.format(after=""))
+    """The Python watchdog cannot look before the step's end: the block takes the native
+    sample. (It may look between the coroutine's return and the Python proxy's step end: its
+    ``block_begin`` then takes the native sample too.)"""
+    rec = record(C_CALL_SCRIPT.format(after="", run="asyncio.run"))
     crunch = task_named(rec, "crunch")
-    line = f"{tmp_path / 'scenario.py'}:{SUM_LINE}"
+    line = f"{tmp_path / 'scenario.py'}:{C_LINE}"
     *begins, block = block_events(rec, crunch)
     assert (block["ev"], block["where"], block["code"], block["gil"]) == (
-        "block", line, "total = sum(range(n))", True
+        "block", line, "square = big * big", True
     )
     assert [(b["ev"], b["where"], b["gil"]) for b in begins] in ([], [("block_begin", line, True)])
 
@@ -121,8 +126,8 @@ def test_a_step_that_ends_with_its_c_call_still_names_the_line(record, tmp_path)
 def test_without_the_native_watchdog_a_c_call_block_is_named_as_before(
     record, tmp_path, monkeypatch
 ):
-    """The fallback where the extension is not built (hidden here): today's words, the last
-    Python line the Python watchdog saw once the GIL came back, or else the step's function."""
+    """The fallback where the extension is not built (hidden here): as before, the Python
+    watchdog never saw the product's line, so the block names the function whose step it was."""
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(
@@ -130,26 +135,17 @@ def test_without_the_native_watchdog_a_c_call_block_is_named_as_before(
     )
     monkeypatch.setenv("PYTHONPATH", str(hide))
     shows_native = "import sys\nprint(sys.modules['loopviz.recorder._stackwatch'])\n"
-    rec = record(C_CALL_SCRIPT.format(after="") + shows_native)
+    rec = record(C_CALL_SCRIPT.format(after="", run="asyncio.run") + shows_native)
     output = [e["text"] for e in rec.events if e["ev"] == "output" and e["stream"] == "stdout"]
     assert output == ["None\n"]
     crunch = task_named(rec, "crunch")
-    script = tmp_path / "scenario.py"
     *begins, block = block_events(rec, crunch)
-    assert block["gil"] is True
-    if begins:  # the Python watchdog got the GIL back just before the step ended: the line
-        # it saw then, the call's or the next
-        [begin] = begins
-        assert (block["where"], block["code"]) in (
-            (f"{script}:{SUM_LINE}", "total = sum(range(n))"),
-            (f"{script}:{SUM_LINE + 2}", "return total"),
-        )
-        assert (begin["where"], begin["gil"]) == (block["where"], True)
-    else:
-        function = f"{script}:12"  # async def crunch():
-        assert (block["where"], block["code"], block["stack"]) == (
-            function, "", [f"{function} in crunch"]
-        )
+    function = f"{tmp_path / 'scenario.py'}:{C_LINE - 2}"  # async def crunch():
+    assert (block["where"], block["code"], block["stack"], block["gil"]) == (
+        function, "", [f"{function} in crunch"], True
+    )
+    # (the Python proxy's step may be seen past its coroutine's end: no line then)
+    assert [(b["where"], b["gil"]) for b in begins] in ([], [("", True)])
 
 
 # -- the extension in-process ----------------------------------------------------------------
