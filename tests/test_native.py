@@ -123,6 +123,8 @@ def test_the_native_buffer_writes_the_frames_the_python_buffer_writes():
         record_block=proxy.record_block,
         wakeup=loops.record_wakeup,
         encode=msgspec.msgpack.encode,  # floats and ints past int64, as the recorder sets it
+        asyncio=asyncio,
+        asyncio_dir=os.path.dirname(asyncio.__file__) + os.sep,
     )
     native, python = native_core.EventBuffer(), core.ListBuffer()
     events = [(wire.RESUME, 10, 1), (wire.OUTPUT, 11, "stdout", "hi\n"), tuple(EDGE_VALUES)]

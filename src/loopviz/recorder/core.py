@@ -80,6 +80,7 @@ class PythonLoopSlots:
     __slots__ = (
         "step_start", "step_task", "nested_in", "nested_ns", "callback_start", "t0",
         "block_threshold_ns", "thread_id", "events", "timeouts", "handed_back_refs",
+        "wait_handlers",
     )  # fmt: skip
     step_start: int  # 0 = no step running
     step_task: int
@@ -92,6 +93,7 @@ class PythonLoopSlots:
     events: Any
     timeouts: dict[int, object]
     handed_back_refs: dict[Any, Any]  # the dict inside LoopState.handed_back
+    wait_handlers: dict[Any, Any]  # WaitNamer.by_code
     # The Python proxy's step is found on the stack by its ``send`` frame instead.
     step_proxy: object = None
 
