@@ -30,20 +30,24 @@ def test_the_native_core_is_built_and_used_unless_python_is_asked_for(record):
     of the core in use."""
     rec = record(
         """
-        import asyncio
+        import asyncio, collections.abc, inspect
 
         async def main():
-            print(type(asyncio.current_task().get_coro()).__module__)
+            proxy = asyncio.current_task().get_coro()
+            print(type(proxy).__module__)
+            print(isinstance(proxy, collections.abc.Coroutine), asyncio.iscoroutine(proxy))
+            print(proxy.__qualname__, inspect.getcoroutinestate(proxy), proxy.cr_code.co_name)
 
         asyncio.run(main())
         """
     )
     output = "".join(e["text"] for e in rec.events if e["ev"] == "output")
+    facts = "True True\nmain CORO_RUNNING main\n"
     if WANTS_PYTHON:
-        assert output == "loopviz.recorder.proxy\n"
+        assert output == "loopviz.recorder.proxy\n" + facts
     else:
         assert core.native is not None, core.why_not_native
-        assert output == "loopviz.recorder._native\n"
+        assert output == "loopviz.recorder._native\n" + facts
 
 
 def _choice(env_value: str | None, block_native: bool = False) -> subprocess.CompletedProcess:
