@@ -17,10 +17,9 @@ import tracemalloc
 
 import msgspec
 
+from conftest import recorded_loop
 from loopviz import wire
 from loopviz.recorder import core, loops, proxy, writer
-from loopviz.recorder.loops import LoopInstaller
-from loopviz.recorder.tasks import make_task_class
 
 WANTS_PYTHON = os.environ.get(core.SWITCH, "").strip().lower() == "python"
 
@@ -150,11 +149,7 @@ def test_hundreds_of_thousands_of_tasks_leave_memory_and_objects_flat():
     sink = os.open(os.devnull, os.O_WRONLY)
     recorder = writer.Recorder(sink, 100_000_000, flush_interval=0.001)
     recorder.start()
-    loop = asyncio.new_event_loop()
-    installer = LoopInstaller(recorder)
-    installer.install(loop)
-    task_class = make_task_class(installer)  # asyncio.Task itself stays as it is here
-    loop.set_task_factory(lambda loop, coro, **kwargs: task_class(coro, loop=loop, **kwargs))
+    loop = recorded_loop(recorder)
 
     async def step(i: int) -> int:
         await asyncio.sleep(0)

@@ -27,6 +27,10 @@
 #error "loopviz's native recorder needs Python 3.11 or newer"
 #endif
 
+/* What recorder/core.py expects (its NATIVE_VERSION): a build left over from an older checkout
+   is not used. Raise it with any change to what Python and C ask of each other. */
+#define NATIVE_VERSION 1
+
 /* Wire kind codes (loopviz/wire.py LAYOUTS). */
 #define KIND_RESUME 4
 #define KIND_READY 15
@@ -1467,6 +1471,10 @@ PyInit__native(void)
                              &WakeupHookType};
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(module, "VERSION", NATIVE_VERSION) < 0) {
+        Py_DECREF(module);
         return NULL;
     }
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from loopviz import wire
 
 SWITCH = "LOOPVIZ_RECORDER"
+# The _native.c this Python code goes with (its NATIVE_VERSION).
+NATIVE_VERSION = 1
 
 
 def _load_native() -> tuple[ModuleType | None, str]:
@@ -33,9 +35,12 @@ def _load_native() -> tuple[ModuleType | None, str]:
     if sysconfig.get_config_var("Py_GIL_DISABLED"):
         return None, "this Python is free-threaded, which the native core does not support"
     try:
-        return importlib.import_module("loopviz.recorder._native"), ""
+        native = importlib.import_module("loopviz.recorder._native")
     except ImportError:
         return None, "the native core is not built for this Python"
+    if getattr(native, "VERSION", None) != NATIVE_VERSION:
+        return None, "the native core was built from older code: pip install -e . rebuilds it"
+    return native, ""
 
 
 native, why_not_native = _load_native()
