@@ -496,6 +496,10 @@ EventBuffer_frame(EventBuffer *self, PyObject *head)
         PyErr_SetString(PyExc_TypeError, "frame() takes the list that starts the frame");
         return NULL;
     }
+    if (self->spare == NULL) { /* the writer holds a lock around frame(): a bug of ours */
+        PyErr_SetString(PyExc_RuntimeError, "frame() is already running");
+        return NULL;
+    }
     /* Take the records, and give the program the spare array: encoding may run Python code
        (the fallback encoder), during which other threads append. */
     Record *records = self->records;
