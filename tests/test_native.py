@@ -49,11 +49,21 @@ def test_the_native_core_is_built_and_used_unless_python_is_asked_for(record):
         assert output == "loopviz.recorder._native\n" + facts
 
 
-def _choice(env_value: str | None, block_native: bool = False) -> subprocess.CompletedProcess:
+FREE_THREADED = (
+    "import sysconfig\n"
+    "real = sysconfig.get_config_var\n"
+    "sysconfig.get_config_var = lambda name: 1 if name == 'Py_GIL_DISABLED' else real(name)\n"
+)
+
+
+def _choice(
+    env_value: str | None, block_native: bool = False, free_threaded: bool = False
+) -> subprocess.CompletedProcess:
     """What a fresh interpreter's core.py decides, as (native used, notice, refusal) lines."""
     probe = (
         "import sys\n"
         + ("sys.modules['loopviz.recorder._native'] = None\n" if block_native else "")
+        + (FREE_THREADED if free_threaded else "")
         + "from loopviz.recorder import core\n"
         "print(core.native is not None)\n"
         "print(repr(core.notice()))\n"
@@ -76,6 +86,12 @@ def test_without_the_extension_the_python_recorder_is_chosen_with_a_one_line_not
         "without this notice.\n"
     )
     assert refusal == "''"
+
+
+def test_a_free_threaded_python_records_with_the_python_recorder_and_says_why():
+    native, notice, _refusal = _choice(None, free_threaded=True).stdout.splitlines()
+    assert native == "False"
+    assert "(this Python is free-threaded, which the native core does not support)" in notice
 
 
 def test_the_switch_forces_the_python_recorder_without_a_notice():
