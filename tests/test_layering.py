@@ -9,10 +9,8 @@ import sys
 def test_core_modules_import_no_ui_code():
     probe = (
         "import sys\n"
-        "import loopviz.recorder.child, loopviz.recorder.loops, loopviz.model
-"
-        "import loopviz.session, loopviz.merger, loopviz.trace, loopviz.summary, loopviz.wire
-"
+        "import loopviz.recorder.child, loopviz.recorder.loops, loopviz.model\n"
+        "import loopviz.session, loopviz.merger, loopviz.trace, loopviz.summary, loopviz.wire\n"
         "import loopviz.replay, loopviz.export, loopviz.compare, loopviz.catalogue\n"
         "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
         "print(','.join(ui))\n"
