@@ -2,7 +2,8 @@
 
 Run as ``python bench/workloads.py NAME``; ``bench/recorder_overhead.py`` runs each one plain, under
 ``loopviz record`` and under viztracer, alternating, and reports the ratios. With
-``LOOPVIZ_BENCH_LOOP=uvloop`` in the environment the workload runs on uvloop.
+``LOOPVIZ_BENCH_LOOP=uvloop`` in the environment the workload runs on uvloop; with
+``LOOPVIZ_BENCH_IN_PROCESS=1`` it records itself (see ``record_in_process``).
 """
 
 import asyncio
@@ -89,5 +90,19 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def record_in_process() -> None:
+    """With ``LOOPVIZ_BENCH_IN_PROCESS=1``: record this process with loopviz's recorder, events
+    sent to /dev/null, no parent (the recorder's own cost, apart from the parent's work on a
+    shared CPU). ``LOOPVIZ_RECORDER=python`` chooses the pure-Python recorder, as always."""
+    from loopviz.recorder.loops import LoopInstaller
+    from loopviz.recorder.writer import Recorder
+
+    recorder = Recorder(os.open(os.devnull, os.O_WRONLY), 100_000_000)
+    recorder.start()
+    LoopInstaller(recorder).patch_asyncio()
+
+
 if __name__ == "__main__":
+    if os.environ.get("LOOPVIZ_BENCH_IN_PROCESS") == "1":
+        record_in_process()
     print(f"{run(timed(sys.argv[1])):.6f}")

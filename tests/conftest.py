@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from pathlib import Path
 
@@ -47,6 +48,20 @@ def _dig(event: dict, dotted: str):
     for key in dotted.split("."):
         value = value.get(key) if isinstance(value, dict) else None
     return value
+
+
+def recorded_loop(recorder) -> asyncio.AbstractEventLoop:
+    """A new event loop recorded in this process by ``recorder`` (already started): its tasks
+    are made by the recording Task class, while ``asyncio.Task`` itself stays as it is."""
+    from loopviz.recorder.loops import LoopInstaller
+    from loopviz.recorder.tasks import make_task_class
+
+    loop = asyncio.new_event_loop()
+    installer = LoopInstaller(recorder)
+    installer.install(loop)
+    task_class = make_task_class(installer)
+    loop.set_task_factory(lambda loop, coro, **kwargs: task_class(coro, loop=loop, **kwargs))
+    return loop
 
 
 def record_file(script: Path, trace_path: Path, threshold: float = 0.1, args=()) -> Recording:

@@ -17,10 +17,9 @@ import tracemalloc
 
 import msgspec
 
+from conftest import recorded_loop
 from loopviz import wire
 from loopviz.recorder import core, loops, proxy, writer
-from loopviz.recorder.loops import LoopInstaller
-from loopviz.recorder.tasks import make_task_class
 
 WANTS_PYTHON = os.environ.get(core.SWITCH, "").strip().lower() == "python"
 
@@ -30,27 +29,41 @@ def test_the_native_core_is_built_and_used_unless_python_is_asked_for(record):
     of the core in use."""
     rec = record(
         """
-        import asyncio
+        import asyncio, collections.abc, inspect
 
         async def main():
-            print(type(asyncio.current_task().get_coro()).__module__)
+            proxy = asyncio.current_task().get_coro()
+            print(type(proxy).__module__)
+            print(isinstance(proxy, collections.abc.Coroutine), asyncio.iscoroutine(proxy))
+            print(proxy.__qualname__, inspect.getcoroutinestate(proxy), proxy.cr_code.co_name)
 
         asyncio.run(main())
         """
     )
     output = "".join(e["text"] for e in rec.events if e["ev"] == "output")
+    facts = "True True\nmain CORO_RUNNING main\n"
     if WANTS_PYTHON:
-        assert output == "loopviz.recorder.proxy\n"
+        assert output == "loopviz.recorder.proxy\n" + facts
     else:
         assert core.native is not None, core.why_not_native
-        assert output == "loopviz.recorder._native\n"
+        assert output == "loopviz.recorder._native\n" + facts
 
 
-def _choice(env_value: str | None, block_native: bool = False) -> subprocess.CompletedProcess:
+FREE_THREADED = (
+    "import sysconfig\n"
+    "real = sysconfig.get_config_var\n"
+    "sysconfig.get_config_var = lambda name: 1 if name == 'Py_GIL_DISABLED' else real(name)\n"
+)
+
+
+def _choice(
+    env_value: str | None, block_native: bool = False, free_threaded: bool = False
+) -> subprocess.CompletedProcess:
     """What a fresh interpreter's core.py decides, as (native used, notice, refusal) lines."""
     probe = (
         "import sys\n"
         + ("sys.modules['loopviz.recorder._native'] = None\n" if block_native else "")
+        + (FREE_THREADED if free_threaded else "")
         + "from loopviz.recorder import core\n"
         "print(core.native is not None)\n"
         "print(repr(core.notice()))\n"
@@ -73,6 +86,12 @@ def test_without_the_extension_the_python_recorder_is_chosen_with_a_one_line_not
         "without this notice.\n"
     )
     assert refusal == "''"
+
+
+def test_a_free_threaded_python_records_with_the_python_recorder_and_says_why():
+    native, notice, _refusal = _choice(None, free_threaded=True).stdout.splitlines()
+    assert native == "False"
+    assert "(this Python is free-threaded, which the native core does not support)" in notice
 
 
 def test_the_switch_forces_the_python_recorder_without_a_notice():
@@ -123,6 +142,8 @@ def test_the_native_buffer_writes_the_frames_the_python_buffer_writes():
         record_block=proxy.record_block,
         wakeup=loops.record_wakeup,
         encode=msgspec.msgpack.encode,  # floats and ints past int64, as the recorder sets it
+        asyncio=asyncio,
+        asyncio_dir=os.path.dirname(asyncio.__file__) + os.sep,
     )
     native, python = native_core.EventBuffer(), core.ListBuffer()
     events = [(wire.RESUME, 10, 1), (wire.OUTPUT, 11, "stdout", "hi\n"), tuple(EDGE_VALUES)]
@@ -144,11 +165,7 @@ def test_hundreds_of_thousands_of_tasks_leave_memory_and_objects_flat():
     sink = os.open(os.devnull, os.O_WRONLY)
     recorder = writer.Recorder(sink, 100_000_000, flush_interval=0.001)
     recorder.start()
-    loop = asyncio.new_event_loop()
-    installer = LoopInstaller(recorder)
-    installer.install(loop)
-    task_class = make_task_class(installer)  # asyncio.Task itself stays as it is here
-    loop.set_task_factory(lambda loop, coro, **kwargs: task_class(coro, loop=loop, **kwargs))
+    loop = recorded_loop(recorder)
 
     async def step(i: int) -> int:
         await asyncio.sleep(0)

@@ -8,10 +8,9 @@ import os
 import textwrap
 import threading
 
+from conftest import recorded_loop
 from loopviz import wire
 from loopviz.recorder import writer
-from loopviz.recorder.loops import LoopInstaller
-from loopviz.recorder.tasks import make_task_class
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
 
@@ -61,11 +60,7 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
 
     recorder.wait_for_writer = holding
     recorder.start()
-    loop = asyncio.new_event_loop()
-    installer = LoopInstaller(recorder)
-    installer.install(loop)
-    task_class = make_task_class(installer)  # asyncio.Task itself stays as it is here
-    loop.set_task_factory(lambda loop, coro, **kwargs: task_class(coro, loop=loop, **kwargs))
+    loop = recorded_loop(recorder)
 
     async def worker() -> None:
         for _ in range(steps):

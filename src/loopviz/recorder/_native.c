@@ -27,6 +27,10 @@
 #error "loopviz's native recorder needs Python 3.11 or newer"
 #endif
 
+/* What recorder/core.py expects (its NATIVE_VERSION): a build left over from an older checkout
+   is not used. Raise it with any change to what Python and C ask of each other. */
+#define NATIVE_VERSION 1
+
 /* Wire kind codes (loopviz/wire.py LAYOUTS). */
 #define KIND_RESUME 4
 #define KIND_READY 15
@@ -84,9 +88,18 @@ static PyObject *record_raise_hook;    /* (proxy, state, exception, end) */
 static PyObject *record_block_hook;    /* (proxy, state, start, end) */
 static PyObject *wakeup_hook;          /* (state, callback, args) */
 static PyObject *fallback_encode;      /* msgspec's encode, for values the frame encoder lacks */
+static PyObject *asyncio_module;      /* its Task is looked up at each use, as waits.py does */
+static PyObject *asyncio_dir;         /* asyncio's folder, ending in a separator */
 static PyObject *str_woken;
 static PyObject *str_task_id_attr;
 static PyObject *str_throw;
+static PyObject *str_get_name;
+static PyObject *str_Task;
+static PyObject *str_children;
+static PyObject *str_empty;
+static PyObject *str_cr_code, *str_cr_frame, *str_cr_await;
+static PyObject *str_gi_code, *str_gi_frame, *str_gi_yieldfrom;
+static PyObject *str_ag_code, *str_ag_frame, *str_ag_await;
 
 /* ---------------------------------------------------------------------------------------- */
 /* EventBuffer                                                                              */
@@ -483,6 +496,10 @@ EventBuffer_frame(EventBuffer *self, PyObject *head)
         PyErr_SetString(PyExc_TypeError, "frame() takes the list that starts the frame");
         return NULL;
     }
+    if (self->spare == NULL) { /* the writer holds a lock around frame(): a bug of ours */
+        PyErr_SetString(PyExc_RuntimeError, "frame() is already running");
+        return NULL;
+    }
     /* Take the records, and give the program the spare array: encoding may run Python code
        (the fallback encoder), during which other threads append. */
     Record *records = self->records;
@@ -558,6 +575,7 @@ typedef struct {
     PyObject *events;          /* the recorder's EventBuffer */
     PyObject *timeouts;        /* dict: task id -> its asyncio.timeout */
     PyObject *handed_back;     /* the dict inside the WeakKeyDictionary of handed-back futures */
+    PyObject *wait_handlers;   /* WaitNamer.by_code: code -> its wait handler, or a file's name */
     PyObject *step_proxy;      /* borrowed: the proxy whose step runs now, or NULL */
     int64_t *step_clock;       /* the native watchdog's slot for the step's start, or NULL */
     Py_buffer step_clock_view;
@@ -571,6 +589,7 @@ LoopSlots_traverse(LoopSlots *self, visitproc visit, void *arg)
     Py_VISIT(self->events);
     Py_VISIT(self->timeouts);
     Py_VISIT(self->handed_back);
+    Py_VISIT(self->wait_handlers);
     return 0;
 }
 
@@ -580,6 +599,7 @@ LoopSlots_clear(LoopSlots *self)
     Py_CLEAR(self->events);
     Py_CLEAR(self->timeouts);
     Py_CLEAR(self->handed_back);
+    Py_CLEAR(self->wait_handlers);
     return 0;
 }
 
@@ -636,6 +656,7 @@ static PyMemberDef LoopSlots_members[] = {
     {"events", T_OBJECT, offsetof(LoopSlots, events), 0, NULL},
     {"timeouts", T_OBJECT, offsetof(LoopSlots, timeouts), 0, NULL},
     {"handed_back_refs", T_OBJECT, offsetof(LoopSlots, handed_back), 0, NULL},
+    {"wait_handlers", T_OBJECT, offsetof(LoopSlots, wait_handlers), 0, NULL},
     {NULL},
 };
 
@@ -790,6 +811,207 @@ set_step_start(LoopSlots *state, long long start)
 static PySendResult
 step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **result);
 
+/* -- the fast path of wait naming ---------------------------------------------------------- */
+
+/* The code, frame and awaited object of one link of an await chain (new references), 0; or 1
+   for a link the fast path leaves to Python (an opaque awaitable, a compiled coroutine). At
+   the end of the chain (a future, or an awaitable of the program's), *code is NULL. */
+static int
+chain_link(PyObject *node, PyObject **code, PyObject **frame, PyObject **awaited)
+{
+    PyObject *code_name, *frame_name, *awaited_name;
+    *code = *frame = *awaited = NULL;
+    if (PyCoro_CheckExact(node)) {
+        code_name = str_cr_code, frame_name = str_cr_frame, awaited_name = str_cr_await;
+    } else if (PyGen_CheckExact(node)) {
+        code_name = str_gi_code, frame_name = str_gi_frame, awaited_name = str_gi_yieldfrom;
+    } else if (PyAsyncGen_CheckExact(node)) {
+        code_name = str_ag_code, frame_name = str_ag_frame, awaited_name = str_ag_await;
+    } else if (strncmp(Py_TYPE(node)->tp_name, "async_generator_", 16) == 0 ||
+               strcmp(Py_TYPE(node)->tp_name, "coroutine_wrapper") == 0 ||
+               PyObject_HasAttr((PyObject *)Py_TYPE(node), str_cr_await)) {
+        return 1; /* opaque awaitables and compiled coroutines: followed by waits.py */
+    } else {
+        return 0; /* a future, or an awaitable of the program's: never asked */
+    }
+    *code = PyObject_GetAttr(node, code_name);
+    *frame = *code == NULL ? NULL : PyObject_GetAttr(node, frame_name);
+    *awaited = *frame == NULL ? NULL : PyObject_GetAttr(node, awaited_name);
+    if (*awaited == NULL) {
+        Py_CLEAR(*code);
+        Py_CLEAR(*frame);
+        return -1;
+    }
+    if (*code == Py_None || *frame == Py_None) {
+        Py_CLEAR(*code);
+        Py_CLEAR(*frame);
+        Py_CLEAR(*awaited);
+    }
+    return 0;
+}
+
+/* What a task that is not a known primitive's waits on, for the two common futures: a task and
+   a gather (waits.WaitNamer._describe_future). NULL without an error: not one of those. */
+static PyObject *
+future_wait(PyObject *yielded, PyObject *where)
+{
+    PyObject *task_class = PyObject_GetAttr(asyncio_module, str_Task);
+    int is_task = task_class == NULL ? -1 : PyObject_IsInstance(yielded, task_class);
+    Py_XDECREF(task_class);
+    if (is_task < 0) {
+        return NULL;
+    }
+    if (is_task) {
+        PyObject *name = PyObject_CallMethodNoArgs(yielded, str_get_name);
+        PyObject *label = name == NULL ? NULL : PyUnicode_FromFormat("task %S", name);
+        Py_XDECREF(name);
+        PyObject *target = label == NULL ? NULL : PyObject_GetAttr(yielded, str_task_id_attr);
+        if (target == NULL && label != NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            target = PyLong_FromLong(NONE_ID);
+        }
+        PyObject *wait = target == NULL ? NULL
+                                        : Py_BuildValue("(sOiiOO)", "task", label, NONE_ID,
+                                                        NONE_ID, target, where);
+        Py_XDECREF(label);
+        Py_XDECREF(target);
+        return wait;
+    }
+    if (strcmp(Py_TYPE(yielded)->tp_name, "_GatheringFuture") != 0) {
+        return NULL;
+    }
+    PyObject *children = PyObject_GetAttr(yielded, str_children);
+    if (children == NULL || !PyList_CheckExact(children)) {
+        Py_XDECREF(children);
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(children);
+    PyObject *ids = PyList_New(n);
+    for (Py_ssize_t i = 0; ids != NULL && i < n; i++) {
+        PyObject *id = PyObject_GetAttr(PyList_GET_ITEM(children, i), str_task_id_attr);
+        if (id == NULL) {
+            PyErr_Clear();
+            id = PyLong_FromLong(NONE_ID);
+        }
+        PyList_SET_ITEM(ids, i, id);
+    }
+    Py_DECREF(children);
+    PyObject *label = ids == NULL ? NULL : PyUnicode_FromFormat("gather (%zd)", n);
+    PyObject *wait = label == NULL ? NULL
+                                   : Py_BuildValue("(sOiiOO)", "gather", label, NONE_ID, NONE_ID,
+                                                   ids, where);
+    Py_XDECREF(label);
+    Py_XDECREF(ids);
+    return wait;
+}
+
+/* What the suspended task waits on, as waits.WaitNamer.describe says it, for the common cases:
+   an await chain of coroutines and generators through asyncio and the program's own code, down
+   to a known primitive (its handler, in Python, names it from its frame), a task or a gather.
+   Returns the (kind, label, obj, deadline, ref, where) tuple, or NULL (and no error) for
+   anything else: a library's code on the way, an opaque awaitable, a wait for an executor's
+   future, a code object seen for the first time. Those go to Python. */
+static PyObject *
+fast_wait(LoopSlots *state, TaskCoroutine *self, PyObject *yielded)
+{
+    PyObject *handlers = state->wait_handlers;
+    if (handlers == NULL || !PyDict_CheckExact(handlers) || asyncio_module == NULL) {
+        return NULL;
+    }
+    PyObject *node = Py_NewRef(self->coro);
+    PyObject *known = NULL, *known_frame = NULL; /* the outermost known primitive */
+    PyObject *user_file = NULL, *user_frame = NULL; /* the innermost user frame */
+    int give_up = 0;
+    while (!give_up) {
+        PyObject *code, *frame, *awaited;
+        int status = chain_link(node, &code, &frame, &awaited);
+        Py_DECREF(node);
+        node = NULL;
+        if (status != 0 || code == NULL) {
+            give_up = status != 0;
+            break;
+        }
+        PyObject *handler = PyDict_GetItemWithError(handlers, code); /* borrowed */
+        if (handler == NULL) { /* first seen: waits.py decides what it is, and caches it */
+            give_up = 1;
+        } else if (PyUnicode_CheckExact(handler)) {
+            if (PyUnicode_GET_LENGTH(handler) > 0) {
+                Py_XSETREF(user_file, Py_NewRef(handler));
+                Py_XSETREF(user_frame, Py_NewRef(frame));
+            } else if (!PyUnicode_Tailmatch(((PyCodeObject *)code)->co_filename, asyncio_dir, 0,
+                                            PyUnicode_GET_LENGTH(asyncio_dir), -1)) {
+                give_up = 1; /* a library's code: its own line and label, in waits.py */
+            }
+        } else if (known == NULL) {
+            known = Py_NewRef(handler);
+            known_frame = Py_NewRef(frame);
+        }
+        Py_DECREF(code);
+        Py_DECREF(frame);
+        if (awaited == Py_None) {
+            Py_DECREF(awaited);
+            break;
+        }
+        node = awaited;
+    }
+    Py_XDECREF(node);
+    PyObject *wait = NULL;
+    if (!give_up && !PyErr_Occurred()) {
+        PyObject *where = user_file == NULL ? Py_NewRef(str_empty)
+                                            : PyUnicode_FromFormat(
+                                                  "%U:%d", user_file,
+                                                  PyFrame_GetLineNumber((PyFrameObject *)user_frame));
+        if (where != NULL && known != NULL) {
+            PyObject *args[2] = {known_frame, yielded};
+            PyObject *named = PyObject_Vectorcall(known, args, 2, NULL);
+            if (named != NULL && PyTuple_CheckExact(named) && PyTuple_GET_SIZE(named) == 5) {
+                wait = Py_BuildValue("(OOOOOO)", PyTuple_GET_ITEM(named, 0),
+                                     PyTuple_GET_ITEM(named, 1), PyTuple_GET_ITEM(named, 2),
+                                     PyTuple_GET_ITEM(named, 3), PyTuple_GET_ITEM(named, 4),
+                                     where);
+            }
+            Py_XDECREF(named);
+        } else if (where != NULL) {
+            wait = future_wait(yielded, where);
+        }
+        Py_XDECREF(where);
+    }
+    Py_XDECREF(known);
+    Py_XDECREF(known_frame);
+    Py_XDECREF(user_file);
+    Py_XDECREF(user_frame);
+    if (wait == NULL) {
+        PyErr_Clear(); /* Python tries again, and reports what fails there */
+    }
+    return wait;
+}
+
+/* The ``suspend`` of a step that yielded ``yielded``: named in C when fast_wait can, and
+   without a timeout or an entry to look for; else by proxy.record_suspend. */
+static void
+record_suspend(TaskCoroutine *self, LoopSlots *state, PyObject *yielded, long long end)
+{
+    int plain = !self->seek_entry && state->timeouts != NULL &&
+                PyDict_CheckExact(state->timeouts) && PyDict_GET_SIZE(state->timeouts) == 0;
+    PyObject *wait = plain && yielded != Py_None ? fast_wait(state, self, yielded) : NULL;
+    if (wait == NULL) {
+        call_hook4(record_suspend_hook, (PyObject *)self, (PyObject *)state, yielded, end);
+        return;
+    }
+    PyObject *event = Py_BuildValue("(iLLOOOOOOi)", 5, end, self->task_id,
+                                    PyTuple_GET_ITEM(wait, 0), PyTuple_GET_ITEM(wait, 1),
+                                    PyTuple_GET_ITEM(wait, 2), PyTuple_GET_ITEM(wait, 3),
+                                    PyTuple_GET_ITEM(wait, 4), PyTuple_GET_ITEM(wait, 5), NONE_ID);
+    Py_DECREF(wait);
+    PyObject *done = event == NULL ? NULL : EventBuffer_extend((EventBuffer *)state->events, event);
+    Py_XDECREF(event);
+    if (done == NULL) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(done);
+}
+
 static PySendResult
 nested_step(TaskCoroutine *self, LoopSlots *state, PyObject *value, PyObject *throw_args,
             PyObject **result)
@@ -874,7 +1096,7 @@ step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **resu
             }
         } else {
             self->suspended_at = end;
-            call_hook4(record_suspend_hook, (PyObject *)self, (PyObject *)state, *result, end);
+            record_suspend(self, state, *result, end);
         }
     }
     Py_DECREF(self);
@@ -1188,12 +1410,16 @@ static PyObject *
 configure(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {"record_suspend", "record_return", "record_raise", "record_block",
-                            "wakeup",         "encode",        NULL};
-    PyObject *hooks[6];
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO:configure", names, &hooks[0],
-                                     &hooks[1], &hooks[2], &hooks[3], &hooks[4], &hooks[5])) {
+                            "wakeup",         "encode",        "asyncio",      "asyncio_dir",
+                            NULL};
+    PyObject *hooks[8];
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO!U:configure", names, &hooks[0],
+                                     &hooks[1], &hooks[2], &hooks[3], &hooks[4], &hooks[5],
+                                     &PyModule_Type, &hooks[6], &hooks[7])) {
         return NULL;
     }
+    Py_XSETREF(asyncio_module, Py_NewRef(hooks[6]));
+    Py_XSETREF(asyncio_dir, Py_NewRef(hooks[7]));
     Py_XSETREF(record_suspend_hook, Py_NewRef(hooks[0]));
     Py_XSETREF(record_return_hook, Py_NewRef(hooks[1]));
     Py_XSETREF(record_raise_hook, Py_NewRef(hooks[2]));
@@ -1205,8 +1431,9 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
 
 static PyMethodDef module_methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(record_suspend, record_return, record_raise, record_block, wakeup, encode): "
-     "the Python code that records what C leaves to it."},
+     "configure(record_suspend, record_return, record_raise, record_block, wakeup, encode, "
+     "asyncio, asyncio_dir): the Python code that records what C leaves to it, the asyncio "
+     "module and its folder."},
     {NULL},
 };
 
@@ -1224,13 +1451,34 @@ PyInit__native(void)
     str_woken = PyUnicode_InternFromString("woken");
     str_task_id_attr = PyUnicode_InternFromString("_loopviz_task_id");
     str_throw = PyUnicode_InternFromString("throw");
-    if (str_woken == NULL || str_task_id_attr == NULL || str_throw == NULL) {
+    str_get_name = PyUnicode_InternFromString("get_name");
+    str_Task = PyUnicode_InternFromString("Task");
+    str_children = PyUnicode_InternFromString("_children");
+    str_empty = PyUnicode_InternFromString("");
+    str_cr_code = PyUnicode_InternFromString("cr_code");
+    str_cr_frame = PyUnicode_InternFromString("cr_frame");
+    str_cr_await = PyUnicode_InternFromString("cr_await");
+    str_gi_code = PyUnicode_InternFromString("gi_code");
+    str_gi_frame = PyUnicode_InternFromString("gi_frame");
+    str_gi_yieldfrom = PyUnicode_InternFromString("gi_yieldfrom");
+    str_ag_code = PyUnicode_InternFromString("ag_code");
+    str_ag_frame = PyUnicode_InternFromString("ag_frame");
+    str_ag_await = PyUnicode_InternFromString("ag_await");
+    if (str_woken == NULL || str_task_id_attr == NULL || str_throw == NULL ||
+        str_get_name == NULL || str_Task == NULL || str_children == NULL || str_empty == NULL || str_cr_code == NULL ||
+        str_cr_frame == NULL || str_cr_await == NULL || str_gi_code == NULL ||
+        str_gi_frame == NULL || str_gi_yieldfrom == NULL || str_ag_code == NULL ||
+        str_ag_frame == NULL || str_ag_await == NULL) {
         return NULL;
     }
     PyTypeObject *types[] = {&EventBufferType, &LoopSlotsType, &TaskCoroutineType,
                              &WakeupHookType};
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(module, "VERSION", NATIVE_VERSION) < 0) {
+        Py_DECREF(module);
         return NULL;
     }
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {

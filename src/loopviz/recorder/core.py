@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from loopviz import wire
 
 SWITCH = "LOOPVIZ_RECORDER"
+# The _native.c this Python code goes with (its NATIVE_VERSION).
+NATIVE_VERSION = 1
 
 
 def _load_native() -> tuple[ModuleType | None, str]:
@@ -33,9 +35,12 @@ def _load_native() -> tuple[ModuleType | None, str]:
     if sysconfig.get_config_var("Py_GIL_DISABLED"):
         return None, "this Python is free-threaded, which the native core does not support"
     try:
-        return importlib.import_module("loopviz.recorder._native"), ""
+        native = importlib.import_module("loopviz.recorder._native")
     except ImportError:
         return None, "the native core is not built for this Python"
+    if getattr(native, "VERSION", None) != NATIVE_VERSION:
+        return None, "the native core was built from older code: pip install -e . rebuilds it"
+    return native, ""
 
 
 native, why_not_native = _load_native()
@@ -80,7 +85,7 @@ class PythonLoopSlots:
     __slots__ = (
         "step_start", "step_task", "nested_in", "nested_ns", "callback_start", "t0",
         "block_threshold_ns", "thread_id", "events", "timeouts", "handed_back_refs",
-        "step_clock",
+        "wait_handlers", "step_clock",
     )  # fmt: skip
     step_start: int  # 0 = no step running
     step_task: int
@@ -93,14 +98,15 @@ class PythonLoopSlots:
     events: Any
     timeouts: dict[int, object]
     handed_back_refs: dict[Any, Any]  # the dict inside LoopState.handed_back
+    wait_handlers: dict[Any, Any]  # WaitNamer.by_code
     # The native watchdog's copy of step_start (a ``_stackwatch.Slot``; a list nobody reads
     # where it is not built): ``step_clock[0]``, written at each step's start and end.
     step_clock: Any
+    # The Python proxy's step is found on the stack by its ``send`` frame instead.
+    step_proxy: object = None
 
     def attach_step_clock(self, clock: Any) -> None:
         self.step_clock = clock
-    # The Python proxy's step is found on the stack by its ``send`` frame instead.
-    step_proxy: object = None
 
 
 def new_event_buffer() -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import os
 import threading
 import time
 import types
@@ -92,6 +93,7 @@ class LoopState(core.LoopSlots):
 
         self.loop_time_to_ns = loop_time_to_ns
         self.waits = WaitNamer(self.loop_time_to_ns, task_id_of, self.jobs.get_by_future)
+        self.wait_handlers = self.waits.by_code
 
     def long_step(self, start: int, end: int) -> bool:
         """Whether the step from ``start`` to ``end`` held the loop past the threshold by itself,
@@ -151,6 +153,8 @@ if core.native is not None:  # what the native core leaves to Python
         record_block=proxy.record_block,
         wakeup=record_wakeup,
         encode=msgspec.msgpack.encode,
+        asyncio=asyncio,
+        asyncio_dir=os.path.dirname(asyncio.__file__) + os.sep,
     )
 
 

@@ -239,8 +239,9 @@ def _check_rename(proxy: TaskCoroutine, state: LoopState) -> None:
 # The frame of a step of the Python proxy: the watchdog's walk up the loop thread's stack stops
 # at it. (A native proxy's step has no frame: the walk stops at its coroutine's own frame.)
 STEP_CODE = TaskCoroutine.send.__code__
-# The proxy of the core in use (see core.py).
+# The proxy of the core in use (see core.py), a Coroutine either way (asyncio.iscoroutine).
 TaskProxy: type = core.native.TaskCoroutine if core.native is not None else TaskCoroutine
+collections.abc.Coroutine.register(TaskProxy)
 
 
 def qualname_of(coro: object) -> str:

@@ -90,8 +90,9 @@ class WaitNamer:
         self._job_of = job_of_future
         self._objects = ObjectIds()
         self.entry: CodeType | None = None  # see _walk
-        # code object -> its handler if it is a known primitive, else its file (see _file_of)
-        self._by_code: dict[CodeType, WaitHandler | str] = {
+        # code object -> its handler if it is a known primitive, else the display path of a
+        # user file, or "" (see _handler_for); the native core reads it too
+        self.by_code: dict[CodeType, WaitHandler | str] = {
             asyncio.tasks.sleep.__code__: self._sleep,
             asyncio.tasks.wait_for.__code__: self._wait_for,
             asyncio.locks.Lock.acquire.__code__: self._primitive("lock", lambda o: "Lock"),
@@ -128,7 +129,7 @@ class WaitNamer:
         unix_loop = getattr(asyncio, "unix_events", None)
         if unix_loop is not None:  # not on Windows
             make = unix_loop._UnixSelectorEventLoop._make_subprocess_transport
-            self._by_code[make.__code__] = self._process("start")
+            self.by_code[make.__code__] = self._process("start")
         for name in ("sock_recv", "sock_recv_into", "sock_recvfrom", "sock_accept"):
             self._add_loop_io(name, "read")
         for name in ("sock_sendall", "sock_sendto", "sock_connect"):
@@ -139,7 +140,7 @@ class WaitNamer:
 
         func = getattr(selector_events.BaseSelectorEventLoop, method, None)
         if func is not None:
-            self._by_code[func.__code__] = lambda frame, fut: (
+            self.by_code[func.__code__] = lambda frame, fut: (
                 "io",
                 f"{direction} {method}",
                 NONE,
@@ -173,7 +174,7 @@ class WaitNamer:
         library_line = None
         self.entry = None
         node: Any = coro
-        by_code = self._by_code
+        by_code = self.by_code
         while True:
             kind = type(node)
             if kind is CoroutineType:
