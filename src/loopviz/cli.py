@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from loopviz import __version__
+from loopviz.events import AnyEvent, Output
 
 COMMANDS = ("record", "replay", "list", "export", "compare", "serve")
 
@@ -190,12 +191,12 @@ def cmd_record(argv: list[str]) -> int:
     return session.exit_code or 0
 
 
-def _echo_output(events: list[dict]) -> None:
+def _echo_output(events: list[AnyEvent]) -> None:
     """Pass the scenario's own output through, as if it ran without loopviz."""
     for event in events:
-        if event["ev"] == "output":
-            stream = sys.stderr if event["stream"] == "stderr" else sys.stdout
-            stream.write(event["text"])
+        if isinstance(event, Output):
+            stream = sys.stderr if event.stream == "stderr" else sys.stdout
+            stream.write(event.text)
             stream.flush()
 
 

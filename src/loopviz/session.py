@@ -20,6 +20,9 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
+from loopviz import events as ev
 from loopviz import wire
 from loopviz.model import Timeline
 from loopviz.trace import TraceWriter
@@ -30,7 +33,7 @@ _clock = time.perf_counter_ns
 # SUMMARY_KINDS say (blocks, the end). See docs/long-runs.md.
 MAX_MODEL_EVENTS = 1_000_000
 # Past the cap, the view still takes these in: a block hours into a run is still shown.
-SUMMARY_KINDS = frozenset({"block_begin", "block", "unretrieved", "end"})
+SUMMARY_KINDS = (ev.BlockBegin, ev.Block, ev.Unretrieved, ev.End)
 # Events read from the child but not yet taken in by poll() before the reader stops reading.
 MAX_BACKLOG_EVENTS = 200_000
 
@@ -79,7 +82,7 @@ class Session:
         self._room = threading.Condition()
         # Events taken in but not released yet, in arrival order: sorted by time (a stable sort,
         # so ties keep their order) when released. Runs that arrive in order cost little to sort.
-        self._pending: list[dict] = []
+        self._pending: list[ev.AnyEvent] = []
         self._watermark = -1
         self._released_t = 0
         self._open_streams = 0
@@ -87,13 +90,15 @@ class Session:
         self._python_version = ""
         self._loop_impl: str | None = None
         self._writer: TraceWriter | None = None
-        self._unwritten: list[dict] = []
+        self._unwritten: list[ev.AnyEvent] = []
         self._started_at = 0
-        self._child_end: dict | None = None  # the child's own end event, sent last
+        self._child_end: ev.End | None = None  # the child's own end event, sent last
         self.broken_reason: str | None = None
         self._trace_closed = False
         self.trace_error: str | None = None
-        self._sleeping: dict[int, dict] = {}  # task -> its synthetic ready event
+        self._sleeping: dict[int, ev.Ready] = {}  # task -> its synthetic ready event
+        # Pending ready events not to release, by id() (held here, so no other object takes the id)
+        self._cancelled: dict[int, ev.Ready] = {}
         self._blocks_ended: set[int] = set()  # start times of the blocks whose end was read
         self._early_output: list[tuple] = []
         self._unrecorded = ""
@@ -207,7 +212,7 @@ class Session:
             return self.timeline.end_t
         return _clock() - self._t0
 
-    def poll(self, timeout: float | None = None) -> list[dict]:
+    def poll(self, timeout: float | None = None) -> list[ev.AnyEvent]:
         """Take in what the readers have, and return the events released in time order."""
         try:
             item = self._inbox.get(timeout=timeout) if timeout else self._inbox.get_nowait()
@@ -235,25 +240,25 @@ class Session:
             _kind, watermark, events = item
             self.events_taken += len(events)
             for event in events:
-                if event["ev"] == "hello":
-                    self._t0 = event["t0"]
-                    self._python_version = event["python"]
+                if isinstance(event, ev.Hello):
+                    self._t0 = event.t0
+                    self._python_version = event.python
                     for early in self._early_output:
                         self._push_output(early)
                     self._early_output = []
                     continue
-                if event["ev"] == "loop" and self._loop_impl is None:
-                    self._loop_impl = event["impl"]
-                    self._unrecorded = event["unrecorded"]
-                if event["ev"] == "end":  # held back: the program's atexit handlers and
+                if isinstance(event, ev.Loop) and self._loop_impl is None:
+                    self._loop_impl = event.impl
+                    self._unrecorded = event.unrecorded
+                if isinstance(event, ev.End):  # held back: the program's atexit handlers and
                     self._child_end = event  # daemon threads may still print after it
                     continue
-                if event["ev"] == "ready" and event["task"] in self._sleeping:
+                if isinstance(event, ev.Ready) and event.task in self._sleeping:
                     continue  # the sleep's own ready event, at its deadline, stands for it
-                if event["ev"] == "block_begin" and event["start"] in self._blocks_ended:
+                if isinstance(event, ev.BlockBegin) and event.start in self._blocks_ended:
                     continue  # the watchdog's notice came after the block itself: stale
-                if event["ev"] == "block":
-                    self._blocks_ended.add(event["start"])
+                if isinstance(event, ev.Block):
+                    self._blocks_ended.add(event.start)
                 self._pending.append(event)
                 self._track_readiness(event)
             self._watermark = max(self._watermark, watermark)
@@ -271,38 +276,36 @@ class Session:
         """Output read from the child's own stdout/stderr (not via print), stamped on arrival."""
         _kind, stream, at, text = item
         t = max(at - self._t0, 0)
-        event = {"t": t, "ev": "output", "stream": stream, "text": text}
-        self._pending.append(event)
+        self._pending.append(ev.Output(t, stream, text))
 
-    def _track_readiness(self, event: dict) -> None:
+    def _track_readiness(self, event: ev.AnyEvent) -> None:
         """Make a sleep's ``ready`` event at its deadline: the child only sees the wake-up when
         the loop gets round to the timer, which during a block is far too late."""
-        kind = event["ev"]
-        task = event.get("task")
-        if kind == "suspend":
-            wait = event["waiting_on"]
-            if wait["kind"] == "sleep" and ("deadline" in wait or wait.get("delay_ns") == 0):
+        if isinstance(event, ev.Suspend):
+            wait = event.waiting_on
+            if wait.kind == "sleep" and (wait.deadline is not None or wait.delay_ns == 0):
                 # a bare yield (sleep 0) is ready again at once; a sleep of infinity never is
-                at, cause = wait.get("deadline", event["t"]), "sleep ended"
-                ready = {"t": max(at, event["t"]), "ev": "ready", "task": task, "cause": cause}
-                self._sleeping[task] = ready
+                at = event.t if wait.deadline is None else wait.deadline
+                ready = ev.Ready(max(at, event.t), event.task, "sleep ended")
+                self._sleeping[event.task] = ready
                 self._pending.append(ready)
-        elif kind in ("resume", "done"):
-            ready = self._sleeping.pop(task, None)
-            if ready is not None and ready["t"] > event["t"]:
-                ready["cancelled"] = True  # woken before its deadline: it never became ready so
+        elif isinstance(event, (ev.Resume, ev.Done)):
+            woken = self._sleeping.pop(event.task, None)
+            if woken is not None and woken.t > event.t:
+                self._cancelled[id(woken)] = woken  # woken before its deadline: never ready so
 
-    def _release(self, up_to: int | None) -> list[dict]:
+    def _release(self, up_to: int | None) -> list[ev.AnyEvent]:
         pending = self._pending
         pending.sort(key=_time_of)
         n = len(pending) if up_to is None else bisect_right(pending, up_to, key=_time_of)
         released = []
+        cancelled = self._cancelled
         for event in pending[:n]:
-            if event.get("cancelled"):
+            if cancelled and cancelled.pop(id(event), None) is event:
                 continue
-            if event["t"] < self._released_t:
-                event["t"] = self._released_t  # a straggler: keep the file sorted
-            self._released_t = event["t"]
+            if event.t < self._released_t:  # a straggler: keep the file sorted
+                event = msgspec.structs.replace(event, t=self._released_t)
+            self._released_t = event.t
             released.append(event)
         del pending[:n]
         if released:
@@ -311,7 +314,7 @@ class Session:
             self._persist(released)
         return released
 
-    def _feed_model(self, events: list[dict]) -> None:
+    def _feed_model(self, events: list[ev.AnyEvent]) -> None:
         room = self.max_model_events - len(self.timeline.events)
         if room >= len(events):
             self.timeline.add_events(events)
@@ -320,7 +323,7 @@ class Session:
         if not self.model_full:
             self.model_full = True
             self.timeline.end_detail()
-        self.timeline.add_events(e for e in events[max(room, 0) :] if e["ev"] in SUMMARY_KINDS)
+        self.timeline.add_events(e for e in events[max(room, 0) :] if isinstance(e, SUMMARY_KINDS))
 
     def _finish(self) -> None:
         self.exit_code = _exit_status(self.process.returncode)
@@ -331,19 +334,19 @@ class Session:
         # The end is the real end, and last: after whatever the program still printed at exit
         # (atexit handlers, daemon threads), never before. Events made up here (a sleep's ready
         # at its deadline) never outlive it.
-        seen = [e["t"] for e in self._pending if not _is_synthetic(e)]
+        seen = [e.t for e in self._pending if not _is_synthetic(e)]
         end = self._child_end
         if end is None or self.process.returncode < 0:  # no end of its own, or killed after it
             end_t = max(self._released_t, _clock() - self._t0, *seen)
             reason = _death_reason(self.process.returncode)
-            end = {"t": end_t, "ev": "end", "exit_code": self.exit_code, "error": reason}
+            end = ev.End(end_t, self.exit_code, reason)
         else:
-            end = {**end, "t": max(end["t"], self._released_t, *seen)}
-        self._pending = [e for e in self._pending if not (_is_synthetic(e) and e["t"] > end["t"])]
+            end = msgspec.structs.replace(end, t=max(end.t, self._released_t, *seen))
+        self._pending = [e for e in self._pending if not (_is_synthetic(e) and e.t > end.t)]
         self._pending.append(end)
         self.finished = True
 
-    def _persist(self, events: list[dict]) -> None:
+    def _persist(self, events: list[ev.AnyEvent]) -> None:
         """Append to the trace; the header waits (briefly) until the loop's kind is known.
 
         A write that fails (disk full, file system gone) stops the trace, not the run: the
@@ -383,13 +386,13 @@ class Session:
         }
 
 
-def _is_synthetic(event: dict) -> bool:
+def _is_synthetic(event: ev.AnyEvent) -> bool:
     """Made by the parent, not seen by the recorder (see ``_track_readiness``)."""
-    return event["ev"] == "ready" and event.get("cause") == "sleep ended"
+    return isinstance(event, ev.Ready) and event.cause == "sleep ended"
 
 
-def _time_of(event: dict) -> int:
-    return event["t"]
+def _time_of(event: ev.AnyEvent) -> int:
+    return event.t
 
 
 def _read_exactly(pipe, size: int) -> bytes | None:
