@@ -1,4 +1,4 @@
-"""The run's events, kept compactly: a list of event objects costs ~150 bytes an event, this ~10.
+"""The run's events, kept compactly: a list of event objects costs ~130 bytes an event, this ~10.
 
 A replay needs every event (to explain it, to step to it), but looks at only a few at a time. So
 events are packed, a chunk of CHUNK_EVENTS at a time, into msgpack compressed with zlib (level 1:
