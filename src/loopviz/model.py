@@ -345,10 +345,11 @@ class Timeline:
         self._group_waits: dict[int, list[tuple[int, ev.Wait]]] = {}  # task -> gather/group waits
         self._strings: dict[str, str] = {}  # one object per distinct span label (see _string)
         self.sources: dict[str, ev.Source] = {}  # ``source`` events by file (path, sha256)
-        # event kind -> its _on_<kind> method; kinds without one only go into ``events``
-        self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
-            ev.KINDS[name[4:]]: getattr(self, name)
-            for name in dir(type(self)) if name.startswith("_on_")
+        # event kind -> its _on_<kind> function (unbound: a bound method would make a reference
+        # cycle, and a finished timeline wait for the cyclic GC); others only go into ``events``
+        self._handlers: dict[type[ev.Event], Callable[[Timeline, Any], None]] = {
+            ev.KINDS[name[4:]]: getattr(Timeline, name)
+            for name in dir(Timeline) if name.startswith("_on_")
         }  # fmt: skip
 
     # -- ingest ---------------------------------------------------------------------------
@@ -370,7 +371,7 @@ class Timeline:
                 append_time(t)
                 handler = handlers.get(type(event))
                 if handler is not None:
-                    handler(event)
+                    handler(self, event)
                 if t > end_t:
                     end_t = t
         finally:  # the events may come from a file that turns out damaged: keep those taken
