@@ -113,10 +113,6 @@ def decode_frame(body: bytes) -> tuple[int, list[AnyEvent]]:
     return watermark, decoded
 
 
-def _nullable(value: Any) -> Any:
-    return None if value == NONE else value
-
-
 def _suspend(t: int, task: int, kind: str, label: str, obj: int, deadline: int, ref: Any,
              where: str, timeout: int) -> events.Suspend:  # fmt: skip
     """A suspend's wait, its generic ``ref`` named for its kind (see _REF_NAMES)."""
@@ -130,35 +126,33 @@ def _bare_yield(t: int, task: int) -> events.Suspend:
     return events.Suspend(t, task, events.BARE_YIELD_WAIT)
 
 
-def _block_begin(t: int, task: int, start: int, where: str, code: str, stack: str,
-                 gil: bool) -> events.BlockBegin:  # fmt: skip
-    return events.BlockBegin(t, _nullable(task), start, where, code, _stack(stack), gil)
-
-
-def _block(t: int, task: int, start: int, end: int, where: str, code: str, stack: str,
-           gil: bool) -> events.Block:  # fmt: skip
-    return events.Block(t, _nullable(task), start, end, where, code, _stack(stack), gil)
+def _nullable(value: Any) -> Any:
+    return None if value == NONE else value
 
 
 def _stack(joined: str) -> list[str]:
     return joined.split("\n") if joined else []
 
 
-def _with_nulls(kind: type[events.Event]) -> Callable[..., AnyEvent]:
-    """The maker of a kind whose fields are sent as they are, but for NONE meaning null in the
-    fields that may be null (a create's parent, a thread job's task and start)."""
-    fields = msgspec.structs.fields(kind)
-    nullable = [k for k, field in enumerate(fields)
-                if field.name in _SENT_AS_NONE and type(None) in get_args(field.type)]  # fmt: skip
-    if not nullable:
-        return kind  # type: ignore[return-value]  # its fields are the layout's, in order
+def _maker(kind: type[events.Event]) -> Callable[..., AnyEvent]:
+    """What makes an event of a kind whose fields are sent in its layout's order: the Struct
+    itself, or, where some field is sent in another form, a function that converts those first
+    (NONE for null in the fields that may be null, such as a create's parent or a callback's
+    block's task; a block's stack sent as one string of lines)."""
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for k, field in enumerate(msgspec.structs.fields(kind)):
+        if field.name == "stack":
+            converters.append((k, _stack))
+        elif field.name in _SENT_AS_NONE and type(None) in get_args(field.type):
+            converters.append((k, _nullable))
+    if not converters:
+        return kind  # type: ignore[return-value]  # (a member of AnyEvent)
 
     def make(*values: Any) -> AnyEvent:
-        values_list = list(values)
-        for k in nullable:
-            if values_list[k] == NONE:
-                values_list[k] = None
-        return kind(*values_list)  # type: ignore[return-value]  # a member of AnyEvent
+        fields = list(values)
+        for k, convert in converters:
+            fields[k] = convert(fields[k])
+        return kind(*fields)  # type: ignore[return-value]  # (a member of AnyEvent)
 
     return make
 
@@ -169,9 +163,7 @@ _REF_NAMES = {
 }  # fmt: skip
 # The fields the recorder sends as NONE when they have no value (read as null).
 _SENT_AS_NONE = frozenset({"parent", "task", "start"})
-_SPECIAL: dict[int, Callable[..., AnyEvent]] = {
-    SUSPEND: _suspend, YIELD: _bare_yield, BLOCK_BEGIN: _block_begin, BLOCK: _block,
-}  # fmt: skip
+_SPECIAL: dict[int, Callable[..., AnyEvent]] = {SUSPEND: _suspend, YIELD: _bare_yield}
 
 
 def _makers() -> dict[int, tuple[Callable[..., AnyEvent], int]]:
@@ -180,7 +172,7 @@ def _makers() -> dict[int, tuple[Callable[..., AnyEvent], int]]:
     order (tests/test_events.py checks it), so most kinds are made straight from the values."""
     makers = {}
     for code, (name, fields) in LAYOUTS.items():
-        make = _SPECIAL.get(code) or _with_nulls(events.KINDS[name])
+        make = _SPECIAL.get(code) or _maker(events.KINDS[name])
         makers[code] = (make, len(fields) + 2)
     return makers
 
