@@ -285,31 +285,41 @@ def test_a_trace_too_large_to_hold_is_refused_clearly(tmp_path):
 
 
 def test_an_orphaned_recorder_ends_its_scenario(tmp_path):
-    marker = f"orphan-{time.time_ns()}"
-    name = script(tmp_path, f"""
+    # The script's name is on the recorder's command line: unique, so no other run's counts.
+    name = script(tmp_path, """
         import asyncio
 
-        async def main():  # {marker}
+        async def main():
             while True:
                 await asyncio.sleep(0.01)
 
         asyncio.run(main())
-        """)  # fmt: skip
+        """, name=f"orphan-{time.time_ns()}.py")  # fmt: skip
     command = [sys.executable, "-m", "loopviz", "record", name, "-o", "t.jsonl"]
     parent = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not (tmp_path / "t.jsonl").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    parent.kill()  # the terminal closed, or someone killed loopviz
-    parent.wait()
-    deadline = time.monotonic() + 10
-    while _running(name):
-        assert time.monotonic() < deadline, "the recorder outlived loopviz"
-        time.sleep(0.1)
+    try:
+        deadline = time.monotonic() + 10
+        while not ((tmp_path / "t.jsonl").exists() and _running(name)):
+            assert time.monotonic() < deadline, "the recorder never ran"
+            time.sleep(0.05)
+        parent.kill()  # the terminal closed, or someone killed loopviz
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _running(name):
+            assert time.monotonic() < deadline, "the recorder outlived loopviz"
+            time.sleep(0.1)
+    finally:  # pass or fail, nothing of this test is left running
+        parent.kill()
+        parent.wait()
+        subprocess.run(["pkill", "-KILL", "-f", _recorder_of(name)])
 
 
 def _running(name: str) -> bool:
-    result = subprocess.run(["pgrep", "-f", f"loopviz.recorder .* {name}"], capture_output=True)
-    return result.returncode == 0
+    """A recorder runs the script ``name`` (a zombie has no command line, so it does not count)."""
+    return subprocess.run(["pgrep", "-f", _recorder_of(name)], capture_output=True).returncode == 0
+
+
+def _recorder_of(name: str) -> str:
+    """The command line of a recorder running the script ``name``, as a pattern for pgrep."""
+    return f"loopviz.recorder .* {name}$"

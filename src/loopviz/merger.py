@@ -1,0 +1,186 @@
+"""Putting the child's events in time order: the parent side's rules, with no processes or clocks.
+
+The recorder sends events in frames, each with a watermark: a promise that every event earlier than
+it has been sent. Threads record out of order, so an event can arrive after later ones; the merger
+holds events until a watermark passes them, then releases them sorted by time (ties keep their
+arrival order). On top of the child's events it makes a few of its own, and drops a few:
+
+- a sleep's ``ready`` at its deadline, because the child only sees the wake-up when the loop gets
+  round to the timer, which during a block is far too late. A bare yield (sleep 0) is ready at
+  once; a sleep of infinity never is. If the task resumes (or ends) before the deadline, the made-up
+  ready is cancelled; the child's own ``ready`` for a task whose sleep is followed this way is
+  dropped;
+- a ``block_begin`` (the watchdog's notice) read after its block's end is stale, and dropped;
+- a straggler, an event earlier than one already released, gets the released time, so what comes
+  out (and the trace file) stays sorted;
+- the child's ``end`` is held back and released last, at the latest time seen, because atexit
+  handlers and daemon threads may still print after it. A child killed by a signal (even after its
+  own end) ends with the death's reason instead, and nothing made up outlives the end;
+- output read from the child's stdout and stderr is stamped on arrival with the parent's clock
+  (which the child shares); output before the child's ``hello`` (which gives the clock's origin)
+  waits for it.
+
+Everything that needs a clock or a process comes in as an argument, so tests feed hand-written
+frames and compare exact event lists (tests/test_merger.py). Events are typed and frozen
+(loopviz.events): ``take_frame`` reads the fields these rules need (``_follow_sleep`` a suspend's
+wait), the events made here are built in ``finish``, ``_follow_sleep`` and ``_output``, and a
+straggler is released as a copy at its new time.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from msgspec.structs import replace
+
+from loopviz import events as ev
+from loopviz.events import AnyEvent
+
+# The cause of a ready event made up here, at a sleep's deadline.
+SLEEP_ENDED = "sleep ended"
+
+
+@dataclass(frozen=True)
+class ChildExit:
+    """How the child process ended, as the parent saw it once all its streams were closed."""
+
+    at: int  # the parent's clock then (ns, the clock the child's t0 is read on)
+    started_at: int  # the parent's clock when the child started: the origin if it never said hello
+    status: int  # as a shell reports it
+    reason: str | None  # why it ended, if the program did not say (None: a clean exit)
+    killed: bool  # by a signal: an end the program sent itself came before the kill
+
+
+class Merger:
+    """Frames and output in; events out in time order (see the module docstring)."""
+
+    def __init__(self) -> None:
+        # The child's clock origin, and what its first events say about the run (the header).
+        self.t0: int | None = None
+        self.python_version = ""
+        self.loop_impl: str | None = None
+        self.unrecorded = ""
+        self.finished = False
+        self._watermark = -1
+        self._released_t = 0
+        # Taken in, not released yet, in arrival order: sorted (stably) on release. Runs that
+        # arrive in order cost little to sort.
+        self._pending: list[AnyEvent] = []
+        self._child_end: ev.End | None = None
+        self._sleeping: dict[int, ev.Ready] = {}  # task -> the ready made up at its deadline
+        # Made-up ready events cancelled while pending, by identity (the value keeps the id unique).
+        self._cancelled: dict[int, ev.Ready] = {}
+        self._blocks_ended: set[int] = set()  # start times of the blocks whose end was read
+        self._early_output: list[tuple[str, int, str]] = []
+
+    @property
+    def held(self) -> int:
+        """Events taken in and not released yet."""
+        return len(self._pending)
+
+    def take_frame(self, watermark: int, events: list[AnyEvent]) -> None:
+        """One frame from the child: its events, and the promise that none before ``watermark``
+        is still on its way."""
+        for event in events:
+            if isinstance(event, ev.Hello):
+                self.python_version = event.python
+                self._set_origin(event.t0)
+                continue
+            if isinstance(event, ev.Loop):
+                if self.loop_impl is None:
+                    self.loop_impl = event.impl
+                    self.unrecorded = event.unrecorded
+            elif isinstance(event, ev.End):
+                self._child_end = event
+                continue
+            elif isinstance(event, ev.Ready) and event.task in self._sleeping:
+                continue  # the sleep's ready made up at its deadline stands for it
+            elif isinstance(event, ev.BlockBegin) and event.start in self._blocks_ended:
+                continue  # the watchdog's notice came after the block itself
+            elif isinstance(event, ev.Block):
+                self._blocks_ended.add(event.start)
+            self._pending.append(event)
+            if isinstance(event, ev.Suspend):
+                self._follow_sleep(event.task, event.t, event.waiting_on)
+            elif isinstance(event, (ev.Resume, ev.Done)):
+                self._wake(event.task, event.t)
+        self._watermark = max(self._watermark, watermark)
+
+    def take_output(self, stream: str, at: int, text: str) -> None:
+        """Text the child wrote to its stdout or stderr, read at ``at`` on the parent's clock."""
+        if self.t0 is None:  # before the child's hello: its clock's origin is not known yet
+            self._early_output.append((stream, at, text))
+        else:
+            self._pending.append(_output(stream, at - self.t0, text))
+
+    def finish(self, child: ChildExit) -> None:
+        """The child has exited and every stream is read: the next ``release`` gives the rest,
+        the end last."""
+        t0 = self.t0
+        if t0 is None:  # the child died before saying hello: time from its start
+            t0 = child.started_at
+            self._set_origin(t0)
+        latest = max([self._released_t, *(e.t for e in self._pending if not _made_up(e))])
+        end = self._child_end
+        if end is None or child.killed:
+            end = ev.End(max(latest, child.at - t0), child.status, child.reason)
+        else:
+            end = replace(end, t=max(end.t, latest))
+        end_t = end.t
+        self._pending = [e for e in self._pending if not (_made_up(e) and e.t > end_t)]
+        self._pending.append(end)
+        self.finished = True
+
+    def release(self) -> list[AnyEvent]:
+        """The events no later one can precede any more (all of them once finished), in order."""
+        pending = self._pending
+        pending.sort(key=_time_of)
+        n = len(pending) if self.finished else bisect_right(pending, self._watermark, key=_time_of)
+        released = []
+        cancelled = self._cancelled
+        for event in pending[:n]:
+            if cancelled and cancelled.pop(id(event), None) is event:
+                continue
+            if event.t < self._released_t:  # a straggler: what comes out stays sorted
+                event = replace(event, t=self._released_t)
+            self._released_t = event.t
+            released.append(event)
+        del pending[:n]
+        return released
+
+    def _set_origin(self, t0: int) -> None:
+        """The child's clock starts at ``t0`` (on the parent's clock): the output held waiting
+        for it goes in."""
+        self.t0 = t0
+        for stream, at, text in self._early_output:
+            self._pending.append(_output(stream, at - t0, text))
+        self._early_output = []
+
+    def _follow_sleep(self, task: int, t: int, wait: ev.Wait) -> None:
+        """Make a sleep's ready at its deadline (a bare yield's at once; infinity's never)."""
+        if wait.kind != "sleep" or not (wait.deadline is not None or wait.delay_ns == 0):
+            return
+        at = t if wait.deadline is None else max(wait.deadline, t)
+        ready = ev.Ready(at, task, SLEEP_ENDED)
+        self._sleeping[task] = ready
+        self._pending.append(ready)
+
+    def _wake(self, task: int, t: int) -> None:
+        """The task runs again (or ended): woken before its deadline, its sleep never ended."""
+        ready = self._sleeping.pop(task, None)
+        if ready is not None and ready.t > t:
+            self._cancelled[id(ready)] = ready
+
+
+def _output(stream: str, t: int, text: str) -> ev.Output:
+    return ev.Output(max(t, 0), stream, text)
+
+
+def _made_up(event: AnyEvent) -> bool:
+    """A ready event made here at a sleep's deadline, not seen by the recorder."""
+    return isinstance(event, ev.Ready) and event.cause == SLEEP_ENDED
+
+
+def _time_of(event: AnyEvent) -> int:
+    return event.t
