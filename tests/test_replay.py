@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import REPO, typed, wait_until
 from loopviz import model
 from loopviz.model import Timeline
@@ -278,3 +280,18 @@ async def test_a_damaged_line_deep_in_a_big_trace_keeps_what_came_before(tmp_pat
         assert app.timeline.end_t == app.timeline.times[-1]
         assert "TRUNCATED" in panel(app, "#status")
         assert any("not JSON" in notice for notice in app.notices)
+
+
+def test_a_damaged_small_trace_replays_up_to_its_damage(tmp_path):
+    """The rule of docs/trace-format.md: what came before a damaged line stays replayable, even
+    when the damage is among the events read before the viewer opens."""
+    from loopviz import cli
+
+    path = tmp_path / "damaged.jsonl"
+    write_big_trace(path, tasks=2, steps=3, damage_at=4)
+    loader = cli._start_loading(str(path))
+    assert len(loader.timeline.events) == 4 and loader.done and loader.trace.truncated
+    assert loader.error == f"{path} line 6 is not JSON: b'{{not json'."
+    write_big_trace(path, tasks=2, steps=3, damage_at=0)
+    with pytest.raises(cli.UsageError, match="line 2 is not JSON"):
+        cli._start_loading(str(path))

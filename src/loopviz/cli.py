@@ -330,7 +330,9 @@ def _require_terminal(instead: str) -> None:
 
 def _start_loading(trace_path: str):
     """Open a trace and load its first events here, so that a file that is not a trace is refused
-    before the viewer starts; a big trace loads the rest while it is shown."""
+    before the viewer starts; a big trace loads the rest while it is shown. A damaged line stops
+    the loading there, and what came before it is replayed (the viewer says so), as for a trace
+    cut short; damage before any event refuses the trace."""
     from loopviz.trace import TraceError, TraceLoader
     from loopviz.ui.app import LOAD_BATCH
 
@@ -339,7 +341,7 @@ def _start_loading(trace_path: str):
     except TraceError as exc:
         raise UsageError(str(exc)) from None
     loader.load(LOAD_BATCH)
-    if loader.error:
+    if loader.error and not loader.timeline.events:
         raise UsageError(loader.error)
     return loader
 
