@@ -80,7 +80,7 @@ async def one_run(script: Path) -> dict:
             frame_index += 1
         if frame_index == len(frames):
             break  # taken in as the run ended: no live frame after it
-        latencies.append((frames[frame_index][0] - event["t"]) / 1e6)
+        latencies.append((frames[frame_index][0] - event.t) / 1e6)
     block = timeline.blocks[0]
     crossed = block.start + timeline.block_threshold_ns
     shown = next(t for t, _n, blocked in frames if blocked and t >= block.start)

@@ -29,6 +29,7 @@ from synthetic import median_ms, synthetic_events  # noqa: E402
 from ui_frames import frame  # noqa: E402
 
 from loopviz.awaittree import WaitIndex  # noqa: E402
+from loopviz.events import AnyEvent, Create, Resume, Suspend, Wait  # noqa: E402
 from loopviz.model import Timeline  # noqa: E402
 from loopviz.ui.app import LoopvizApp  # noqa: E402
 from loopviz.ui.awaittree import AwaitTreePanel  # noqa: E402
@@ -40,19 +41,14 @@ SIZE = (160, 45)
 ROWS, CELLS = 30, 60  # what the timeline shows beside the code column at 160×45
 
 
-def events_with_lines(tasks: int, steps: int) -> list[dict]:
-    events = synthetic_events(tasks, steps)
+def events_with_lines(tasks: int, steps: int) -> list[AnyEvent]:
+    events = synthetic_events(tasks, steps, lambda task: f"{HERE}:{40 + task % 3}")
     main = tasks + 1
-    for event in events:
-        if event["ev"] == "suspend":
-            event["waiting_on"]["where"] = f"{HERE}:{40 + event['task'] % 3}"
-    gather = [
-        {"t": 0, "ev": "create", "task": main, "name": "main", "coro": "main", "parent": None,
-         "where": f"{HERE}:50"},
-        {"t": 0, "ev": "resume", "task": main},
-        {"t": 0, "ev": "suspend", "task": main,
-         "waiting_on": {"kind": "gather", "label": f"gather ({tasks})",
-                        "children": list(range(1, tasks + 1)), "where": f"{HERE}:51"}},
+    gather: list[AnyEvent] = [
+        Create(0, main, "main", "main", None, f"{HERE}:50"),
+        Resume(0, main),
+        Suspend(0, main, Wait("gather", f"gather ({tasks})", children=list(range(1, tasks + 1)),
+                              where=f"{HERE}:51")),
     ]  # fmt: skip
     return gather + events
 

@@ -10,25 +10,27 @@ import statistics
 import time
 from collections.abc import Callable
 
+from loopviz.events import AnyEvent, Create, Ready, Resume, Suspend, Wait
+
 MS = 1_000_000
 
 
-def synthetic_events(tasks: int, steps: int) -> list[dict]:
-    events: list[dict] = []
+def synthetic_events(tasks: int, steps: int, where: Callable[[int], str] = lambda _task: "",
+                     ) -> list[AnyEvent]:  # fmt: skip
+    """``where(task)`` is the await line of the task's sleeps."""
+    events: list[AnyEvent] = []
     for task in range(1, tasks + 1):
-        events.append({"t": task, "ev": "create", "task": task, "name": f"worker-{task}",
-                       "coro": "worker", "parent": None, "where": "synthetic.py:1"})  # fmt: skip
+        events.append(Create(task, task, f"worker-{task}", "worker", None, "synthetic.py:1"))
     for step in range(steps):
         base = (step + 1) * 10 * MS
         for task in range(1, tasks + 1):
             t = base + task * 100
             deadline = t + 10 * MS
-            events.append({"t": t, "ev": "resume", "task": task})
-            events.append({"t": t + 50, "ev": "suspend", "task": task,
-                           "waiting_on": {"kind": "sleep", "label": "sleep 0.01s",
-                                          "deadline": deadline}})  # fmt: skip
-            events.append({"t": deadline, "ev": "ready", "task": task, "cause": "sleep ended"})
-    events.sort(key=lambda e: e["t"])
+            events.append(Resume(t, task))
+            wait = Wait("sleep", "sleep 0.01s", deadline=deadline, where=where(task))
+            events.append(Suspend(t + 50, task, wait))
+            events.append(Ready(deadline, task, "sleep ended"))
+    events.sort(key=lambda e: e.t)
     return events
 
 

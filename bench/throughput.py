@@ -26,6 +26,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from loopviz.events import Output
 from loopviz.session import Session, Target
 
 FLOOD = textwrap.dedent(
@@ -59,8 +60,8 @@ def recorded(script: Path, tasks: int, steps: int, trace: Path) -> dict:
     output = []
     while not session.finished:
         for event in session.poll(timeout=0.05):
-            if event["ev"] == "output":
-                output.append(event["text"])
+            if isinstance(event, Output):
+                output.append(event.text)
         backlog = max(backlog, session.backlog())
     wall = time.perf_counter() - started
     events = session.events_taken

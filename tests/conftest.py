@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loopviz.events import AnyEvent, from_builtins, to_builtins
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
 
@@ -24,7 +25,7 @@ class Recording:
         self.timeline = session.timeline
         self.trace_path = trace_path
         self.trace = read_trace(trace_path)
-        self.events = self.trace.events
+        self.events = [to_builtins(event) for event in self.trace.events]  # as the file has them
 
     def task_id(self, name: str) -> int:
         return next(lane.id for lane in self.timeline.tasks.values() if lane.name == name)
@@ -62,6 +63,11 @@ def recorded_loop(recorder) -> asyncio.AbstractEventLoop:
     task_class = make_task_class(installer)
     loop.set_task_factory(lambda loop, coro, **kwargs: task_class(coro, loop=loop, **kwargs))
     return loop
+
+
+def typed(events: list[dict]) -> list[AnyEvent]:
+    """Hand-written events, in their JSON shape, as the decoders make them (checked)."""
+    return [from_builtins(event) for event in events]
 
 
 def record_file(script: Path, trace_path: Path, threshold: float = 0.1, args=()) -> Recording:

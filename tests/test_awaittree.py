@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, typed
 from loopviz import awaittree
 from loopviz.awaittree import ASCII, WaitIndex, WaitState, await_tree, tree_text
 from loopviz.model import Timeline
@@ -122,7 +122,7 @@ def awaiting() -> Timeline:
     """waiter awaits worker (a task wait); loner is awaited by nobody; worker sleeps."""
     timeline = Timeline()
     create = {"ev": "create", "parent": None, "where": "x.py:1"}
-    timeline.add_events([
+    timeline.add_events(typed([
         {**create, "t": 1, "task": 1, "name": "waiter", "coro": "waiter"},
         {**create, "t": 2, "task": 2, "name": "worker", "coro": "worker"},
         {**create, "t": 3, "task": 3, "name": "loner", "coro": "loner"},
@@ -133,7 +133,7 @@ def awaiting() -> Timeline:
         {"t": 7, "ev": "suspend", "task": 2,
          "waiting_on": {"kind": "sleep", "label": "sleep 1s", "deadline": 10**9,
                         "where": "x.py:4"}},
-    ])  # fmt: skip
+    ]))  # fmt: skip
     return timeline
 
 
@@ -180,7 +180,7 @@ def test_events_at_the_same_moment_are_told_apart_when_seeking_back():
     timeline = Timeline()
     create = {"ev": "create", "parent": None, "where": "x.py:1"}
     sleep = {"kind": "sleep", "label": "sleep 1s", "deadline": 10**9}
-    timeline.add_events([
+    timeline.add_events(typed([
         {**create, "t": 1, "task": 1, "name": "a", "coro": "a"},
         {**create, "t": 1, "task": 2, "name": "b", "coro": "b"},
         {"t": 2, "ev": "resume", "task": 1},
@@ -188,7 +188,7 @@ def test_events_at_the_same_moment_are_told_apart_when_seeking_back():
         {"t": 3, "ev": "resume", "task": 2},
         {"t": 3, "ev": "suspend", "task": 2, "waiting_on": {**sleep, "where": "x.py:8"}},
         {"t": 4, "ev": "resume", "task": 1},
-    ])  # fmt: skip
+    ]))  # fmt: skip
     index = WaitIndex(timeline)
     for target in (6, 5, 4, 3, 2, 6, 3):  # every move but the first two is back: a rebuild
         got = index.at(target)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, live_session
+from conftest import REPO, live_session, typed
 from loopviz import cli
 from loopviz.session import Session, Target
 from loopviz.trace import load_timeline, read_trace
@@ -69,7 +69,7 @@ def test_a_crash_of_the_viewer_exits_non_zero_and_keeps_the_trace(tmp_path: Path
     err = capsys.readouterr().err
     assert "the viewer crashed" in err and str(trace) in err
     events = read_trace(trace).events
-    assert any(e["ev"] == "output" for e in events) and events[-1]["ev"] == "end"
+    assert any(e.ev == "output" for e in events) and events[-1].ev == "end"
     assert session.process.poll() is not None  # the script was stopped, not left running
 
 
@@ -231,7 +231,7 @@ def test_key_moments_of_taskgroup_name_the_exception_and_the_exception_group():
 
     _trace, timeline = load_timeline(DATA / "taskgroup.jsonl")
     replay = Replay(timeline)
-    kinds = [(k.kind, timeline.events[k.index]["ev"]) for k in replay.key_moments()]
+    kinds = [(k.kind, timeline.events[k.index].ev) for k in replay.key_moments()]
     assert kinds == [("exception", "done"), ("end", "end")]
     words = []
     for index in range(len(timeline.events)):
@@ -250,7 +250,7 @@ def labelled(events: list[dict]):
     from loopviz.model import Timeline
 
     timeline = Timeline()
-    timeline.add_events(events)
+    timeline.add_events(typed(events))
     return timeline
 
 
@@ -267,8 +267,7 @@ def test_every_lane_has_a_label_that_tells_it_apart():
         {"t": 8, "ev": "entry", "task": 6, "func": "read_item", "where": "app.py:3"},
         {"t": 8, "ev": "entry", "task": 7, "func": "write_item", "where": "app.py:9"},
         create(9, "work", name="reporter"), create(10, "ticker", "1"), create(11, "ticker", "1"),
-        {"t": 12, "ev": "some_future_event", "task": 1},  # unknown kinds are ignored
-    ])  # fmt: skip
+    ])  # fmt: skip  (a kind this version does not know never gets here: the reader skips it)
     labels = [lane.label for lane in timeline.tasks.values()]
     assert labels == [
         "download('a.com', 2)", "download('b.com', 2)", "handle #1", "handle #2", "handle #3",
@@ -295,7 +294,7 @@ def test_threads_get_readable_labels_and_thread_jobs_are_drawn():
     lane = timeline.threads["db-pool"]
     assert [(s.start, s.end, s.label) for s in lane.spans] == [
         (20, 50, "query ← handler"), (90, 90, "ping")]  # fmt: skip
-    assert timeline.unseen[0]["count"] == 3
+    assert timeline.unseen[0].count == 3
 
 
 def test_a_block_in_c_code_holding_the_gil_is_said_in_plain_words():
@@ -352,7 +351,7 @@ async def test_ctrl_c_stops_a_live_run_quits_and_keeps_the_trace(tmp_path: Path)
     assert app.return_code == 0
     assert "Stopping the scenario" in app.notices[-1]
     events = read_trace(trace).events
-    assert events[-1]["ev"] == "end" and any(e["ev"] == "output" for e in events)
+    assert events[-1].ev == "end" and any(e.ev == "output" for e in events)
     assert len(session.timeline.outputs) < 200  # stopped early, not run to its end
 
 
@@ -412,7 +411,7 @@ def test_sigterm_ends_the_live_app_in_a_terminal_and_keeps_the_trace(tmp_path: P
             app.kill()
         os.close(master)
     events = read_trace(trace).events
-    assert events[0]["ev"] != "end" and events[-1]["ev"] == "end"
+    assert events[0].ev != "end" and events[-1].ev == "end"
 
 
 async def test_marks_are_drawn_on_the_time_axis(tmp_path: Path):

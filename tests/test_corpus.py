@@ -704,7 +704,7 @@ def test_own_file_argv_and_path_are_what_plain_python_gives(tmp_path):
     from loopviz.trace import read_trace
 
     events = read_trace(trace).events
-    text = "".join(e["text"] for e in events if e["ev"] == "output" and e["stream"] == "stdout")
+    text = "".join(e.text for e in events if e.ev == "output" and e.stream == "stdout")
     assert text == plain.stdout
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from loopviz import eventstore
+from loopviz.events import AnyEvent, Suspend, Wait
 from loopviz.eventstore import CHUNK_EVENTS, EventStore
 
 
-def stored(count: int) -> tuple[EventStore, list[dict]]:
-    events = [
-        {"t": i, "ev": "suspend", "task": i % 7, "waiting_on": {"kind": "sleep", "label": f"s{i}"}}
+def stored(count: int) -> tuple[EventStore, list[AnyEvent]]:
+    events: list[AnyEvent] = [
+        Suspend(i, i % 7, Wait("sleep", f"s{i}", deadline=i + 5 if i % 2 else None))
         for i in range(count)
     ]
     store = EventStore()

@@ -11,6 +11,7 @@ def test_core_modules_import_no_ui_code():
         "import sys\n"
         "import loopviz.recorder.child, loopviz.recorder.loops, loopviz.model\n"
         "import loopviz.session, loopviz.merger, loopviz.trace, loopviz.summary, loopviz.wire\n"
+        "import loopviz.events, loopviz.eventstore\n"
         "import loopviz.replay, loopviz.export, loopviz.compare, loopviz.catalogue\n"
         "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
         "print(','.join(ui))\n"

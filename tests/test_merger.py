@@ -7,63 +7,65 @@ out, as Trio's instrument tests do.
 
 from __future__ import annotations
 
-from loopviz import wire
-from loopviz.merger import ChildExit, Event, Merger
+from msgspec.structs import replace
+
+from loopviz import events as ev
+from loopviz.events import AnyEvent
+from loopviz.merger import ChildExit, Merger
 
 T0 = 7_000_000_000  # the parent's clock when the child's clock starts
 
 
-def hello() -> Event:
-    return {"t": 0, "ev": "hello", "t0": T0, "python": "3.11.7", "pid": 4242}
+def hello() -> AnyEvent:
+    return ev.Hello(0, t0=T0, python="3.11.7", pid=4242)
 
 
-def resume(t: int, task: int) -> Event:
-    return {"t": t, "ev": "resume", "task": task}
+def resume(t: int, task: int) -> AnyEvent:
+    return ev.Resume(t, task)
 
 
-def done(t: int, task: int) -> Event:
-    return {"t": t, "ev": "done", "task": task, "outcome": "returned", "detail": ""}
+def done(t: int, task: int) -> AnyEvent:
+    return ev.Done(t, task, "returned", "")
 
 
-def sleep(t: int, task: int, delay: int) -> Event:
-    wait = {"kind": "sleep", "label": "sleep", "deadline": t + delay, "delay_ns": delay}
-    return {"t": t, "ev": "suspend", "task": task, "waiting_on": wait}
+def sleep(t: int, task: int, delay: int) -> AnyEvent:
+    return ev.Suspend(t, task, ev.Wait("sleep", "sleep", deadline=t + delay, delay_ns=delay))
 
 
-def sleep_forever(t: int, task: int) -> Event:
-    return {"t": t, "ev": "suspend", "task": task, "waiting_on": {"kind": "sleep", "label": "inf"}}
+def sleep_forever(t: int, task: int) -> AnyEvent:
+    return ev.Suspend(t, task, ev.Wait("sleep", "inf"))
 
 
-def bare_yield(t: int, task: int) -> Event:
-    return {"t": t, "ev": "suspend", "task": task, "waiting_on": wire.BARE_YIELD_WAIT}
+def bare_yield(t: int, task: int) -> AnyEvent:
+    return ev.Suspend(t, task, ev.BARE_YIELD_WAIT)
 
 
-def ready(t: int, task: int, cause: str = "woken") -> Event:
-    return {"t": t, "ev": "ready", "task": task, "cause": cause}
+def ready(t: int, task: int, cause: str = "woken") -> AnyEvent:
+    return ev.Ready(t, task, cause)
 
 
-def sleep_ended(t: int, task: int) -> Event:
+def sleep_ended(t: int, task: int) -> AnyEvent:
     return ready(t, task, "sleep ended")
 
 
-def block_begin(t: int, start: int) -> Event:
-    return {"t": t, "ev": "block_begin", "task": 1, "start": start, "code": "time.sleep(1)"}
+def block_begin(t: int, start: int) -> AnyEvent:
+    return ev.BlockBegin(t, 1, start, where="", code="time.sleep(1)")
 
 
-def block(t: int, start: int) -> Event:
-    return {"t": t, "ev": "block", "task": 1, "start": start, "end": t, "code": "time.sleep(1)"}
+def block(t: int, start: int) -> AnyEvent:
+    return ev.Block(t, 1, start, end=t, where="", code="time.sleep(1)")
 
 
-def idle(t: int) -> Event:
-    return {"t": t, "ev": "idle", "start": t - 1}
+def idle(t: int) -> AnyEvent:
+    return ev.Idle(t, start=t - 1)
 
 
-def end(t: int, exit_code: int = 0, error: str | None = None) -> Event:
-    return {"t": t, "ev": "end", "exit_code": exit_code, "error": error}
+def end(t: int, exit_code: int = 0, error: str | None = None) -> AnyEvent:
+    return ev.End(t, exit_code, error)
 
 
-def output(t: int, text: str, stream: str = "stdout") -> Event:
-    return {"t": t, "ev": "output", "stream": stream, "text": text}
+def output(t: int, text: str, stream: str = "stdout") -> AnyEvent:
+    return ev.Output(t, stream, text)
 
 
 def exited(t: int, status: int = 0, reason: str | None = None, signal: int = 0) -> ChildExit:
@@ -97,8 +99,8 @@ def test_events_at_the_same_time_keep_the_order_they_came_in():
 
 def test_the_hello_gives_the_clock_and_python_and_the_first_loop_the_header():
     merger = Merger()
-    loop = {"t": 5, "ev": "loop", "impl": "uvloop", "unrecorded": "", "id": 1, "thread": 1}
-    second = {**loop, "impl": "asyncio", "id": 2}
+    loop = ev.Loop(5, impl="uvloop", unrecorded="", id=1, thread="MainThread")
+    second = replace(loop, impl="asyncio", id=2)
     merger.take_frame(10, [hello(), loop, second])
     assert (merger.t0, merger.python_version, merger.loop_impl) == (T0, "3.11.7", "uvloop")
     assert merger.release() == [loop, second]  # the hello is the header's, not an event
@@ -148,7 +150,7 @@ def test_a_straggler_gets_the_time_already_released_so_the_order_holds():
     merger.take_frame(100, [resume(50, 1), idle(90)])
     assert merger.release() == [resume(50, 1), idle(90)]
     merger.take_frame(200, [resume(80, 2), idle(150)])  # 80: later than the watermark promised
-    assert merger.release() == [{**resume(80, 2), "t": 90}, idle(150)]
+    assert merger.release() == [resume(90, 2), idle(150)]
 
 
 def test_a_watchdog_notice_read_after_its_block_is_stale():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conftest import typed
 from loopviz import model
 from loopviz.model import Timeline
 
@@ -10,7 +11,7 @@ MS = 1_000_000
 
 def build(events: list[dict], threshold: int = 100 * MS) -> Timeline:
     timeline = Timeline(block_threshold_ns=threshold)
-    timeline.add_events(events)
+    timeline.add_events(typed(events))
     return timeline
 
 
@@ -60,8 +61,8 @@ def test_long_step_is_blocked_and_in_progress_block_is_inferred_without_a_sample
     block = timeline.current_block()
     assert (block.task, block.start, block.end) == (1, 10 * MS, None)
     assert timeline.loop_status() == "blocked"
-    timeline.add_events([{"t": 210 * MS, "ev": "done", "task": 1, "outcome": "raised",
-                          "detail": "E"}])  # fmt: skip
+    timeline.add_events(typed([{"t": 210 * MS, "ev": "done", "task": 1, "outcome": "raised",
+                          "detail": "E"}]))  # fmt: skip
     lane = timeline.tasks[1]
     assert lane.state_at(100 * MS) == model.BLOCKED
     assert timeline.loop.span_at(100 * MS).state == model.BLOCKED
@@ -83,12 +84,12 @@ def test_block_event_and_starved_tasks():
     block = timeline.current_block()
     assert (block.where, block.code, block.end) == ("x.py:3", "time.sleep(1)", None)
     assert [lane.name for lane in timeline.starved(block)] == ["t"]
-    timeline.add_events([
+    timeline.add_events(typed([
         {"t": 1003 * MS, "ev": "block", "task": 2, "start": 3 * MS, "end": 1003 * MS,
          "where": "x.py:3", "code": "time.sleep(1)", "stack": []},
         {"t": 1003 * MS, "ev": "suspend", "task": 2, "waiting_on": {"kind": "future", "label": ""}},
         {"t": 1004 * MS, "ev": "resume", "task": 1},
-    ])  # fmt: skip
+    ]))  # fmt: skip
     assert len(timeline.blocks) == 1 and timeline.blocks[0].end == 1003 * MS
     assert timeline.tasks[1].state_at(500 * MS) == model.READY
     assert timeline.tasks[2].state_at(500 * MS) == model.BLOCKED
@@ -116,15 +117,15 @@ def test_a_late_watchdog_sample_for_a_step_already_over_is_ignored():
 
 def test_after_the_detail_ends_lanes_are_closed_and_a_block_is_still_taken():
     timeline = Timeline()
-    timeline.add_events([
+    timeline.add_events(typed([
         {"t": 0, "ev": "create", "task": 1, "name": "a", "coro": "a", "parent": None, "where": ""},
         {"t": 1 * MS, "ev": "resume", "task": 1},
-    ])  # fmt: skip
+    ]))  # fmt: skip
     timeline.end_detail()
     assert timeline.tasks[1].current is None and timeline.loop.current is None
     assert timeline.detail_until == 1 * MS
-    timeline.add_events([{"t": 500 * MS, "ev": "block_begin", "task": 1, "start": 300 * MS,
-                          "where": "x.py:3", "code": "time.sleep(1)", "stack": []}])  # fmt: skip
+    timeline.add_events(typed([{"t": 500 * MS, "ev": "block_begin", "task": 1, "start": 300 * MS,
+                          "where": "x.py:3", "code": "time.sleep(1)", "stack": []}]))  # fmt: skip
     timeline.now = 600 * MS
     block = timeline.current_block()
     assert block is not None and (block.code, block.start, block.end) == (

@@ -298,7 +298,7 @@ def test_the_program_sees_itself_and_prints_exactly_as_in_plain_python(tmp_path)
         session.wait()
     finally:
         os.chdir(here)
-    recorded = "".join(e["text"] for e in session.timeline.events if e["ev"] == "output")
+    recorded = "".join(e.text for e in session.timeline.events if e.ev == "output")
     assert recorded.splitlines()[0] == plain.stdout.splitlines()[0]
     # print() writes the text and the newline apart, so threads interleave in plain Python too:
     # the same lines, each exactly once, and the same number of newlines

@@ -60,7 +60,7 @@ def test_syntax_error_shows_the_scenarios_file_line_and_caret(tmp_path):
     assert f'File "{tmp_path / name}", line 2\n    def broken(:\n               ^' in result.stderr
     assert result.stderr.startswith(plain.stderr)  # exactly what plain Python prints
     assert_ours_is_clean(result)
-    assert read_trace(tmp_path / "t.jsonl").events[-1]["error"].startswith("SyntaxError")
+    assert read_trace(tmp_path / "t.jsonl").events[-1].error.startswith("SyntaxError")
 
 
 def test_import_error_and_exceptions_show_only_the_scenarios_traceback(tmp_path):
@@ -76,7 +76,7 @@ def test_os_exit_keeps_the_status_and_what_came_before(tmp_path):
     result = loopviz("record", name, "-o", "t.jsonl", cwd=tmp_path)
     assert result.returncode == 7 and result.stdout == "before\n"
     events = read_trace(tmp_path / "t.jsonl").events
-    assert [e["ev"] for e in events] == ["output", "end"] and events[-1]["exit_code"] == 7
+    assert [e.ev for e in events] == ["output", "end"] and events[-1].exit_code == 7
 
 
 @pytest.mark.parametrize(
@@ -103,9 +103,9 @@ def test_a_killed_or_crashed_scenario_keeps_its_recording(tmp_path, ending, stat
     assert result.returncode == status
     assert f"({'the scenario was ' + reason})" in result.stderr
     trace = read_trace(tmp_path / "t.jsonl")
-    assert [e["text"] for e in trace.events if e["ev"] == "output"] == [
+    assert [e.text for e in trace.events if e.ev == "output"] == [
         "tick 0\n", "tick 1\n", "tick 2\n"]  # fmt: skip
-    assert trace.events[-1]["error"] == f"the scenario was {reason}"
+    assert trace.events[-1].error == f"the scenario was {reason}"
 
 
 def test_ctrl_c_stops_a_scenario_that_never_ends_and_keeps_the_trace(tmp_path):
@@ -130,8 +130,8 @@ def test_ctrl_c_stops_a_scenario_that_never_ends_and_keeps_the_trace(tmp_path):
     assert "stopping the scenario (Ctrl-C); the trace is kept" in err
     assert "Traceback" not in err.split("stopping the scenario")[0]
     trace = read_trace(tmp_path / "t.jsonl")
-    assert sum(e["ev"] == "output" for e in trace.events) >= 1
-    assert trace.events[-1]["ev"] == "end" and not trace.truncated
+    assert sum(e.ev == "output" for e in trace.events) >= 1
+    assert trace.events[-1].ev == "end" and not trace.truncated
 
 
 async def test_q_stops_a_scenario_blocked_forever_and_the_ui_stays_live(tmp_path):
@@ -156,8 +156,8 @@ async def test_q_stops_a_scenario_blocked_forever_and_the_ui_stays_live(tmp_path
         await pilot.press("q")
         await wait_until(pilot, lambda: session.finished, limit=20)
     trace = read_trace(tmp_path / "t.jsonl")
-    assert any(e["ev"] == "block_begin" and e["code"] == "time.sleep(10**6)" for e in trace.events)
-    assert trace.events[-1]["ev"] == "end"
+    assert any(e.ev == "block_begin" and e.code == "time.sleep(10**6)" for e in trace.events)
+    assert trace.events[-1].ev == "end"
 
 
 def test_stdin_is_empty_and_odd_bytes_are_shown_replaced(tmp_path):
@@ -169,7 +169,7 @@ def test_stdin_is_empty_and_odd_bytes_are_shown_replaced(tmp_path):
         """)  # fmt: skip
     result = loopviz("record", name, "-o", "t.jsonl", cwd=tmp_path, timeout=20)
     assert result.returncode == 0
-    texts = [e["text"] for e in read_trace(tmp_path / "t.jsonl").events if e["ev"] == "output"]
+    texts = [e.text for e in read_trace(tmp_path / "t.jsonl").events if e.ev == "output"]
     assert texts == ["read ''\n", "\ufffd\ufffd not utf-8\n"]
 
 
@@ -178,9 +178,9 @@ def test_a_million_lines_of_output_are_all_kept(tmp_path):
     result = loopviz("record", name, "-o", "t.jsonl", cwd=tmp_path, timeout=120)
     assert result.returncode == 0 and result.stdout.count("\n") == 1_000_000
     trace = read_trace(tmp_path / "t.jsonl")
-    output = [e for e in trace.events if e["ev"] == "output"]
-    assert "".join(e["text"] for e in output).count("\n") == 1_000_000
-    assert output[-1]["text"].endswith("line 999999\n")
+    output = [e for e in trace.events if e.ev == "output"]
+    assert "".join(e.text for e in output).count("\n") == 1_000_000
+    assert output[-1].text.endswith("line 999999\n")
 
 
 def test_a_hundred_thousand_tasks(tmp_path):
@@ -218,10 +218,10 @@ def test_loops_in_threads_are_each_recorded_and_said(tmp_path):
     result = loopviz("record", name, "-o", "t.jsonl", cwd=tmp_path)
     assert "3 event loops" in result.stderr
     events = read_trace(tmp_path / "t.jsonl").events
-    loops = [e for e in events if e["ev"] == "loop"]
-    assert sorted(e["id"] for e in loops) == [1, 2, 3]
-    creates = [e for e in events if e["ev"] == "create" and not e["internal"]]
-    assert sorted(e["loop"] for e in creates) == [1, 2, 3]
+    loops = [e for e in events if e.ev == "loop"]
+    assert sorted(e.id for e in loops) == [1, 2, 3]
+    creates = [e for e in events if e.ev == "create" and not e.internal]
+    assert sorted(e.loop for e in creates) == [1, 2, 3]
 
 
 def test_a_program_without_asyncio_is_recorded_and_said(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import REPO, wait_until
+import pytest
+
+from conftest import REPO, typed, wait_until
 from loopviz import model
 from loopviz.model import Timeline
 from loopviz.replay import Bookmarks, Replay
@@ -23,7 +25,8 @@ def tiny() -> Timeline:
          "where": "x.py:2"},
         {"t": 1 * MS, "ev": "resume", "task": 2},
         {"t": 2 * MS, "ev": "suspend", "task": 2,
-         "waiting_on": {"kind": "sleep", "label": "sleep 0.01s", "deadline": 12 * MS}},
+         "waiting_on": {"kind": "sleep", "label": "sleep 0.01s", "deadline": 12 * MS,
+                        "delay_ns": 10 * MS}},
         {"t": 2 * MS, "ev": "resume", "task": 1},
         {"t": 112 * MS, "ev": "block_begin", "task": 1, "start": 2 * MS, "where": "x.py:5",
          "code": "time.sleep(0.5)", "stack": []},
@@ -35,7 +38,7 @@ def tiny() -> Timeline:
         {"t": 504 * MS, "ev": "done", "task": 2, "outcome": "returned", "detail": "None"},
         {"t": 505 * MS, "ev": "end", "exit_code": 0, "error": None},
     ]  # fmt: skip
-    timeline.add_events(sorted(events, key=lambda e: e["t"]))  # in time order, as traces are
+    timeline.add_events(typed(sorted(events, key=lambda e: e["t"])))  # in time order, as traces are
     timeline.ended = True
     return timeline
 
@@ -43,20 +46,20 @@ def tiny() -> Timeline:
 def test_seek_lands_on_the_last_event_at_or_before_a_time_including_ties():
     replay = Replay(tiny())
     replay.seek_time(2 * MS)
-    assert replay.index == 4 and replay.event["ev"] == "resume"  # the later of the two at 2 ms
+    assert replay.index == 4 and replay.event.ev == "resume"  # the later of the two at 2 ms
     replay.seek_time(2 * MS - 1)
     assert replay.index == 2 and replay.time == 2 * MS - 1
     replay.seek_time(-5)
     assert (replay.index, replay.time) == (1, 0)  # both creates are at t=0
     replay.seek_time(10**12)
-    assert replay.event["ev"] == "end" and replay.time == 505 * MS
+    assert replay.event.ev == "end" and replay.time == 505 * MS
 
 
 def test_step_back_then_forward_returns_to_the_same_state():
     timeline = tiny()
     replay = Replay(timeline)
     replay.seek_index(0)
-    assert replay.event["ev"] == "create"
+    assert replay.event.ev == "create"
     replay.step(-1)
     assert replay.index == -1 and replay.explain() == "Nothing has happened yet."
     seen = []
@@ -75,12 +78,12 @@ def test_task_steps_blocks_and_loop_state_at_the_cursor():
     timeline = tiny()
     replay = Replay(timeline)
     replay.seek_index(0)
-    assert replay.step_task(2, 1) and replay.event == {"t": 0, "ev": "create", "task": 2,
-        "name": "b", "coro": "b", "parent": None, "where": "x.py:2"}  # fmt: skip
-    assert replay.step_task(2, 1) and replay.event["ev"] == "resume"
+    assert replay.step_task(2, 1) and replay.event == typed([{"t": 0, "ev": "create", "task": 2,
+        "name": "b", "coro": "b", "parent": None, "where": "x.py:2"}])[0]  # fmt: skip
+    assert replay.step_task(2, 1) and replay.event.ev == "resume"
     assert replay.explain() == "b runs for the first time"
     # where a viewer first saw the block: the watchdog's word, past the threshold
-    assert replay.next_block() and replay.event["ev"] == "block_begin"
+    assert replay.next_block() and replay.event.ev == "block_begin"
     assert replay.time == 112 * MS
     replay.seek_time(300 * MS)
     assert timeline.tasks[2].state_at(300 * MS) == model.READY
@@ -153,8 +156,8 @@ async def test_shift_arrows_follow_the_selected_task_only():
         for _ in range(4):
             await pilot.press("shift+right")
             visited.append(app.replay.event)
-        assert all(event.get("task") == reporter for event in visited)
-        assert [event["ev"] for event in visited] == ["create", "resume", "suspend", "ready"]
+        assert all(event.task == reporter for event in visited)
+        assert [event.ev for event in visited] == ["create", "resume", "suspend", "ready"]
         await pilot.press("q")
 
 
@@ -258,7 +261,7 @@ async def test_a_big_trace_is_shown_while_it_loads_and_ends_at_its_last_event(tm
         await pilot.pause()
         assert seen_loading or len(app.timeline.events) == total
         assert len(app.timeline.events) == total
-        assert app.replay.index == total - 1 and app.replay.event["ev"] == "end"
+        assert app.replay.index == total - 1 and app.replay.event.ev == "end"
         assert "LOADING" not in panel(app, "#status")
         assert f"{total}/{total}" in panel(app, "#status")
         assert not app.notices
@@ -277,3 +280,18 @@ async def test_a_damaged_line_deep_in_a_big_trace_keeps_what_came_before(tmp_pat
         assert app.timeline.end_t == app.timeline.times[-1]
         assert "TRUNCATED" in panel(app, "#status")
         assert any("not JSON" in notice for notice in app.notices)
+
+
+def test_a_damaged_small_trace_replays_up_to_its_damage(tmp_path):
+    """The rule of docs/trace-format.md: what came before a damaged line stays replayable, even
+    when the damage is among the events read before the viewer opens."""
+    from loopviz import cli
+
+    path = tmp_path / "damaged.jsonl"
+    write_big_trace(path, tasks=2, steps=3, damage_at=4)
+    loader = cli._start_loading(str(path))
+    assert len(loader.timeline.events) == 4 and loader.done and loader.trace.truncated
+    assert loader.error == f"{path} line 6 is not JSON: b'{{not json'."
+    write_big_trace(path, tasks=2, steps=3, damage_at=0)
+    with pytest.raises(cli.UsageError, match="line 2 is not JSON"):
+        cli._start_loading(str(path))

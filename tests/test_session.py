@@ -38,10 +38,10 @@ def test_the_model_stops_at_its_cap_and_the_trace_keeps_everything(tmp_path):
     session = run_past_a_cap_of_200(tmp_path, 500, 'print("done")')
     assert session.model_full
     assert len(session.timeline.events) == 201  # the cap, and the end
-    assert session.timeline.ended and session.timeline.events[-1]["ev"] == "end"
+    assert session.timeline.ended and session.timeline.events[-1].ev == "end"
     trace = read_trace(tmp_path / "t.jsonl")
     assert len(trace.events) > 1_500
-    assert [e["text"] for e in trace.events if e["ev"] == "output"] == ["done\n"]
+    assert [e.text for e in trace.events if e.ev == "output"] == ["done\n"]
 
 
 def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_buffer(monkeypatch):
@@ -91,7 +91,7 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
     while data:
         (length,) = wire.FRAME_HEADER.unpack(data[: wire.FRAME_HEADER.size])
         body, data = data[4 : 4 + length], data[4 + length :]
-        resumes += sum(event["ev"] == "resume" for event in wire.decode_frame(body)[1])
+        resumes += sum(event.ev == "resume" for event in wire.decode_frame(body)[1])
     assert resumes == tasks * (steps + 1) + 2  # every worker step, and flood()'s two
 
 
@@ -104,4 +104,4 @@ def test_past_the_cap_the_lanes_stop_and_blocks_are_still_shown(tmp_path):
     assert timeline.blocks[0].start > cut and timeline.blocks[0].end is not None
     for lane in [timeline.loop, *timeline.tasks.values()]:
         assert lane.current is None and max(lane.ends, default=cut) <= cut
-    assert timeline.events[-1]["ev"] == "end"
+    assert timeline.events[-1].ev == "end"

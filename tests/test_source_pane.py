@@ -64,7 +64,7 @@ def test_a_step_that_ends_its_task_shows_the_await_it_resumed_from():
     _trace, timeline = load_timeline(DATA / "blocking.jsonl")
     replay = Replay(timeline)
     main_resumes = max(i for i, e in enumerate(timeline.events)
-                       if e["ev"] == "resume" and e["task"] == 1)  # fmt: skip
+                       if e.ev == "resume" and e.task == 1)  # fmt: skip
     replay.seek_index(main_resumes)
     focus = focus_at(timeline, replay.index, WaitIndex(timeline).at(replay.index))
     assert focus == Focus(BLOCKING, 30, "resumed", 1, "main runs on from here")
@@ -73,13 +73,13 @@ def test_a_step_that_ends_its_task_shows_the_await_it_resumed_from():
 def test_clicking_a_line_finds_the_next_event_there_and_wraps_round():
     _trace, timeline = load_timeline(DATA / "blocking.jsonl")
     first = next_event_at(timeline, BLOCKING, 18, -1)
-    assert timeline.events[first]["waiting_on"]["where"] == f"{BLOCKING}:18"
+    assert timeline.events[first].waiting_on.where == f"{BLOCKING}:18"
     later = next_event_at(timeline, BLOCKING, 18, first)
-    assert later > first and timeline.events[later]["ev"] == "suspend"
+    assert later > first and timeline.events[later].ev == "suspend"
     last = len(timeline.events) - 1
     assert next_event_at(timeline, BLOCKING, 18, last) == first  # from the start again
     assert next_event_at(timeline, BLOCKING, 25, -1) == next(
-        i for i, e in enumerate(timeline.events) if e["ev"] == "block_begin"
+        i for i, e in enumerate(timeline.events) if e.ev == "block_begin"
     )
     assert next_event_at(timeline, BLOCKING, 2, -1) is None  # the docstring: no event
 
@@ -195,7 +195,7 @@ async def test_a_block_inside_an_imported_module_shows_that_file_then_the_script
         assert pane.content.file == MODULE and pane.content.source.notice == ""
         assert lines[0] == "inventory.py:10  auditor blocks the loop here"  # the full path: no room
         assert any(line.startswith("▶ 10 │     time.sleep(0.4)  # a blocking") for line in lines)
-        while app.replay.event["ev"] != "suspend":
+        while app.replay.event.ev != "suspend":
             await pilot.press("right")
         assert pane.content.file == SCRIPT
         assert pane_lines(app)[0] == "warehouse.py:15  picker #2 awaits here"
@@ -231,8 +231,8 @@ async def test_clicking_a_line_moves_the_cursor_to_the_next_event_there():
         before = app.replay.index
         await pilot.click(SourcePane, offset=(8, row))
         event = app.replay.event
-        assert app.replay.index > before and event["ev"] == "suspend"
-        assert event["waiting_on"]["where"] == f"{BLOCKING}:18"
+        assert app.replay.index > before and event.ev == "suspend"
+        assert event.waiting_on.where == f"{BLOCKING}:18"
         assert pane.content.focus.line == 18 and pane.content.focus.why == "await"
         explained = str(app.query_one("#explain").content)
         assert "awaits at blocking.py:18" in explained  # the explanation moved with it

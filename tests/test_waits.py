@@ -362,3 +362,49 @@ def test_blocking_socket_call_is_attributed_to_its_line(record):
     )
     block = next(e for e in rec.events if e["ev"] == "block")
     assert (block["where"].rsplit(":", 1)[-1], block["code"]) == ("9", "client.recv(1)")
+
+
+def test_three_locks_made_one_after_another_get_three_ids(record):
+    """Each Lock is made after the last one died, at the same address as a rule: ids held by
+    weak reference, never by ``id()``, keep them apart."""
+    rec = record(
+        """
+        import asyncio
+
+        async def take(lock):
+            async with lock:
+                pass
+
+        async def main():
+            for n in range(3):
+                lock = asyncio.Lock()
+                await lock.acquire()
+                waiter = asyncio.create_task(take(lock), name=f"waiter-{n}")
+                await asyncio.sleep(0)
+                lock.release()
+                await waiter
+                del lock, waiter
+
+        asyncio.run(main())
+        """
+    )
+    main = rec.task_id("Task-1")
+    expected = [("create", main, None, None), ("resume", main, None, None)]
+    for n in range(3):
+        waiter = rec.task_id(f"waiter-{n}")
+        expected += [
+            ("create", waiter, None, None),
+            ("suspend", main, "sleep", None),
+            ("ready", main, None, None),
+            ("resume", waiter, None, None),
+            ("suspend", waiter, "lock", n + 1),  # its own lock's id: 1, 2, 3
+            ("resume", main, None, None),
+            ("ready", waiter, None, None),
+            ("suspend", main, "task", None),
+            ("resume", waiter, None, None),
+            ("done", waiter, None, None),
+            ("ready", main, None, None),
+            ("resume", main, None, None),
+        ]
+    expected.append(("done", main, None, None))
+    assert rec.sequence("waiting_on.kind", "waiting_on.obj") == expected

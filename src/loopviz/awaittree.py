@@ -17,8 +17,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
+from loopviz import events as ev
 from loopviz import model
 from loopviz.model import OPEN, Timeline
 
@@ -28,7 +28,8 @@ _WAITING = model._STATE_CODES[model.WAITING]
 _READY = model._STATE_CODES[model.READY]
 
 
-class Paused(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Paused:
     """A suspended task: the event index of its suspend, its await line and its wait's kind."""
 
     index: int
@@ -44,13 +45,12 @@ class WaitState:
     paused: dict[int, Paused] = field(default_factory=dict)  # task -> its wait
     by_where: dict[str, dict[int, None]] = field(default_factory=dict)  # where -> tasks there
 
-    def apply(self, i: int, event: dict) -> None:
-        kind = event["ev"]
-        if kind == "suspend":
-            wait = event.get("waiting_on") or {}
-            self.pause(event["task"], Paused(i, wait.get("where") or "", wait.get("kind", "")))
-        elif kind == "resume" or kind == "done":
-            self.unpause(event.get("task"))
+    def apply(self, i: int, event: ev.AnyEvent) -> None:
+        if isinstance(event, ev.Suspend):
+            wait = event.waiting_on
+            self.pause(event.task, Paused(i, wait.where, wait.kind))
+        elif isinstance(event, (ev.Resume, ev.Done)):
+            self.unpause(event.task)
         self.index = i
 
     def pause(self, task: int, paused: Paused) -> None:
@@ -61,8 +61,8 @@ class WaitState:
             here = self.by_where[paused.where] = {}
         here[task] = None
 
-    def unpause(self, task: int | None) -> None:
-        paused = self.paused.pop(task, None) if task is not None else None
+    def unpause(self, task: int) -> None:
+        paused = self.paused.pop(task, None)
         if paused is not None:
             here = self.by_where[paused.where]
             del here[task]
@@ -120,9 +120,9 @@ class WaitIndex:
             j = bisect_left(times, since)
             while j <= base and times[j] == since:
                 event = events[j]
-                if event["ev"] == "suspend" and event.get("task") == task:
-                    wait = event.get("waiting_on") or {}
-                    state.pause(task, Paused(j, wait.get("where") or "", wait.get("kind", "")))
+                if isinstance(event, ev.Suspend) and event.task == task:
+                    wait = event.waiting_on
+                    state.pause(task, Paused(j, wait.where, wait.kind))
                     break
                 j += 1
         state.index = base
@@ -167,30 +167,31 @@ class _Builder:
         self.block = timeline.current_block()
         self.nodes = 0
 
-    def wait_of(self, task: int) -> dict:
+    def wait_of(self, task: int) -> ev.Wait | None:
         paused = self.waits.paused.get(task)
         if paused is None:
-            return {}
-        return self.timeline.events[paused.index].get("waiting_on") or {}
+            return None
+        event = self.timeline.events[paused.index]
+        return event.waiting_on if isinstance(event, ev.Suspend) else None
 
-    def job(self, suspend: int, job: object) -> tuple[str, str] | None:
+    def job(self, suspend: int, job: int | None) -> tuple[str, str] | None:
         """(thread, function) of a worker-thread job, from its ``thread_start`` (just before the
         suspend that awaits it)."""
         events = self.timeline.events
         for event in reversed(list(events.iter_range(max(suspend - JOB_LOOKBACK, 0), suspend))):
-            if event["ev"] == "thread_start" and event.get("job") == job:
-                return str(event.get("thread", "")), str(event.get("func", ""))
+            if isinstance(event, ev.ThreadStart) and event.job == job:
+                return event.thread, event.func
         return None
 
     def awaited(self) -> set[int]:
         """Tasks some suspended task awaits (directly or through a group): never roots."""
         found: set[int] = set()
         for task, paused in self.waits.paused.items():
-            if paused.kind in ("task", "gather"):
-                wait = self.wait_of(task)
-                found.update(_ints(wait.get("children", ())))
-                if isinstance(wait.get("target"), int):
-                    found.add(wait["target"])
+            wait = self.wait_of(task) if paused.kind in ("task", "gather") else None
+            if wait is not None:
+                found.update(wait.children or ())
+                if wait.target is not None:
+                    found.add(wait.target)
         return found
 
     def state_of(self, lane: model.TaskLane) -> str:
@@ -213,26 +214,28 @@ class _Builder:
         if paused is None or lane.done_at is not None and lane.done_at <= self.t:
             return Node("task", name, task, state)
         wait = self.wait_of(task)
-        label = str(wait.get("label", ""))
+        if wait is None:
+            return Node("task", name, task, state)
+        label = wait.label
         seen = seen | {task}
-        kind = paused.kind
-        if kind == "task" and isinstance(wait.get("target"), int):
-            child = self.task_node(wait["target"], seen)
+        kind = wait.kind
+        if kind == "task" and wait.target is not None:
+            child = self.task_node(wait.target, seen)
             return Node("task", name, task, state, children=(child,))
         if kind == "gather":
             self.nodes += 1  # the group's own row
-            children, more = self.children(sorted(_ints(wait.get("children", ()))), seen)
+            children, more = self.children(sorted(wait.children or ()), seen)
             group = Node("group", label or "gather", children=children, more=more)
             return Node("task", name, task, state, children=(group,))
         if kind == "thread":
-            job = self.job(paused.index, wait.get("job"))
+            job = self.job(paused.index, wait.job)
             thread = Node("thread", f"{job[1]} on {job[0]}" if job else label or "thread")
             self.nodes += 1
             return Node("task", name, task, state, children=(thread,))
         return Node("task", name, task, state, label)
 
     def children(self, tasks: list[int], seen: frozenset[int]) -> tuple[tuple[Node, ...], int]:
-        nodes = []
+        nodes: list[Node] = []
         for k, task in enumerate(tasks):
             if self.nodes >= self.limit:
                 return tuple(nodes), len(tasks) - k
@@ -305,6 +308,3 @@ def tree_text(tree: Tree, glyphs: TreeGlyphs = BOX) -> str:
     """The tree as plain text, one node a line (what the tests compare)."""
     return "\n".join(prefix + text for prefix, _node, text in tree_rows(tree, glyphs))
 
-
-def _ints(values: object) -> list[int]:
-    return [v for v in values if isinstance(v, int)] if isinstance(values, list | tuple) else []

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from loopviz import __version__
+from loopviz.events import AnyEvent, Output
 
 COMMANDS = ("record", "replay", "list", "export", "compare", "serve")
 
@@ -190,12 +191,12 @@ def cmd_record(argv: list[str]) -> int:
     return session.exit_code or 0
 
 
-def _echo_output(events: list[dict]) -> None:
+def _echo_output(events: list[AnyEvent]) -> None:
     """Pass the scenario's own output through, as if it ran without loopviz."""
     for event in events:
-        if event["ev"] == "output":
-            stream = sys.stderr if event["stream"] == "stderr" else sys.stdout
-            stream.write(event["text"])
+        if isinstance(event, Output):
+            stream = sys.stderr if event.stream == "stderr" else sys.stdout
+            stream.write(event.text)
             stream.flush()
 
 
@@ -329,7 +330,9 @@ def _require_terminal(instead: str) -> None:
 
 def _start_loading(trace_path: str):
     """Open a trace and load its first events here, so that a file that is not a trace is refused
-    before the viewer starts; a big trace loads the rest while it is shown."""
+    before the viewer starts; a big trace loads the rest while it is shown. A damaged line stops
+    the loading there, and what came before it is replayed (the viewer says so), as for a trace
+    cut short; damage before any event refuses the trace."""
     from loopviz.trace import TraceError, TraceLoader
     from loopviz.ui.app import LOAD_BATCH
 
@@ -338,7 +341,7 @@ def _start_loading(trace_path: str):
     except TraceError as exc:
         raise UsageError(str(exc)) from None
     loader.load(LOAD_BATCH)
-    if loader.error:
+    if loader.error and not loader.timeline.events:
         raise UsageError(loader.error)
     return loader
 

@@ -1,13 +1,13 @@
-"""The run's events, kept compactly: a list of dicts costs ~400 bytes an event, this ~10.
+"""The run's events, kept compactly: a list of event objects costs ~130 bytes an event, this ~10.
 
 A replay needs every event (to explain it, to step to it), but looks at only a few at a time. So
 events are packed, a chunk of CHUNK_EVENTS at a time, into msgpack compressed with zlib (level 1:
 about 0.15 µs an event to pack, a seventh of the msgpack's size), and unpacked again when asked
 for; the last few chunks unpacked are cached, so stepping through a replay unpacks a chunk (about
-0.3 ms) once per CHUNK_EVENTS steps. The newest events, not yet a whole chunk, stay as dicts.
+0.3 ms) once per CHUNK_EVENTS steps. The newest events, not yet a whole chunk, stay as they came.
 
-It behaves as a read-only sequence of event dicts (``len``, indexing, slicing, iteration). Treat
-the dicts it hands out as read-only too: a cached chunk hands out the same dict again.
+It behaves as a read-only sequence of typed events (loopviz.events: ``len``, indexing, slicing,
+iteration); they are frozen, so a cached chunk can hand out the same event again.
 """
 
 from __future__ import annotations
@@ -15,23 +15,26 @@ from __future__ import annotations
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from typing import overload
 
 import msgspec
+
+from loopviz.events import AnyEvent
 
 CHUNK_EVENTS = 4096
 CACHED_CHUNKS = 8
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(list[dict])
+_decoder = msgspec.msgpack.Decoder(list[AnyEvent])
 
 
-class EventStore(Sequence):
+class EventStore(Sequence[AnyEvent]):
     def __init__(self) -> None:
         self._packed: list[bytes] = []
-        self._newest: list[dict] = []
-        self._unpacked: OrderedDict[int, list[dict]] = OrderedDict()
+        self._newest: list[AnyEvent] = []
+        self._unpacked: OrderedDict[int, list[AnyEvent]] = OrderedDict()
 
-    def append(self, event: dict) -> None:
+    def append(self, event: AnyEvent) -> None:
         newest = self._newest
         newest.append(event)
         if len(newest) == CHUNK_EVENTS:
@@ -42,7 +45,13 @@ class EventStore(Sequence):
     def __len__(self) -> int:
         return len(self._packed) * CHUNK_EVENTS + len(self._newest)
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> AnyEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[AnyEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> AnyEvent | list[AnyEvent]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         n = len(self)
@@ -53,12 +62,12 @@ class EventStore(Sequence):
         chunk, offset = divmod(index, CHUNK_EVENTS)
         return self._chunk(chunk)[offset]
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[AnyEvent]:
         for chunk in range(len(self._packed)):
             yield from self._unpack(chunk)
         yield from self._newest
 
-    def iter_range(self, start: int, stop: int) -> Iterator[dict]:
+    def iter_range(self, start: int, stop: int) -> Iterator[AnyEvent]:
         """Events ``start`` to ``stop - 1``, a chunk at a time (cheaper than indexing each)."""
         stop = min(stop, len(self))
         while start < stop:
@@ -68,7 +77,7 @@ class EventStore(Sequence):
             yield from events[offset:end]
             start += end - offset
 
-    def _chunk(self, chunk: int) -> list[dict]:
+    def _chunk(self, chunk: int) -> list[AnyEvent]:
         if chunk == len(self._packed):
             return self._newest
         events = self._unpacked.get(chunk)
@@ -79,10 +88,10 @@ class EventStore(Sequence):
             self._unpacked.move_to_end(chunk)
         return events
 
-    def _unpack(self, chunk: int) -> list[dict]:
+    def _unpack(self, chunk: int) -> list[AnyEvent]:
         return _decoder.decode(zlib.decompress(self._packed[chunk]))
 
-    def _cache(self, chunk: int, events: list[dict]) -> None:
+    def _cache(self, chunk: int, events: list[AnyEvent]) -> None:
         cache = self._unpacked
         cache[chunk] = events
         if len(cache) > CACHED_CHUNKS:

@@ -12,8 +12,11 @@ app. That part imports the UI painter, and only when a picture is asked for.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from loopviz import events as ev
 from loopviz import model
 from loopviz.model import Lane, Timeline
 from loopviz.replay import culprit_words
@@ -28,7 +31,8 @@ def _us(ns: int) -> float:
     return ns / 1000
 
 
-def _slices(lane: Lane, tid: int, end_t: int, name_of) -> list[dict]:
+def _slices(lane: Lane, tid: int, end_t: int,
+            name_of: Callable[[model.Span], str]) -> list[dict[str, Any]]:  # fmt: skip
     slices = []
     for span in lane.spans:
         end = span.end if span.end is not None else end_t
@@ -46,10 +50,10 @@ def _task_slice_name(span: model.Span) -> str:
     return span.state
 
 
-def perfetto(timeline: Timeline, title: str = "loopviz") -> dict:
+def perfetto(timeline: Timeline, title: str = "loopviz") -> dict[str, Any]:
     """The run as a Chrome Trace Event JSON object."""
     end_t = timeline.end_t
-    events: list[dict] = [
+    events: list[dict[str, Any]] = [
         {"ph": "M", "pid": PID, "name": "process_name", "args": {"name": title}},
         {"ph": "M", "pid": PID, "tid": LOOP_TID, "name": "thread_name",
          "args": {"name": "event loop"}},
@@ -78,43 +82,44 @@ def perfetto(timeline: Timeline, title: str = "loopviz") -> dict:
             ending = f"{lane.outcome} {lane.detail}".strip()
             events.append({"ph": "i", "s": "t", "pid": PID, "tid": tid, "ts": _us(lane.done_at),
                            "name": ending, "cat": "done"})  # fmt: skip
-    for index, (name, lane) in enumerate(timeline.threads.items()):
+    for index, (name, thread) in enumerate(timeline.threads.items()):
         tid = FIRST_THREAD_TID + index
         events.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_name",
-                       "args": {"name": f"{lane.label} ({name})"}})  # fmt: skip
-        events += _slices(lane, tid, end_t, lambda span: span.label or "job")
+                       "args": {"name": f"{thread.label} ({name})"}})  # fmt: skip
+        events += _slices(thread, tid, end_t, lambda span: span.label or "job")
     events += _flows(timeline, tids)
     return {"traceEvents": events, "displayTimeUnit": "ms",
             "otherData": {"generator": "loopviz", "title": title}}  # fmt: skip
 
 
-def _flows(timeline: Timeline, tids: dict[int, int]) -> list[dict]:
+def _flows(timeline: Timeline, tids: dict[int, int]) -> list[dict[str, Any]]:
     """An arrow from the step that woke a task to the step it woke, where a step did the waking
     (a lock released, an event set, a result returned); wake-ups from timers have no waker."""
-    flows: list[dict] = []
+    flows: list[dict[str, Any]] = []
     running: int | None = None
     pending: dict[int, tuple[int, int]] = {}  # woken task -> (flow id, waker)
     next_id = 1
     for event in timeline.events:
-        kind, task = event["ev"], event.get("task")
-        if kind == "resume":
+        if isinstance(event, ev.Resume):
+            task = event.task
             if task in pending:
                 flow_id, _waker = pending.pop(task)
                 flows.append({"ph": "f", "bp": "e", "id": flow_id, "pid": PID, "tid": tids[task],
-                              "ts": _us(event["t"]), "name": "wakes", "cat": "wake"})  # fmt: skip
+                              "ts": _us(event.t), "name": "wakes", "cat": "wake"})  # fmt: skip
             running = task
-        elif kind in ("suspend", "done"):
+        elif isinstance(event, (ev.Suspend, ev.Done)):
             running = None
         elif (
-            kind == "ready"
-            and event.get("cause") == "woken"
+            isinstance(event, ev.Ready)
+            and event.cause == "woken"
             and running is not None
-            and running != task
-            and task in tids
+            and running != event.task
+            and event.task in tids
             and running in tids
         ):
+            task = event.task
             flows.append({"ph": "s", "id": next_id, "pid": PID, "tid": tids[running],
-                          "ts": _us(event["t"]), "name": "wakes", "cat": "wake"})  # fmt: skip
+                          "ts": _us(event.t), "name": "wakes", "cat": "wake"})  # fmt: skip
             pending[task] = (next_id, running)
             next_id += 1
     return flows
@@ -136,7 +141,7 @@ def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 1
 
     painter = Painter(THEMES[theme_name])
     lanes = timeline.visible_tasks()
-    labels = [lane.label for lane in (*lanes, *timeline.threads.values())]
+    labels = [lane.label for lane in lanes] + [lane.label for lane in timeline.threads.values()]
     painter.gutter = painter.gutter_for(labels, width)
     cells = max(width - painter.gutter, 20)
     view = Viewport(0, max(timeline.end_t * 1.02 / cells, 1), cells)
@@ -148,7 +153,8 @@ def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 1
                       color_system=None if fmt == "txt" else "truecolor")  # fmt: skip
     console.print(Text(describe(title, timeline), style="bold"))
     for row in rows:
-        console.print(Text.assemble(*((s.text, s.style) for s in row if isinstance(s, Segment))),
+        console.print(Text.assemble(*((s.text, s.style or "") for s in row
+                                      if isinstance(s, Segment))),
                       no_wrap=True, crop=True)  # fmt: skip
     if fmt == "txt":
         Path(path).write_text(console.export_text())

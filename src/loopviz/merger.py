@@ -21,19 +21,21 @@ arrival order). On top of the child's events it makes a few of its own, and drop
   waits for it.
 
 Everything that needs a clock or a process comes in as an argument, so tests feed hand-written
-frames and compare exact event lists (tests/test_merger.py). Events are the trace's dicts
-(docs/trace-format.md): ``take_frame`` reads the fields these rules need (``_follow_sleep`` a
-suspend's wait), the events made here are built in ``finish``, ``_follow_sleep`` and ``_output``,
-and only ``release`` changes an event (a straggler's time).
+frames and compare exact event lists (tests/test_merger.py). Events are typed and frozen
+(loopviz.events): ``take_frame`` reads the fields these rules need (``_follow_sleep`` a suspend's
+wait), the events made here are built in ``finish``, ``_follow_sleep`` and ``_output``, and a
+straggler is released as a copy at its new time.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Any
 
-Event = dict[str, Any]
+from msgspec.structs import replace
+
+from loopviz import events as ev
+from loopviz.events import AnyEvent
 
 # The cause of a ready event made up here, at a sleep's deadline.
 SLEEP_ENDED = "sleep ended"
@@ -64,11 +66,11 @@ class Merger:
         self._released_t = 0
         # Taken in, not released yet, in arrival order: sorted (stably) on release. Runs that
         # arrive in order cost little to sort.
-        self._pending: list[Event] = []
-        self._child_end: Event | None = None
-        self._sleeping: dict[int, Event] = {}  # task -> the ready made up at its sleep's deadline
+        self._pending: list[AnyEvent] = []
+        self._child_end: ev.End | None = None
+        self._sleeping: dict[int, ev.Ready] = {}  # task -> the ready made up at its deadline
         # Made-up ready events cancelled while pending, by identity (the value keeps the id unique).
-        self._cancelled: dict[int, Event] = {}
+        self._cancelled: dict[int, ev.Ready] = {}
         self._blocks_ended: set[int] = set()  # start times of the blocks whose end was read
         self._early_output: list[tuple[str, int, str]] = []
 
@@ -77,32 +79,32 @@ class Merger:
         """Events taken in and not released yet."""
         return len(self._pending)
 
-    def take_frame(self, watermark: int, events: list[Event]) -> None:
+    def take_frame(self, watermark: int, events: list[AnyEvent]) -> None:
         """One frame from the child: its events, and the promise that none before ``watermark``
         is still on its way."""
         for event in events:
-            kind = event["ev"]
-            if kind == "hello":
-                self.python_version = event["python"]
-                self._set_origin(event["t0"])
+            if isinstance(event, ev.Hello):
+                self.python_version = event.python
+                self._set_origin(event.t0)
                 continue
-            if kind == "loop" and self.loop_impl is None:
-                self.loop_impl = event["impl"]
-                self.unrecorded = event["unrecorded"]
-            elif kind == "end":
+            if isinstance(event, ev.Loop):
+                if self.loop_impl is None:
+                    self.loop_impl = event.impl
+                    self.unrecorded = event.unrecorded
+            elif isinstance(event, ev.End):
                 self._child_end = event
                 continue
-            elif kind == "ready" and event["task"] in self._sleeping:
+            elif isinstance(event, ev.Ready) and event.task in self._sleeping:
                 continue  # the sleep's ready made up at its deadline stands for it
-            elif kind == "block_begin" and event["start"] in self._blocks_ended:
+            elif isinstance(event, ev.BlockBegin) and event.start in self._blocks_ended:
                 continue  # the watchdog's notice came after the block itself
-            elif kind == "block":
-                self._blocks_ended.add(event["start"])
+            elif isinstance(event, ev.Block):
+                self._blocks_ended.add(event.start)
             self._pending.append(event)
-            if kind == "suspend":
-                self._follow_sleep(event["task"], event["t"], event["waiting_on"])
-            elif kind in ("resume", "done"):
-                self._wake(event["task"], event["t"])
+            if isinstance(event, ev.Suspend):
+                self._follow_sleep(event.task, event.t, event.waiting_on)
+            elif isinstance(event, (ev.Resume, ev.Done)):
+                self._wake(event.task, event.t)
         self._watermark = max(self._watermark, watermark)
 
     def take_output(self, stream: str, at: int, text: str) -> None:
@@ -119,19 +121,18 @@ class Merger:
         if t0 is None:  # the child died before saying hello: time from its start
             t0 = child.started_at
             self._set_origin(t0)
-        latest = max([self._released_t, *(e["t"] for e in self._pending if not _made_up(e))])
+        latest = max([self._released_t, *(e.t for e in self._pending if not _made_up(e))])
         end = self._child_end
         if end is None or child.killed:
-            at = max(latest, child.at - t0)
-            end = {"t": at, "ev": "end", "exit_code": child.status, "error": child.reason}
+            end = ev.End(max(latest, child.at - t0), child.status, child.reason)
         else:
-            end = {**end, "t": max(end["t"], latest)}
-        end_t = end["t"]
-        self._pending = [e for e in self._pending if not (_made_up(e) and e["t"] > end_t)]
+            end = replace(end, t=max(end.t, latest))
+        end_t = end.t
+        self._pending = [e for e in self._pending if not (_made_up(e) and e.t > end_t)]
         self._pending.append(end)
         self.finished = True
 
-    def release(self) -> list[Event]:
+    def release(self) -> list[AnyEvent]:
         """The events no later one can precede any more (all of them once finished), in order."""
         pending = self._pending
         pending.sort(key=_time_of)
@@ -141,9 +142,9 @@ class Merger:
         for event in pending[:n]:
             if cancelled and cancelled.pop(id(event), None) is event:
                 continue
-            if event["t"] < self._released_t:
-                event["t"] = self._released_t  # a straggler: what comes out stays sorted
-            self._released_t = event["t"]
+            if event.t < self._released_t:  # a straggler: what comes out stays sorted
+                event = replace(event, t=self._released_t)
+            self._released_t = event.t
             released.append(event)
         del pending[:n]
         return released
@@ -156,31 +157,30 @@ class Merger:
             self._pending.append(_output(stream, at - t0, text))
         self._early_output = []
 
-    def _follow_sleep(self, task: int, t: int, wait: dict[str, Any]) -> None:
+    def _follow_sleep(self, task: int, t: int, wait: ev.Wait) -> None:
         """Make a sleep's ready at its deadline (a bare yield's at once; infinity's never)."""
-        if wait["kind"] != "sleep" or not ("deadline" in wait or wait.get("delay_ns") == 0):
+        if wait.kind != "sleep" or not (wait.deadline is not None or wait.delay_ns == 0):
             return
-        at = max(wait.get("deadline", t), t)
-        ready = {"t": at, "ev": "ready", "task": task, "cause": SLEEP_ENDED}
+        at = t if wait.deadline is None else max(wait.deadline, t)
+        ready = ev.Ready(at, task, SLEEP_ENDED)
         self._sleeping[task] = ready
         self._pending.append(ready)
 
     def _wake(self, task: int, t: int) -> None:
         """The task runs again (or ended): woken before its deadline, its sleep never ended."""
         ready = self._sleeping.pop(task, None)
-        if ready is not None and ready["t"] > t:
+        if ready is not None and ready.t > t:
             self._cancelled[id(ready)] = ready
 
 
-def _output(stream: str, t: int, text: str) -> Event:
-    return {"t": max(t, 0), "ev": "output", "stream": stream, "text": text}
+def _output(stream: str, t: int, text: str) -> ev.Output:
+    return ev.Output(max(t, 0), stream, text)
 
 
-def _made_up(event: Event) -> bool:
+def _made_up(event: AnyEvent) -> bool:
     """A ready event made here at a sleep's deadline, not seen by the recorder."""
-    return event["ev"] == "ready" and event.get("cause") == SLEEP_ENDED
+    return isinstance(event, ev.Ready) and event.cause == SLEEP_ENDED
 
 
-def _time_of(event: Event) -> int:
-    t: int = event["t"]
-    return t
+def _time_of(event: AnyEvent) -> int:
+    return event.t

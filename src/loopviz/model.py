@@ -11,10 +11,12 @@ import gc
 import re
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, overload
 
+from loopviz import events as ev
 from loopviz.eventstore import EventStore
 
 # Task states (docs/recording.md and the README say what each means on screen).
@@ -66,7 +68,7 @@ OPEN = -(2**63)  # the end (or deadline) a span does not have yet, in the int64 
 _WAITING = _STATE_CODES[WAITING]
 
 
-def _times() -> array:
+def _times() -> array[int]:
     return array("q")
 
 
@@ -79,11 +81,11 @@ class Lane:
     over a million spans, which as objects would take five times that.
     """
 
-    starts: array = field(default_factory=_times)
-    ends: array = field(default_factory=_times)  # OPEN while still going on
+    starts: array[int] = field(default_factory=_times)
+    ends: array[int] = field(default_factory=_times)  # OPEN while still going on
     states: bytearray = field(default_factory=bytearray)
     labels: list[str] = field(default_factory=list)
-    deadlines: array = field(default_factory=_times)  # OPEN: none known
+    deadlines: array[int] = field(default_factory=_times)  # OPEN: none known
 
     def open(self, start: int, state: str, label: str = "", deadline: int | None = None,
              end: int | None = None) -> None:  # fmt: skip
@@ -158,7 +160,7 @@ class Lane:
                 yield Span(start, None, state, span.label, span.deadline)
 
 
-class SpanList(Sequence):
+class SpanList(Sequence[Span]):
     """A lane's spans as a read-only sequence of Span objects, made as they are read."""
 
     __slots__ = ("_lane",)
@@ -169,7 +171,13 @@ class SpanList(Sequence):
     def __len__(self) -> int:
         return len(self._lane.starts)
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> Span: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Span]: ...
+
+    def __getitem__(self, index: int | slice) -> Span | list[Span]:
         if isinstance(index, slice):
             return [self._lane.span(i) for i in range(*index.indices(len(self)))]
         if index < 0:
@@ -193,13 +201,13 @@ class TaskLane(Lane):
     steps: int = 0
     busy_ns: int = 0
     longest_step_ns: int = 0
-    waiting_on: dict | None = None
+    waiting_on: ev.Wait | None = None
     unretrieved: bool = False  # raised, and nobody ever looked at the exception
     asyncio_internal: bool = False
     args: str = ""  # the coroutine's simple arguments ("'a.com', 2"), if the recorder saw them
     entry: str = ""  # the user's coroutine inside a task a library made ("read_item")
     ordinal: int = 1  # among lanes of the same base label, in creation order
-    twins: dict | None = None  # base label -> how many lanes have it (the timeline's table)
+    twins: dict[str, int] | None = None  # base label -> lanes that have it (the timeline's table)
 
     @property
     def base_label(self) -> str:
@@ -318,7 +326,7 @@ class Timeline:
         self.loop_impl: str | None = None
         self.loop_threads: list[str] = []  # the thread of each event loop, in order
         self.unrecorded: str = ""
-        self.unseen: list[dict] = []  # the recorder's notices of tasks it could not see
+        self.unseen: list[ev.Unseen] = []  # the recorder's notices of tasks it could not see
         self.twins: dict[str, int] = {}  # base label -> lanes that have it (see TaskLane.label)
         self.now = 0
         self.end_t: int = 0
@@ -334,34 +342,36 @@ class Timeline:
         self._loop_tasks = array("q")  # per loop-lane span: the task whose step it is, or -1
         self._nested_steps = False  # a step ran inside another (eager tasks): see running_at
         self.detail_until: int | None = None  # set by end_detail(): lanes stop there
-        self._group_waits: dict[int, list[tuple[int, dict]]] = {}  # task -> gather/group waits
+        self._group_waits: dict[int, list[tuple[int, ev.Wait]]] = {}  # task -> gather/group waits
         self._strings: dict[str, str] = {}  # one object per distinct span label (see _string)
-        self.sources: dict[str, dict] = {}  # ``source`` events by file: path, sha256 (issue 16)
-        # event kind -> its _on_<kind> method; kinds without one only go into ``events``
-        self._handlers = {
-            name[4:]: getattr(self, name) for name in dir(type(self)) if name.startswith("_on_")
-        }
+        self.sources: dict[str, ev.Source] = {}  # ``source`` events by file (path, sha256)
+        # event kind -> its _on_<kind> function (unbound: a bound method would make a reference
+        # cycle, and a finished timeline wait for the cyclic GC); others only go into ``events``
+        self._handlers: dict[type[ev.Event], Callable[[Timeline, Any], None]] = {
+            ev.KINDS[name[4:]]: getattr(Timeline, name)
+            for name in dir(Timeline) if name.startswith("_on_")
+        }  # fmt: skip
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def add_events(self, events: Iterable[dict]) -> None:
+    def add_events(self, events: Iterable[ev.AnyEvent]) -> None:
         # Runs for every event of a live run and of a trace being opened: keep it lean. Left on,
         # the cyclic GC would take more time than the ingest (see paused_gc).
         with paused_gc():
             self._ingest(events)
 
-    def _ingest(self, events: Iterable[dict]) -> None:
+    def _ingest(self, events: Iterable[ev.AnyEvent]) -> None:
         handlers = self._handlers
         append_event, append_time = self.events.append, self.times.append
         end_t = self.end_t
         try:
             for event in events:
-                t = event["t"]
+                t = event.t
                 append_event(event)
                 append_time(t)
-                handler = handlers.get(event["ev"])
+                handler = handlers.get(type(event))
                 if handler is not None:
-                    handler(event)
+                    handler(self, event)
                 if t > end_t:
                     end_t = t
         finally:  # the events may come from a file that turns out damaged: keep those taken
@@ -373,18 +383,17 @@ class Timeline:
         decoded event brings its own copy of its label."""
         return self._strings.setdefault(text, text)
 
-    def _on_loop(self, e: dict) -> None:
-        self.loop_impl = self.loop_impl or e["impl"]
-        self.unrecorded = e.get("unrecorded", "")
-        self.loop_threads.append(e.get("thread", ""))
+    def _on_loop(self, e: ev.Loop) -> None:
+        self.loop_impl = self.loop_impl or e.impl
+        self.unrecorded = e.unrecorded
+        self.loop_threads.append(e.thread)
 
-    def _on_create(self, e: dict) -> None:
+    def _on_create(self, e: ev.Create) -> None:
         lane = TaskLane(
-            id=e["task"], name=e["name"], coro=e["coro"], parent=e["parent"],
-            where=e["where"], created=e["t"], asyncio_internal=bool(e.get("internal")),
-            args=e.get("args") or "", twins=self.twins,
+            id=e.task, name=e.name, coro=e.coro, parent=e.parent, where=e.where, created=e.t,
+            asyncio_internal=e.internal, args=e.args, twins=self.twins,
         )  # fmt: skip
-        lane.open(e["t"], READY, "scheduled")
+        lane.open(e.t, READY, "scheduled")
         self.tasks[lane.id] = lane
         self._count_label(lane)
 
@@ -393,42 +402,42 @@ class Timeline:
             base = lane.base_label
             lane.ordinal = self.twins[base] = self.twins.get(base, 0) + 1
 
-    def _relabel(self, lane: TaskLane, change) -> None:
+    def _relabel(self, lane: TaskLane, change: Callable[[], None]) -> None:
         """Apply ``change`` to a lane's label fields, counting it under its new base label."""
         if not lane.internal and self.twins.get(lane.base_label, 0) > 0:
             self.twins[lane.base_label] -= 1  # (its old number is kept by no one: no reuse)
         change()
         self._count_label(lane)
 
-    def _on_rename(self, e: dict) -> None:
-        lane = self.tasks.get(e["task"])
+    def _on_rename(self, e: ev.Rename) -> None:
+        lane = self.tasks.get(e.task)
         if lane is not None:
-            self._relabel(lane, lambda: setattr(lane, "name", e["name"]))
+            self._relabel(lane, lambda: setattr(lane, "name", e.name))
 
-    def _on_entry(self, e: dict) -> None:
-        lane = self.tasks.get(e["task"])
-        if lane is not None and e.get("func"):
-            self._relabel(lane, lambda: setattr(lane, "entry", e["func"].rsplit(".", 1)[-1]))
+    def _on_entry(self, e: ev.Entry) -> None:
+        lane = self.tasks.get(e.task)
+        if lane is not None and e.func:
+            self._relabel(lane, lambda: setattr(lane, "entry", e.func.rsplit(".", 1)[-1]))
 
-    def _on_unseen(self, e: dict) -> None:
+    def _on_unseen(self, e: ev.Unseen) -> None:
         self.unseen.append(e)
 
-    def _on_ready(self, e: dict) -> None:
-        lane = self.tasks.get(e["task"])
+    def _on_ready(self, e: ev.Ready) -> None:
+        lane = self.tasks.get(e.task)
         if lane is not None and lane.ends and lane.ends[-1] == OPEN and lane.states[-1] == _WAITING:
-            lane.close(e["t"])
-            lane.open(e["t"], READY, self._string(e.get("cause", "")))
+            lane.close(e.t)
+            lane.open(e.t, READY, self._string(e.cause))
 
-    def _on_unretrieved(self, e: dict) -> None:
-        lane = self.tasks.get(e["task"])
+    def _on_unretrieved(self, e: ev.Unretrieved) -> None:
+        lane = self.tasks.get(e.task)
         if lane is not None:
             lane.unretrieved = True
 
-    def _on_resume(self, e: dict) -> None:
-        lane = self.tasks.get(e["task"])
+    def _on_resume(self, e: ev.Resume) -> None:
+        lane = self.tasks.get(e.task)
         if lane is None:
             return
-        t = e["t"]
+        t = e.t
         waited = lane.close(t)
         if waited is not None:
             deadline = lane.deadlines[waited]
@@ -480,28 +489,26 @@ class Timeline:
             if block.task == task_id or block.task is None:
                 block.end = max(t, block.start)
 
-    def _on_suspend(self, e: dict) -> None:
-        lane = self.tasks.get(e["task"])
+    def _on_suspend(self, e: ev.Suspend) -> None:
+        lane = self.tasks.get(e.task)
         if lane is None:
             return
-        t = e["t"]
+        t = e.t
         self._end_step(lane, t)
-        waiting_on = e.get("waiting_on") or {}
-        lane.waiting_on = waiting_on
-        label = self._string(waiting_on.get("label", ""))
-        lane.open(t, WAITING, label, waiting_on.get("deadline"))
-        if waiting_on.get("kind") == "gather":  # few: kept whole, to explain how they end
-            self._group_waits.setdefault(lane.id, []).append((t, waiting_on))
+        wait = lane.waiting_on = e.waiting_on
+        lane.open(t, WAITING, self._string(wait.label), wait.deadline)
+        if wait.kind == "gather":  # few: kept whole, to explain how they end
+            self._group_waits.setdefault(lane.id, []).append((t, wait))
 
-    def _on_done(self, e: dict) -> None:
-        lane = self.tasks.get(e["task"])
+    def _on_done(self, e: ev.Done) -> None:
+        lane = self.tasks.get(e.task)
         if lane is None:
             return
-        t = e["t"]
+        t = e.t
         self._end_step(lane, t)
         lane.done_at = t
-        lane.outcome = e["outcome"]
-        lane.detail = e.get("detail", "")
+        lane.outcome = e.outcome
+        lane.detail = e.detail
         lane.waiting_on = None
 
     def end_detail(self) -> None:
@@ -512,33 +519,31 @@ class Timeline:
             lane.close(t)
         self._running.clear()
 
-    def _on_block_begin(self, e: dict) -> None:
-        task = e["task"]
+    def _on_block_begin(self, e: ev.BlockBegin) -> None:
+        task = e.task
         followed = self.detail_until is None  # past end_detail(), take the watchdog's word
-        if followed and task is not None and self._running.get(task) != e["start"]:
+        if followed and task is not None and self._running.get(task) != e.start:
             return  # that step is over already: a late sample, its ``block`` event (if any) rules
-        self.blocks.append(Block(e["task"], e["start"], None, e["where"], e["code"],
-                                 list(e.get("stack", [])), bool(e.get("gil"))))  # fmt: skip
+        self.blocks.append(Block(task, e.start, None, e.where, e.code, list(e.stack), e.gil))
 
-    def _on_block(self, e: dict) -> None:
+    def _on_block(self, e: ev.Block) -> None:
         for block in reversed(self.blocks):
-            if block.start == e["start"] and block.task == e["task"]:
-                block.end = e["end"]
-                block.where = block.where or e["where"]
-                block.code = block.code or e["code"]
-                block.stack = block.stack or list(e.get("stack", []))
-                block.gil = block.gil or bool(e.get("gil"))
+            if block.start == e.start and block.task == e.task:
+                block.end = e.end
+                block.where = block.where or e.where
+                block.code = block.code or e.code
+                block.stack = block.stack or list(e.stack)
+                block.gil = block.gil or e.gil
                 return
-        self.blocks.append(Block(e["task"], e["start"], e["end"], e["where"], e["code"],
-                                 list(e.get("stack", [])), bool(e.get("gil"))))  # fmt: skip
+        self.blocks.append(Block(e.task, e.start, e.end, e.where, e.code, list(e.stack), e.gil))
 
-    def _on_idle(self, e: dict) -> None:
+    def _on_idle(self, e: ev.Idle) -> None:
         if self.loop.current is None:
-            self.loop.open(e["start"], IDLE, end=e["t"])
+            self.loop.open(e.start, IDLE, end=e.t)
             self._loop_tasks.append(-1)
 
-    def _on_thread_start(self, e: dict) -> None:
-        self._thread_lane(e["thread"]).open(e["t"], RUNNING, self._job_label(e))
+    def _on_thread_start(self, e: ev.ThreadStart) -> None:
+        self._thread_lane(e.thread).open(e.t, RUNNING, self._job_label(e.func, e.task))
 
     def _thread_lane(self, name: str) -> ThreadLane:
         lane = self.threads.get(name)
@@ -546,51 +551,53 @@ class Timeline:
             lane = self.threads[name] = ThreadLane(name=name, label=thread_label(name))
         return lane
 
-    def _job_label(self, e: dict) -> str:
-        label = e.get("func") or "?"
-        if e.get("task") is not None and e["task"] in self.tasks:
-            label = f"{label} ← {self.tasks[e['task']].label}"
+    def _job_label(self, func: str, task: int | None) -> str:
+        """``crunch() ← main``: what a thread runs, and for which task."""
+        label = func or "?"
+        lane = self.tasks.get(task) if task is not None else None
+        if lane is not None:
+            label = f"{label} ← {lane.label}"
         return self._string(label)
 
-    def _on_thread_job(self, e: dict) -> None:
+    def _on_thread_job(self, e: ev.ThreadJob) -> None:
         """A thread not started by run_in_executor handed a result to the loop for a task: drawn
         on that thread's lane like a worker's job (from ``start`` when known, else a moment)."""
-        lane = self._thread_lane(e["thread"])
-        t, start = e["t"], e.get("start")
+        lane = self._thread_lane(e.thread)
+        t, start = e.t, e.start
         start = t if start is None else min(start, t)
         if lane.starts:  # spans stay in start order: a job cannot begin before the last began
             last_end = lane.ends[-1]
             start = max(start, lane.starts[-1] if last_end == OPEN else min(last_end, t))
             lane.close(start)
-        lane.open(start, RUNNING, self._job_label(self._named_job(e)), end=t)
+        lane.open(start, RUNNING, self._job_label(self._named_job(e), e.task), end=t)
 
-    def _named_job(self, e: dict) -> dict:
-        """A hand-back names what the thread ran by the wait of the task it ran for (``crunch()``,
-        ``sqlite execute``), where the recorder saw only the callback (``set_result()``)."""
-        task = self.tasks.get(e["task"]) if e.get("task") is not None else None
+    def _named_job(self, e: ev.ThreadJob) -> str:
+        """A hand-back names what the thread ran by the wait of the task it ran for (``thread
+        crunch()``, ``sqlite execute``), where the recorder saw only the callback
+        (``set_result()``)."""
+        task = self.tasks.get(e.task) if e.task is not None else None
         wait = task.waiting_on if task is not None else None
-        if wait and wait.get("kind") == "thread":
-            return {**e, "func": wait["label"].removeprefix("thread ")}
-        return e
+        if wait is not None and wait.kind == "thread":
+            return wait.label
+        return e.func
 
-    def _on_thread_end(self, e: dict) -> None:
-        lane = self.threads.get(e["thread"])
+    def _on_thread_end(self, e: ev.ThreadEnd) -> None:
+        lane = self.threads.get(e.thread)
         if lane is not None:
-            lane.close(e["t"])
+            lane.close(e.t)
 
-    def _on_source(self, e: dict) -> None:
-        if isinstance(e.get("file"), str):
-            self.sources.setdefault(e["file"], e)  # the first digest: the file as it first ran
+    def _on_source(self, e: ev.Source) -> None:
+        self.sources.setdefault(e.file, e)  # the first digest: the file as it first ran
 
-    def _on_output(self, e: dict) -> None:
-        self.outputs.append(Output(e["t"], e["stream"], e["text"]))
-        self.output_times.append(e["t"])
+    def _on_output(self, e: ev.Output) -> None:
+        self.outputs.append(Output(e.t, e.stream, e.text))
+        self.output_times.append(e.t)
 
-    def _on_end(self, e: dict) -> None:
+    def _on_end(self, e: ev.End) -> None:
         self.ended = True
-        self.exit_code = e.get("exit_code")
-        self.error = e.get("error")
-        t = e["t"]
+        self.exit_code = e.exit_code
+        self.error = e.error
+        t = e.t
         for block in self.blocks:
             if block.end is None:
                 block.end = t
@@ -697,7 +704,7 @@ class Timeline:
     def states_at(self, t: int) -> dict[int, str | None]:
         return {task_id: lane.state_at(t) for task_id, lane in self.tasks.items()}
 
-    def group_wait(self, task_id: int, t: int) -> dict | None:
+    def group_wait(self, task_id: int, t: int) -> ev.Wait | None:
         """The gather or TaskGroup wait the task began last at or before ``t``, if any."""
         for start, wait in reversed(self._group_waits.get(task_id, ())):
             if start <= t:

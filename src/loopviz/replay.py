@@ -12,10 +12,11 @@ import heapq
 import json
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loopviz import events as ev
 from loopviz import model
 from loopviz.model import Timeline
 from loopviz.units import clock, duration
@@ -39,7 +40,7 @@ class Replay:
         self.timeline = timeline
         self.index = -1  # the event at the cursor; -1 = before the first
         self.speed = 1.0
-        self._task_events: dict[int, array] | None = None  # task -> its event indices
+        self._task_events: dict[int, array[int]] | None = None  # task -> its event indices
         self._indexed = 0
         self.queues = Queues(timeline)
         self._key_moments: tuple[int, list[KeyMoment]] | None = None
@@ -52,14 +53,14 @@ class Replay:
         return self.timeline.cursor or 0
 
     @property
-    def event(self) -> dict | None:
+    def event(self) -> ev.AnyEvent | None:
         events = self.timeline.events
         return events[self.index] if 0 <= self.index < len(events) else None
 
     def seek_index(self, index: int) -> None:
         events = self.timeline.events
         self.index = min(max(index, -1), len(events) - 1)
-        self.timeline.cursor = events[self.index]["t"] if self.index >= 0 else 0
+        self.timeline.cursor = events[self.index].t if self.index >= 0 else 0
 
     def seek_time(self, t: int) -> None:
         """Put the cursor at ``t``; the event at the cursor is the last one at or before it."""
@@ -86,9 +87,9 @@ class Replay:
 
     def _events_of(self, task_id: int) -> Sequence[int]:
         if self._task_events is None or len(self.timeline.events) != self._indexed:
-            table: dict[int, array] = {}
+            table: dict[int, array[int]] = {}
             for i, event in enumerate(self.timeline.events):
-                task = event.get("task")
+                task = ev.task_of(event)
                 if task is not None:
                     indices = table.get(task)
                     if indices is None:
@@ -111,7 +112,7 @@ class Replay:
             events = timeline.events
             for i in range(self.index + 1, min(self.index + 50, len(events))):
                 event = events[i]
-                if event["ev"] == "block_begin" and event["start"] == block.start:
+                if isinstance(event, ev.BlockBegin) and event.start == block.start:
                     self.seek_index(i)
                     break
             return True
@@ -181,11 +182,11 @@ class Queues:
         self.timeline = timeline
         self._cache: tuple[int, dict[int, int], dict[int, int]] | None = None
         # event index -> the queues after it: (ready tasks, since, sleeping tasks, deadlines)
-        self._checkpoints: dict[int, tuple[array, array, array, array]] = {}
+        self._checkpoints: dict[int, tuple[array[int], ...]] = {}
 
     def after(self, target: int) -> tuple[dict[int, int], dict[int, int]]:
         """(ready task -> since, sleeping task -> deadline) after event ``target``."""
-        start, ready, timers = -1, {}, {}
+        start, ready, timers = -1, dict[int, int](), dict[int, int]()
         last = self._cache
         if last is not None and last[0] <= target:
             start, ready, timers = last
@@ -206,19 +207,17 @@ class Queues:
         return ready, timers
 
 
-def _apply_to_queues(event: dict, ready: dict[int, int], timers: dict[int, int]) -> None:
-    kind = event["ev"]
-    task = event.get("task")
-    if kind in ("create", "ready"):
-        ready[task] = event["t"]
-        timers.pop(task, None)
-    elif kind in ("resume", "done"):
-        ready.pop(task, None)
-        timers.pop(task, None)
-    elif kind == "suspend":
-        deadline = event["waiting_on"].get("deadline")
+def _apply_to_queues(event: ev.AnyEvent, ready: dict[int, int], timers: dict[int, int]) -> None:
+    if isinstance(event, (ev.Create, ev.Ready)):
+        ready[event.task] = event.t
+        timers.pop(event.task, None)
+    elif isinstance(event, (ev.Resume, ev.Done)):
+        ready.pop(event.task, None)
+        timers.pop(event.task, None)
+    elif isinstance(event, ev.Suspend):
+        deadline = event.waiting_on.deadline
         if deadline is not None:
-            timers[task] = deadline
+            timers[event.task] = deadline
 
 
 def _span_state(lane: model.Lane, t: int) -> str | None:
@@ -240,7 +239,7 @@ class Moment:
     timeline: Timeline
     t: int
     index: int  # the event at or before t (-1: none yet)
-    event: dict | None
+    event: ev.AnyEvent | None
     block: model.Block | None  # the block in progress, as a viewer saw it then
     status: str  # blocked | running | idle | between steps | finished | starting
     doing: str  # the loop panel's sentence; it starts with the status in other words
@@ -250,7 +249,7 @@ class Moment:
     ready: list[str]  # labels, in the order they became ready
     timers: list[str]  # "label at 1.234 s", soonest first
     explanation: str
-    stamp: tuple = ()  # what the moment was computed from (see moment_stamp)
+    stamp: Stamp | None = None  # what the moment was computed from (see moment_stamp)
     _states: dict[int, str | None] = field(default_factory=dict)
 
     def lane_state(self, lane: model.TaskLane) -> str | None:
@@ -281,7 +280,11 @@ class Moment:
         return LoopState(doing=self.doing, ready=self.ready, timers=self.timers)
 
 
-def moment_stamp(timeline: Timeline) -> tuple:
+# The horizon, the events taken in, the cursor, and whether the run has ended.
+Stamp = tuple[int, int, int | None, bool]
+
+
+def moment_stamp(timeline: Timeline) -> Stamp:
     """A moment holds while these stay the same: the horizon, the events taken in, the cursor."""
     return (timeline.horizon, len(timeline.events), timeline.cursor, timeline.ended)
 
@@ -334,7 +337,8 @@ def moment_at(timeline: Timeline, index: int, queues: Queues | None = None) -> M
     return moment
 
 
-def _timer_words(pending: list[tuple[int, int]], total: int, name) -> list[str]:
+def _timer_words(pending: list[tuple[int, int]], total: int,
+                 name: Callable[[int | None], str]) -> list[str]:  # fmt: skip
     """``fast at 2.004 s``; timers due at the same millisecond share one entry (``wait #1, wait
     #2 at 0.627 s``), and what the list leaves out is counted, not repeated."""
     words: list[str] = []
@@ -353,9 +357,10 @@ def _explain_moment(moment: Moment) -> str:
     if event is None:
         return "Nothing has happened yet."
     timeline = moment.timeline
-    block_event = event["ev"] in ("block_begin", "block") and block is not None
-    if block is not None and (event["t"] < block.start + timeline.block_threshold_ns
-                              or (event["ev"] not in ("ready", "output") and not block_event)):
+    block_event = isinstance(event, (ev.BlockBegin, ev.Block)) and block is not None
+    if block is not None and (event.t < block.start + timeline.block_threshold_ns
+                              or (not isinstance(event, (ev.Ready, ev.Output))
+                                  and not block_event)):  # fmt: skip
         # the words of the block itself: the event before it is older than what the screen shows
         return _explain_block_now(moment)
     if block_event:
@@ -365,6 +370,7 @@ def _explain_moment(moment: Moment) -> str:
 
 def _explain_block_now(moment: Moment) -> str:
     block = moment.block
+    assert block is not None  # (only said during a block)
     culprit = culprit_words(block)
     held = duration(moment.t - block.start, 2)
     starved = _starved_words(moment.starved_labels, "are", "is")
@@ -416,122 +422,123 @@ def block_headline(timeline: Timeline, block: model.Block, horizon: int | None =
     return f"{text} in {timeline.display_name(block.task)} (no sample yet)"
 
 
-def explain_event(timeline: Timeline, event: dict, moment: Moment | None = None) -> str:
+def explain_event(timeline: Timeline, event: ev.AnyEvent, moment: Moment | None = None) -> str:
     """An event in plain words. With ``moment`` (the cursor's), what depends on the instant (is
     the loop blocked? who is starved?) is read from it; without, as of the event's own time."""
-    kind = event["ev"]
-    name = timeline.display_name(event.get("task")) if "task" in event else ""
-    t = event["t"]
-    if kind == "create":
-        parent = f"{timeline.display_name(event['parent'])} creates" if event.get("parent") else (
-            "asyncio.run creates"
-        )  # fmt: skip
-        site = _short(event.get("where", ""))
-        return f"{parent} {name} ({event.get('coro', '?')}() at {site}); it is ready to run"
-    if kind == "resume":
-        return _explain_resume(timeline, event, name)
-    if kind == "suspend":
-        wait = event.get("waiting_on") or {}
-        until = f" until {clock(wait['deadline'])}" if "deadline" in wait else ""
-        where = f" at {_short(wait['where'])}" if wait.get("where") else ""
-        what = wait.get("label", "something")
-        return f"{name} awaits{where}: it waits on {what}{until} and gives the loop back"
-    if kind == "ready":
-        block = moment.block if moment is not None else timeline.current_block(t)
-        slept = event.get("cause") == "sleep ended"
-        why = "its sleep ended" if slept else _why_ready(timeline, event)
-        if block is not None:
-            return f"{name} is ready ({why}), but the loop is blocked: {name} is starved"
-        return f"{name} is ready ({why}); it runs when the loop gets to it"
-    if kind == "done":
-        outcome = {"returned": "returns", "raised": "raises", "cancelled": "is cancelled"}
-        detail = f" {event['detail']}" if event.get("detail") else ""
-        said = outcome.get(event["outcome"], event["outcome"])
-        return f"{name} {said}{detail}: it is done" + _group_words(timeline, event)
-    if kind in ("block_begin", "block"):
-        return _explain_block(timeline, event, name)
-    if kind in ("thread_start", "thread_end"):
-        thread = timeline.threads.get(event["thread"])
-        label = thread.label if thread is not None else event["thread"]
-        verb = "starts" if kind == "thread_start" else "finishes"
-        return f"worker thread {label} {verb} {event['func']} for {name}"
-    if kind == "thread_job":
-        thread = timeline.threads.get(event["thread"])
-        label = thread.label if thread is not None else event["thread"]
-        whom = f" for {name}" if event.get("task") is not None else ""
-        return f"thread {label} hands the result of {event.get('func') or 'its work'} back to " \
-               f"the loop{whom}"  # fmt: skip
-    if kind == "entry":
-        return f"{name} runs the program's own {event.get('func', '?')}()"
-    if kind == "unseen":
-        return f"the recorder could not see {event.get('count', 'some')} task(s): " \
-               f"{event.get('detail', '')}".rstrip(": ")  # fmt: skip
-    if kind == "idle":
-        return f"the loop waited {duration(t - event['start'])} in select(): nothing was ready"
-    if kind == "output":
-        text = event["text"].rstrip("\n").splitlines()
-        return f"the program writes to {event['stream']}: {text[-1] if text else ''}"
-    if kind == "loop":
-        return f"the event loop starts ({event['impl']})"
-    if kind == "source":
-        return f"the recording notes {event.get('file', '?')} and its digest, to check it later"
-    if kind == "rename":
-        return f"task {event['task']} is renamed {event['name']}"
-    if kind == "unretrieved":
-        return f"{name} raised {event['detail']} and nobody ever retrieved the exception"
-    if kind == "end":
-        error = f" ({event['error']})" if event.get("error") else ""
-        return f"the program ends with exit status {event['exit_code']}{error}"
-    return kind
+    task = ev.task_of(event)
+    name = timeline.display_name(task) if "task" in event.__struct_fields__ else ""
+    t = event.t
+    match event:
+        case ev.Create():
+            parent = "asyncio.run creates" if not event.parent else (
+                f"{timeline.display_name(event.parent)} creates"
+            )  # fmt: skip
+            return f"{parent} {name} ({event.coro}() at {_short(event.where)}); it is ready to run"
+        case ev.Resume():
+            return _explain_resume(timeline, event, name)
+        case ev.Suspend():
+            wait = event.waiting_on
+            until = f" until {clock(wait.deadline)}" if wait.deadline is not None else ""
+            where = f" at {_short(wait.where)}" if wait.where else ""
+            return f"{name} awaits{where}: it waits on {wait.label}{until} and gives the loop back"
+        case ev.Ready():
+            block = moment.block if moment is not None else timeline.current_block(t)
+            slept = event.cause == "sleep ended"
+            why = "its sleep ended" if slept else _why_ready(timeline, event)
+            if block is not None:
+                return f"{name} is ready ({why}), but the loop is blocked: {name} is starved"
+            return f"{name} is ready ({why}); it runs when the loop gets to it"
+        case ev.Done():
+            outcome = {"returned": "returns", "raised": "raises", "cancelled": "is cancelled"}
+            detail = f" {event.detail}" if event.detail else ""
+            said = outcome.get(event.outcome, event.outcome)
+            return f"{name} {said}{detail}: it is done" + _group_words(timeline, event)
+        case ev.BlockBegin() | ev.Block():
+            return _explain_block(timeline, event, name)
+        case ev.ThreadStart() | ev.ThreadEnd():
+            verb = "starts" if isinstance(event, ev.ThreadStart) else "finishes"
+            return f"worker thread {_thread_label(timeline, event.thread)} {verb} {event.func} " \
+                   f"for {name}"  # fmt: skip
+        case ev.ThreadJob():
+            whom = f" for {name}" if event.task is not None else ""
+            return f"thread {_thread_label(timeline, event.thread)} hands the result of " \
+                   f"{event.func or 'its work'} back to the loop{whom}"  # fmt: skip
+        case ev.Entry():
+            return f"{name} runs the program's own {event.func}()"
+        case ev.Unseen():
+            return f"the recorder could not see {event.count or 'some'} task(s): " \
+                   f"{event.detail}".rstrip(": ")  # fmt: skip
+        case ev.Idle():
+            return f"the loop waited {duration(t - event.start)} in select(): nothing was ready"
+        case ev.Output():
+            text = event.text.rstrip("\n").splitlines()
+            return f"the program writes to {event.stream}: {text[-1] if text else ''}"
+        case ev.Loop():
+            return f"the event loop starts ({event.impl})"
+        case ev.Source():
+            return f"the recording notes {event.file} and its digest, to check it later"
+        case ev.Rename():
+            return f"task {event.task} is renamed {event.name}"
+        case ev.Unretrieved():
+            return f"{name} raised {event.detail} and nobody ever retrieved the exception"
+        case ev.End():
+            error = f" ({event.error})" if event.error else ""
+            return f"the program ends with exit status {event.exit_code}{error}"
+    return event.ev
 
 
-def _why_ready(timeline: Timeline, event: dict) -> str:
+def _thread_label(timeline: Timeline, thread: str) -> str:
+    lane = timeline.threads.get(thread)
+    return lane.label if lane is not None else thread
+
+
+def _why_ready(timeline: Timeline, event: ev.Ready) -> str:
     """Why a task awaiting others woke: a failed child of its TaskGroup, or all done."""
-    lane = timeline.tasks.get(event["task"])
-    group = timeline.group_wait(event["task"], event["t"]) if lane is not None else None
-    if group is not None:
-        failed = _failed_children(timeline, group, event["t"])
-        if failed and group.get("label", "").startswith("TaskGroup"):
-            t = event["t"]
-            children = (timeline.tasks.get(c) for c in group.get("children", ()))
+    lane = timeline.tasks.get(event.task)
+    group = timeline.group_wait(event.task, event.t) if lane is not None else None
+    if group is not None and group.in_task_group:
+        failed = _failed_children(timeline, group, event.t)
+        if failed:
+            t = event.t
+            children = (timeline.tasks.get(c) for c in group.children or ())
             if all(c is None or (c.done_at is not None and c.done_at <= t) for c in children):
                 return "the last task of its TaskGroup is done"
             return f"{failed[0].label} in its TaskGroup raised: the group cancels the others"
     return "what it awaited is done"
 
 
-def _failed_children(timeline: Timeline, wait: dict, t: int) -> list[model.TaskLane]:
+def _failed_children(timeline: Timeline, wait: ev.Wait, t: int) -> list[model.TaskLane]:
     """Children of the group that had raised by ``t``, over every wait on that same group (the
     later waits list only the children left)."""
-    ids = dict.fromkeys(wait.get("children", ()))
-    obj = wait.get("obj")
+    ids = dict.fromkeys(wait.children or ())
+    obj = wait.obj
     if obj:
         for waits in timeline._group_waits.values():
             for _start, other in waits:
-                if other.get("obj") == obj:
-                    ids.update(dict.fromkeys(other.get("children", ())))
+                if other.obj == obj:
+                    ids.update(dict.fromkeys(other.children or ()))
     children = (timeline.tasks.get(c) for c in ids)
     return [c for c in children if c is not None and c.outcome == "raised"
             and c.done_at is not None and c.done_at <= t]  # fmt: skip
 
 
-def _group_words(timeline: Timeline, event: dict) -> str:
+def _group_words(timeline: Timeline, event: ev.Done) -> str:
     """After a child of a TaskGroup raised, what its siblings' ends mean."""
-    lane = timeline.tasks.get(event["task"])
-    if lane is None or event["outcome"] != "cancelled" or lane.parent is None:
+    lane = timeline.tasks.get(event.task)
+    if lane is None or event.outcome != "cancelled" or lane.parent is None:
         return ""
-    group = timeline.group_wait(lane.parent, event["t"])
-    if group is None or not group.get("label", "").startswith("TaskGroup"):
+    group = timeline.group_wait(lane.parent, event.t)
+    if group is None or not group.in_task_group:
         return ""
-    failed = _failed_children(timeline, group, event["t"])
+    failed = _failed_children(timeline, group, event.t)
     return f" (its TaskGroup cancelled it because {failed[0].label} raised)" if failed else ""
 
 
-def _explain_resume(timeline: Timeline, event: dict, name: str) -> str:
-    lane = timeline.tasks.get(event["task"])
+def _explain_resume(timeline: Timeline, event: ev.Resume, name: str) -> str:
+    lane = timeline.tasks.get(event.task)
     if lane is None:
         return f"{name} resumes"
-    t = event["t"]
+    t = event.t
     i = bisect_left(lane.starts, t) - 1
     before = lane.spans[i] if i >= 0 else None
     cancelled = lane.outcome == "cancelled" and lane.done_at is not None and (
@@ -541,13 +548,12 @@ def _explain_resume(timeline: Timeline, event: dict, name: str) -> str:
         return f"{name} resumes only to be cancelled: CancelledError is raised at its await"
     if before is not None and before.state == model.READY and i >= 1:
         waited = lane.spans[i - 1]
-        if waited.state == model.WAITING and waited.label.startswith("sleep"):
+        wait = _wait_begun(timeline, lane.id, waited.start)
+        if waited.state == model.WAITING and wait is not None and wait.kind == "sleep":
             late = t - before.start
             lateness = f", {duration(late, 2)} late" if late >= 1_000_000 else ""
-            return (
-                f"{name} resumes: its {waited.label[6:]} sleep ended at {clock(before.start)}"
-                f"{lateness}"
-            )
+            length = f"{wait.delay_ns / 1e9:g}s " if wait.delay_ns is not None else ""
+            return f"{name} resumes: its {length}sleep ended at {clock(before.start)}{lateness}"
         if waited.state == model.WAITING:
             return _explain_wait_over(timeline, lane, waited, t, name)
     if before is not None and before.label == "scheduled":
@@ -555,11 +561,22 @@ def _explain_resume(timeline: Timeline, event: dict, name: str) -> str:
     return f"{name} resumes"
 
 
-def _explain_wait_over(timeline, lane, waited: model.Span, t: int, name: str) -> str:
+def _wait_begun(timeline: Timeline, task: int, t: int) -> ev.Wait | None:
+    """The wait of the task's suspend at ``t`` (the start of one of its waiting spans)."""
+    first = bisect_left(timeline.times, t)
+    last = bisect_right(timeline.times, t)
+    for event in timeline.events.iter_range(first, last):
+        if isinstance(event, ev.Suspend) and event.task == task:
+            return event.waiting_on
+    return None
+
+
+def _explain_wait_over(timeline: Timeline, lane: model.TaskLane, waited: model.Span, t: int,
+                       name: str) -> str:  # fmt: skip
     group = timeline.group_wait(lane.id, waited.start)
-    if group is not None and group.get("label", "").startswith("TaskGroup"):
+    if group is not None and group.in_task_group:
         failed = _failed_children(timeline, group, t)
-        children = [timeline.tasks.get(c) for c in group.get("children", ())]
+        children = [timeline.tasks.get(c) for c in group.children or ()]
         left = [c for c in children if c is not None and (c.done_at is None or c.done_at > t)]
         if failed and left:
             return (f"{name} resumes: {failed[0].label} in its TaskGroup raised, so the group "
@@ -575,28 +592,27 @@ def _explain_wait_over(timeline, lane, waited: model.Span, t: int, name: str) ->
     return f"{name} resumes: {waited.label} is done"
 
 
-def _waits_again(timeline: Timeline, lane: model.TaskLane, t: int, group: dict) -> bool:
+def _waits_again(timeline: Timeline, lane: model.TaskLane, t: int, group: ev.Wait) -> bool:
     """Does the step that begins at ``t`` end by waiting on the same group again?"""
     j = bisect_right(lane.starts, t)  # the span after this step
     if j >= len(lane.starts) or lane.spans[j].state != model.WAITING:
         return False
     again = timeline.group_wait(lane.id, lane.starts[j])
-    return again is not None and again is not group and again.get("obj") == group.get("obj")
+    return again is not None and again is not group and again.obj == group.obj
 
 
-def _explain_block(timeline: Timeline, event: dict, name: str) -> str:
+def _explain_block(timeline: Timeline, event: ev.BlockBegin | ev.Block, name: str) -> str:
     """A block's event as of its own time (the event log): the starved as of then."""
-    block = next((b for b in timeline.blocks if b.start == event["start"]), None)
+    block = next((b for b in timeline.blocks if b.start == event.start), None)
+    end = event.end if isinstance(event, ev.Block) else None
     if block is None:
-        block = model.Block(event.get("task"), event["start"], event.get("end"),
-                            event.get("where", ""), event.get("code", ""), [],
-                            bool(event.get("gil")))  # fmt: skip
+        block = model.Block(event.task, event.start, end, event.where, event.code, [], event.gil)
     culprit = culprit_words(block)
-    if event["ev"] == "block_begin":
-        starved = [lane.label for lane in timeline.starved(block, event["t"])]
+    if end is None:
+        starved = [lane.label for lane in timeline.starved(block, event.t)]
         return f"{name} blocks the loop: {culprit}" + _starved_words(starved, "are", "is")
-    starved = [lane.label for lane in timeline.starved(block, event["end"])]
-    length = duration(event["end"] - event["start"], 2)
+    starved = [lane.label for lane in timeline.starved(block, end)]
+    length = duration(end - event.start, 2)
     return f"the loop is free again after {length}: {name} held it with {culprit}" + (
         _starved_words(starved, "were", "was")
     )  # fmt: skip
@@ -622,37 +638,36 @@ def key_moments(timeline: Timeline) -> list[KeyMoment]:
     threshold = timeline.block_threshold_ns
     blocks = {block.start: block for block in timeline.blocks}
     for i, event in enumerate(timeline.events):
-        kind = event["ev"]
-        if kind in ("block_begin", "block") and event["start"] not in seen_blocks:
-            seen_blocks.add(event["start"])
-            holder = timeline.display_name(event.get("task"))
-            at, t = i, event["t"]
-            if kind == "block":  # no word from the watchdog while it lasted: where it began to be
-                t = min(event["start"] + threshold, event["end"])
+        if isinstance(event, (ev.BlockBegin, ev.Block)) and event.start not in seen_blocks:
+            seen_blocks.add(event.start)
+            holder = timeline.display_name(event.task)
+            at, t = i, event.t
+            if isinstance(event, ev.Block):  # no word from the watchdog while it lasted: where
+                t = min(event.start + threshold, event.end)  # it began to be one
                 at = bisect_right(timeline.times, t) - 1
             why = (f"Why it matters: until {holder} awaits, the loop cannot switch tasks: "
                    "everything else freezes.")
-            block = blocks.get(event["start"])
+            block = blocks.get(event.start)
             if not starved_yet and block is not None and timeline.starved(block, t):
                 starved_yet = True  # the first starved tasks are already waiting: say it here
                 why += " Ready tasks starve."
             found.append(KeyMoment(at, t, "block", why))
-        elif kind == "ready" and not starved_yet:
-            block = next((b for b in blocks.values() if b.start + threshold <= event["t"]
-                          and (b.end is None or event["t"] < b.end)), None)  # fmt: skip
-            if block is not None and event["task"] != block.task:
+        elif isinstance(event, ev.Ready) and not starved_yet:
+            block = next((b for b in blocks.values() if b.start + threshold <= event.t
+                          and (b.end is None or event.t < b.end)), None)  # fmt: skip
+            if block is not None and event.task != block.task:
                 starved_yet = True
-                name = timeline.display_name(event["task"])
-                found.append(KeyMoment(i, event["t"], "starvation",
+                name = timeline.display_name(event.task)
+                found.append(KeyMoment(i, event.t, "starvation",
                                        f"Why it matters: {name} could run, but the loop is "
                                        "held: its wait grows for nothing."))
-        elif kind == "done" and event.get("outcome") == "raised":
-            name = timeline.display_name(event["task"])
-            found.append(KeyMoment(i, event["t"], "exception",
+        elif isinstance(event, ev.Done) and event.outcome == "raised":
+            name = timeline.display_name(event.task)
+            found.append(KeyMoment(i, event.t, "exception",
                                    f"Why it matters: the exception leaves {name}; whoever "
                                    "awaits it (await, gather, TaskGroup) gets it next."))
-        elif kind == "end":
-            found.append(KeyMoment(i, event["t"], "end",
+        elif isinstance(event, ev.End):
+            found.append(KeyMoment(i, event.t, "end",
                                    "Why it matters: the whole run is on screen: compare how "
                                    "long it took with how long tasks waited."))
     return sorted(found, key=lambda k: (k.t, k.index))

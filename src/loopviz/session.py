@@ -22,8 +22,10 @@ from io import FileIO
 from pathlib import Path
 from typing import IO, Any
 
+from loopviz import events as ev
 from loopviz import wire
-from loopviz.merger import ChildExit, Event, Merger
+from loopviz.events import AnyEvent
+from loopviz.merger import ChildExit, Merger
 from loopviz.model import Timeline
 from loopviz.trace import TraceWriter
 
@@ -33,7 +35,7 @@ _clock = time.perf_counter_ns
 # SUMMARY_KINDS say (blocks, the end). See docs/long-runs.md.
 MAX_MODEL_EVENTS = 1_000_000
 # Past the cap, the view still takes these in: a block hours into a run is still shown.
-SUMMARY_KINDS = frozenset({"block_begin", "block", "unretrieved", "end"})
+SUMMARY_KINDS = (ev.BlockBegin, ev.Block, ev.Unretrieved, ev.End)
 # Events read from the child but not yet taken in by poll() before the reader stops reading.
 MAX_BACKLOG_EVENTS = 200_000
 
@@ -58,7 +60,7 @@ class Target:
 @dataclass(frozen=True)
 class _Frame:
     watermark: int
-    events: list[Event]
+    events: list[AnyEvent]
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class Session:
         self._room = threading.Condition()
         self._open_streams = 0
         self._writer: TraceWriter | None = None
-        self._unwritten: list[Event] = []
+        self._unwritten: list[AnyEvent] = []
         self._started_at = 0
         self.broken_reason: str | None = None
         self._trace_closed = False
@@ -222,7 +224,7 @@ class Session:
             return self.timeline.end_t
         return _clock() - t0
 
-    def poll(self, timeout: float | None = None) -> list[Event]:
+    def poll(self, timeout: float | None = None) -> list[AnyEvent]:
         """Take in what the readers have, and return the events released in time order."""
         try:
             item = self._inbox.get(timeout=timeout) if timeout else self._inbox.get_nowait()
@@ -260,7 +262,7 @@ class Session:
             if item.broken is not None:
                 self.broken_reason = item.broken
 
-    def _feed_model(self, events: list[Event]) -> None:
+    def _feed_model(self, events: list[AnyEvent]) -> None:
         room = self.max_model_events - len(self.timeline.events)
         if room >= len(events):
             self.timeline.add_events(events)
@@ -269,7 +271,7 @@ class Session:
         if not self.model_full:
             self.model_full = True
             self.timeline.end_detail()
-        self.timeline.add_events(e for e in events[max(room, 0) :] if e["ev"] in SUMMARY_KINDS)
+        self.timeline.add_events(e for e in events[max(room, 0) :] if isinstance(e, SUMMARY_KINDS))
 
     def _finish(self, returncode: int) -> None:
         self.exit_code = _exit_status(returncode)
@@ -284,7 +286,7 @@ class Session:
         )
         self.finished = True
 
-    def _persist(self, events: list[Event]) -> None:
+    def _persist(self, events: list[AnyEvent]) -> None:
         """Append to the trace; the header waits (briefly) until the loop's kind is known.
 
         A write that fails (disk full, file system gone) stops the trace, not the run: the

@@ -18,6 +18,7 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
+from loopviz import events as ev
 from loopviz.awaittree import WaitState
 from loopviz.model import Timeline
 
@@ -75,21 +76,20 @@ def focus_at(timeline: Timeline, index: int, waits: WaitState) -> Focus | None:
     if index < 0:
         return None
     event = timeline.events[index]
-    kind = event["ev"]
-    task = event.get("task")
+    task = ev.task_of(event)
     block = timeline.current_block()
     if block is not None and block.where:
         return _focus(timeline, block.where, "block", block.task)
-    if kind in ("block", "block_begin") and event.get("where"):
-        return _focus(timeline, event["where"], "held", task)
-    if kind == "suspend":
-        return _focus(timeline, (event.get("waiting_on") or {}).get("where") or "", "await", task)
-    if kind == "create":
-        return _focus(timeline, event.get("where") or "", "spawn", task)
+    if isinstance(event, (ev.Block, ev.BlockBegin)) and event.where:
+        return _focus(timeline, event.where, "held", task)
+    if isinstance(event, ev.Suspend):
+        return _focus(timeline, event.waiting_on.where, "await", task)
+    if isinstance(event, ev.Create):
+        return _focus(timeline, event.where, "spawn", task)
     running = timeline.running_at(timeline.horizon)
     if running:
         return _running_line(timeline, index, running[0].id)
-    paused = waits.paused.get(task) if isinstance(task, int) else None
+    paused = waits.paused.get(task) if task is not None else None
     if paused is not None:
         return _focus(timeline, paused.where, "paused", task)
     return None
@@ -100,18 +100,14 @@ def _running_line(timeline: Timeline, index: int, task: int) -> Focus | None:
     resumed from."""
     events = timeline.events
     for event in events.iter_range(index + 1, index + 1 + LOOKAHEAD):
-        if event.get("task") != task:
-            continue
-        if event["ev"] == "suspend":
-            where = (event.get("waiting_on") or {}).get("where") or ""
-            return _focus(timeline, where, "running", task)
-        if event["ev"] == "done":
+        if isinstance(event, ev.Suspend) and event.task == task:
+            return _focus(timeline, event.waiting_on.where, "running", task)
+        if isinstance(event, ev.Done) and event.task == task:
             break
     before = list(events.iter_range(max(index - LOOKBACK, 0), index + 1))
     for event in reversed(before):
-        if event.get("task") == task and event["ev"] == "suspend":
-            where = (event.get("waiting_on") or {}).get("where") or ""
-            return _focus(timeline, where, "resumed", task)
+        if isinstance(event, ev.Suspend) and event.task == task:
+            return _focus(timeline, event.waiting_on.where, "resumed", task)
     return None
 
 
@@ -154,12 +150,12 @@ def file_near(timeline: Timeline, index: int) -> str:
     return ""
 
 
-def event_where(event: dict) -> str:
-    kind = event["ev"]
-    if kind == "suspend":
-        return (event.get("waiting_on") or {}).get("where") or ""
-    if kind in ("create", "block", "block_begin"):
-        return event.get("where") or ""
+def event_where(event: ev.AnyEvent) -> str:
+    """The line an event names: a suspend's await, a block's culprit, a task's spawn site."""
+    if isinstance(event, ev.Suspend):
+        return event.waiting_on.where
+    if isinstance(event, (ev.Create, ev.Block, ev.BlockBegin)):
+        return event.where
     return ""
 
 
@@ -200,8 +196,8 @@ class SourceFiles:
             return Source(file, None, f"{file} is not a Python source file, so it is not shown.")
         recorded = self.timeline.sources.get(file)
         candidates = [self.cwd / file]
-        if recorded is not None and isinstance(recorded.get("path"), str):
-            candidates.insert(0, Path(recorded["path"]))
+        if recorded is not None and recorded.path:
+            candidates.insert(0, Path(recorded.path))
         found: list[tuple[Path, bytes]] = []
         error = ""
         for path in dict.fromkeys(candidates):
@@ -216,14 +212,14 @@ class SourceFiles:
             if error:
                 return Source(file, None, error)
             if recorded is not None:
-                where = recorded.get("path") or file
+                where = recorded.path or file
                 return Source(file, None, f"{file} is not on this machine (it was {where}).")
             return Source(file, None, f"{file} cannot be found from {self.cwd}.")
         if recorded is None:
             path, data = found[0]
             notice = f"Not checked: the trace has no digest of {file}."
             return Source(file, _lines(data), notice, path)
-        digest = recorded.get("sha256")
+        digest = recorded.sha256
         for path, data in found:
             if hashlib.sha256(data).hexdigest() == digest:
                 return Source(file, _lines(data), "", path)

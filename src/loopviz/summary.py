@@ -15,7 +15,7 @@ from loopviz.units import clock, duration
 def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
     tasks = [lane for lane in timeline.tasks.values() if not lane.internal]
     internal = len(timeline.tasks) - len(tasks)
-    outcomes = {}
+    outcomes: dict[str, int] = {}
     for lane in tasks:
         key = lane.outcome or "unfinished"
         outcomes[key] = outcomes.get(key, 0) + 1
@@ -55,9 +55,8 @@ def summarize(timeline: Timeline, trace_path: str | None = None) -> str:
     if timeline.unrecorded:
         lines.append(f"not recorded on this loop: {timeline.unrecorded}")
     for notice in timeline.unseen:
-        count = notice.get("count")
-        lines.append(f"the recorder could not see {count if count else 'some'} task(s)"
-                     + (f": {notice['detail']}" if notice.get("detail") else ""))  # fmt: skip
+        lines.append(f"the recorder could not see {notice.count or 'some'} task(s)"
+                     + (f": {notice.detail}" if notice.detail else ""))  # fmt: skip
     if trace_path:
         lines.append(f"trace written to {trace_path}")
     return "\n".join(lines)

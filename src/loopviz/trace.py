@@ -4,6 +4,12 @@ JSON Lines, optionally gzip-compressed; a header line, then events sorted by ``t
 incremental, so a run that dies still leaves a readable trace. Reading accepts a truncated last
 line (the mark of a run cut short) and refuses anything that is not a loopviz trace, or is from a
 newer major version, with a message a person can act on. Reading never executes anything.
+
+Each event line is decoded and checked against its kind's definition (loopviz.events) in one
+step. A damaged line (not JSON, or JSON that is not an event of a known shape) stops the reading
+there, as a trace cut short does: what came before stays, and one sentence names the line and
+what is wrong with it. A line of a kind this version does not know is skipped, as the format's
+compatibility rule asks (docs/trace-format.md).
 """
 
 from __future__ import annotations
@@ -15,10 +21,13 @@ import itertools
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from io import BufferedIOBase
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
+from loopviz.events import KINDS, AnyEvent, Time
 from loopviz.model import Timeline, paused_gc
 
 FORMAT_NAME = "loopviz-trace"
@@ -28,31 +37,43 @@ MAX_TRACE_BYTES = 1 << 30
 FORMAT_VERSION = 1
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder()
+_header_decoder = msgspec.json.Decoder()
+_event_decoder = msgspec.json.Decoder(AnyEvent)
+
+
+class _AnyKind(msgspec.Struct):
+    """What any event line has, whatever its kind: read to tell a kind this reader does not know
+    (skipped) from a damaged line."""
+
+    ev: str
+    t: Time
+
+
+_kind_decoder = msgspec.json.Decoder(_AnyKind)
 
 
 class TraceError(Exception):
     """A trace file that cannot be read; the message says why and what to do."""
 
 
-def _open_binary(path: Path, mode: str):
+def _open_for_writing(path: Path) -> BufferedIOBase:
     if path.suffix == ".gz":
-        return gzip.open(path, mode, compresslevel=6) if "w" in mode else gzip.open(path, mode)
-    return open(path, mode)
+        return gzip.open(path, "wb", compresslevel=6)
+    return open(path, "wb")
 
 
 class TraceWriter:
     """Appends events to a trace file as they come, flushing often enough to survive a crash."""
 
-    def __init__(self, path: Path | str, header: dict) -> None:
+    def __init__(self, path: Path | str, header: dict[str, Any]) -> None:
         self.path = Path(path)
-        self._file = _open_binary(self.path, "wb")
+        self._file = _open_for_writing(self.path)
         self._file.write(
             _encoder.encode({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header})
         )
         self._file.write(b"\n")
 
-    def write(self, events: list[dict]) -> None:
+    def write(self, events: list[AnyEvent]) -> None:
         if not events:
             return
         self._file.write(b"\n".join(_encoder.encode(event) for event in events) + b"\n")
@@ -72,14 +93,14 @@ class TraceWriter:
 
 @dataclass
 class Trace:
-    header: dict
-    events: list[dict] = field(default_factory=list)
+    header: dict[str, Any]
+    events: list[AnyEvent] = field(default_factory=list)
     truncated: bool = False  # the file ended mid-line or mid-stream: the run was cut short
 
 
-def read_header(first_line: bytes, source: str) -> dict:
+def read_header(first_line: bytes, source: str) -> dict[str, Any]:
     try:
-        header = _decoder.decode(first_line)
+        header = _header_decoder.decode(first_line)
     except msgspec.DecodeError:
         raise TraceError(f"{source} is not a loopviz trace (its first line is not JSON).") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
@@ -127,7 +148,7 @@ def iter_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
 
 
 def read_trace(path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
-    """The whole trace in memory: its header and every event as a dict."""
+    """The whole trace in memory: its header and every event."""
     trace, events = _open(path, max_bytes)
     with paused_gc():
         trace.events = list(events)
@@ -148,8 +169,8 @@ class TraceLoader:
     trace while it loads. The events go straight into the timeline's compact store as they are
     read (``trace.events`` stays empty): a million-event trace never sits in memory as dicts.
 
-    A line that is not JSON ends the loading: ``error`` says so, and what came before it stays,
-    as for a trace cut short."""
+    A damaged line ends the loading: ``error`` says which and why, and what came before it
+    stays, as for a trace cut short."""
 
     def __init__(self, path: Path | str, max_bytes: int = MAX_TRACE_BYTES) -> None:
         self.trace, self._events = _open(path, max_bytes)
@@ -181,7 +202,7 @@ class TraceLoader:
         gc.freeze()
 
 
-def _open(path: Path | str, max_bytes: int) -> tuple[Trace, Iterator[dict]]:
+def _open(path: Path | str, max_bytes: int) -> tuple[Trace, Iterator[AnyEvent]]:
     """Check the file and read its header; the events follow from the returned iterator, which
     sets ``trace.truncated`` when it is done."""
     path = Path(path)
@@ -208,17 +229,39 @@ def _open(path: Path | str, max_bytes: int) -> tuple[Trace, Iterator[dict]]:
     return trace, _events(trace, lines, source)
 
 
-def _events(trace: Trace, lines: Iterator[tuple[bytes, bool]], source: str) -> Iterator[dict]:
+def _events(
+    trace: Trace, lines: Iterator[tuple[bytes, bool]], source: str
+) -> Iterator[AnyEvent]:
     last = None
-    for line, complete in lines:
+    for number, (line, complete) in enumerate(lines, 2):  # (the header is line 1)
         if not line:
             continue
         try:
-            last = _decoder.decode(line)
-        except msgspec.DecodeError:
-            if complete:
-                raise TraceError(f"{source} has a line that is not JSON: {line[:60]!r}") from None
-            trace.truncated = True
-            return
+            last = _event_decoder.decode(line)
+        except msgspec.DecodeError as exc:  # (a ValidationError is one too)
+            if not complete:  # the last line, cut short: the run was
+                trace.truncated = True
+                return
+            if _unknown_kind(line):
+                continue
+            raise TraceError(damaged_line(source, number, line, exc)) from None
         yield last
-    trace.truncated = last is None or last.get("ev") != "end"
+    trace.truncated = last is None or last.ev != "end"
+
+
+def _unknown_kind(line: bytes) -> bool:
+    """Is this an event of a kind added by a later version (which readers skip)?"""
+    try:
+        return _kind_decoder.decode(line).ev not in KINDS
+    except msgspec.DecodeError:
+        return False
+
+
+def damaged_line(source: str, number: int, line: bytes, error: msgspec.DecodeError) -> str:
+    """One sentence: which line of the trace is damaged, and how."""
+    if not isinstance(error, msgspec.ValidationError):
+        return f"{source} line {number} is not JSON: {line[:60]!r}."
+    problem, _, path = str(error).partition(" - at `$")
+    problem = problem[0].lower() + problem[1:]
+    where = f" in `{path.rstrip('`').lstrip('.')}`" if path else ""
+    return f"{source} line {number} is not a loopviz event: {problem}{where}."

@@ -20,8 +20,12 @@ import asyncio.streams
 import asyncio.subprocess
 import asyncio.taskgroups
 import asyncio.tasks
+import contextlib
+import itertools
 import os
+import weakref
 from collections.abc import Callable, Iterable
+from functools import partial
 from gc import get_referents
 from types import AsyncGeneratorType, CodeType, CoroutineType, FrameType, GeneratorType
 from typing import Any
@@ -53,17 +57,33 @@ _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 
 
 class ObjectIds:
-    """Small, stable ids for the objects tasks wait on, so waits on one Lock share an id."""
+    """Small ids for the objects tasks wait on: one per object, for the whole run, so waits on
+    one Lock share an id and no two objects ever get the same one.
+
+    An object is held by weak reference (keyed on ``id()``, so objects that define ``__eq__``
+    stay apart), and its entry goes when it dies: the table holds live objects only, and a new
+    object at a dead one's address gets a new id. An object that cannot be weakly referenced
+    gets a new id at each wait: waits on it are not linked, rather than linked to a stranger."""
 
     def __init__(self) -> None:
-        self._ids: dict[int, int] = {}
+        self._ids: dict[int, tuple[int, weakref.ref[object]]] = {}
+        self._numbers = itertools.count(1)
 
     def of(self, obj: object) -> int:
         key = id(obj)
         found = self._ids.get(key)
-        if found is None:
-            found = self._ids[key] = len(self._ids) + 1
-        return found
+        if found is not None and found[1]() is obj:
+            return found[0]
+        number = next(self._numbers)
+        # (no weak reference to an object of a __slots__ class without __weakref__: not kept)
+        with contextlib.suppress(TypeError):
+            self._ids[key] = (number, weakref.ref(obj, partial(self._forget, key)))
+        return number
+
+    def _forget(self, key: int, ref: weakref.ref[object]) -> None:
+        found = self._ids.get(key)
+        if found is not None and found[1] is ref:  # (not a newer object's entry)
+            del self._ids[key]
 
 
 def _private_code(owner: object, name: str) -> CodeType:

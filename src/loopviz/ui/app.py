@@ -447,9 +447,9 @@ class LoopvizApp(App):
         text.append((", ".join(moment.ready) or "empty") + "\n", style="#ffaf00")
         text.append("timers: ", style="#8a8a8a")
         text.append(", ".join(moment.timers[:4]) or "none", style="#87afff")
-        unseen = sum(int(e.get("count") or 0) for e in self.timeline.unseen)
+        unseen = sum(notice.count for notice in self.timeline.unseen)
         if self.timeline.unseen:
-            detail = self.timeline.unseen[-1].get("detail", "")
+            detail = self.timeline.unseen[-1].detail
             text.append(f"\nNot shown: {unseen or 'some'} task(s) the recorder could not see "
                         f"({detail})", style="#ff8700")  # fmt: skip
         self._show("#loop-panel", text)
@@ -499,8 +499,8 @@ class LoopvizApp(App):
         for i in range(self._events_shown, end):
             event = timeline.events[i]
             latest = self.replay is not None and i == end - 1
-            text = Text(f"{clock(event['t']):>10}  ", style="#8a8a8a")
-            text.append(f"{event['ev']:<12} ", style="bold #87afff")
+            text = Text(f"{clock(event.t):>10}  ", style="#8a8a8a")
+            text.append(f"{event.ev:<12} ", style="bold #87afff")
             words = explain_event(timeline, event)
             text.append(words, style="bold #000000 on #ffd700" if latest else "#e4e4e4")
             log.write(text)
