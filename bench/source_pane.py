@@ -30,9 +30,9 @@ from ui_frames import frame  # noqa: E402
 
 from loopviz.awaittree import WaitIndex  # noqa: E402
 from loopviz.model import Timeline  # noqa: E402
+from loopviz.painter import Painter, Viewport  # noqa: E402
 from loopviz.ui.app import LoopvizApp  # noqa: E402
 from loopviz.ui.awaittree import AwaitTreePanel  # noqa: E402
-from loopviz.ui.painter import Painter, Viewport  # noqa: E402
 from loopviz.ui.source import CodeColumn, SourcePane  # noqa: E402
 
 HERE = "bench/source_pane.py"

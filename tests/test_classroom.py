@@ -319,7 +319,7 @@ def test_a_block_in_c_code_holding_the_gil_is_said_in_plain_words():
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)])
 async def test_ascii_puts_only_ascii_on_screen(size):
     from loopviz.catalogue import find
-    from loopviz.ui.painter import ASCII_THEME
+    from loopviz.painter import ASCII_THEME
 
     _trace, timeline = load_timeline(DATA / "offload.jsonl")  # a worker thread, µs durations
     app = LoopvizApp(timeline=timeline, title="offload.py", theme=ASCII_THEME,
@@ -454,7 +454,7 @@ async def test_a_paused_live_view_keeps_its_scale_while_the_script_runs(tmp_path
 
 
 async def test_at_80x24_in_classroom_the_lane_holding_the_loop_is_brought_into_sight():
-    from loopviz.ui.painter import CLASSROOM_THEME
+    from loopviz.painter import CLASSROOM_THEME
 
     _trace, timeline = load_timeline(DATA / "web_server.jsonl")
     app = LoopvizApp(timeline=timeline, title="web_server.py", theme=CLASSROOM_THEME)

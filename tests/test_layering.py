@@ -1,4 +1,5 @@
-"""The recorder, the session and the model must never pull in UI code (docs/development.md)."""
+"""The recorder, the session and the model must never pull in UI code, and the painter never
+Textual (docs/development.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,18 @@ def test_core_modules_import_no_ui_code():
         "import loopviz.replay, loopviz.export, loopviz.compare, loopviz.catalogue\n"
         "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
         "print(','.join(ui))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_the_painter_uses_rich_alone():
+    """Exports draw with the painter outside any app: it must never pull in Textual."""
+    probe = (
+        "import sys\n"
+        "import loopviz.painter\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] == 'textual')))\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -17,9 +17,9 @@ import pytest
 from conftest import REPO
 from loopviz.compare import comparison_lines
 from loopviz.export import perfetto, picture
+from loopviz.painter import DEFAULT_THEME
 from loopviz.trace import load_timeline
 from loopviz.ui.compare import CompareApp
-from loopviz.ui.painter import DEFAULT_THEME
 from loopviz.ui.timeline import TimelineView
 
 DATA = REPO / "tests" / "data"

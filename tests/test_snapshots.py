@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from conftest import REPO
 from loopviz.catalogue import find
+from loopviz.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
-from loopviz.ui.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
 
 SIZE = (120, 36)
 

@@ -14,13 +14,13 @@ from test_app import BLOCKING as BLOCKING_SCRIPT
 
 from conftest import REPO, wait_until
 from loopviz.awaittree import WaitIndex
+from loopviz.painter import ASCII_THEME
 from loopviz.replay import Replay
 from loopviz.session import Session, Target
 from loopviz.sourcecode import Focus, SourceFiles, focus_at, next_event_at
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
 from loopviz.ui.awaittree import AwaitTreePanel
-from loopviz.ui.painter import ASCII_THEME
 from loopviz.ui.source import CodeColumn, SourcePane
 from loopviz.ui.timeline import TimelineView
 

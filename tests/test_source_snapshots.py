@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO
+from loopviz.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
-from loopviz.ui.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
 
 WIDE = (160, 45)
 

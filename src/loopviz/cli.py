@@ -59,7 +59,7 @@ def _view_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _theme(options: argparse.Namespace):
-    from loopviz.ui.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
+    from loopviz.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
 
     if options.classroom:
         return CLASSROOM_THEME

@@ -6,7 +6,7 @@ thread; an "event loop" track with busy, idle and blocked slices; flows from the
 another (where the wake-up happened inside a step) to the step it woke.
 
 Pictures (svg, png, txt) print the app's own rows through a Rich console, so they look like the
-app. That part imports the UI painter, and only when a picture is asked for.
+app. That part imports the painter (Rich, no Textual), and only when a picture is asked for.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 1
     from rich.text import Text
 
     from loopviz.compare import describe
-    from loopviz.ui.painter import THEMES, Painter, Viewport
+    from loopviz.painter import THEMES, Painter, Viewport
 
     painter = Painter(THEMES[theme_name])
     lanes = timeline.visible_tasks()

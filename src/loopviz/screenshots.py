@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loopviz.export import svg_to_png
+from loopviz.painter import THEMES
 from loopviz.session import Session, Target
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
-from loopviz.ui.painter import THEMES
 
 SIZE = (120, 36)
 

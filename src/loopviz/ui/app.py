@@ -31,6 +31,7 @@ from textual.widgets import Footer, Input, RichLog, Static
 from loopviz import model
 from loopviz.catalogue import Scenario
 from loopviz.model import Timeline
+from loopviz.painter import DEFAULT_THEME, Painter, Theme
 from loopviz.replay import Bookmarks, Moment, Queues, Replay, explain_event, moment_at
 from loopviz.session import Session
 from loopviz.sourcecode import next_event_at
@@ -38,7 +39,6 @@ from loopviz.trace import TraceLoader
 from loopviz.ui.ascii import AsciiFilter
 from loopviz.ui.awaittree import AwaitTreePanel
 from loopviz.ui.help import HelpScreen
-from loopviz.ui.painter import DEFAULT_THEME, Painter, Theme
 from loopviz.ui.source import CodeColumn, SourcePane
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock, duration

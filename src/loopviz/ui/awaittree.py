@@ -15,7 +15,7 @@ from textual.widget import Widget
 
 from loopviz import model
 from loopviz.awaittree import ASCII, BOX, Tree, tree_rows
-from loopviz.ui.painter import Theme
+from loopviz.painter import Theme
 from loopviz.units import clock
 
 _STATE_STYLES = {

@@ -18,8 +18,8 @@ from textual.widgets import Footer, Static
 
 from loopviz.compare import describe
 from loopviz.model import Timeline
+from loopviz.painter import Painter, Theme
 from loopviz.replay import Replay
-from loopviz.ui.painter import Painter, Theme
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock
 

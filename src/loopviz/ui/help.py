@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from loopviz import model
-from loopviz.ui.painter import Theme
+from loopviz.painter import Theme
 
 STATES = [
     (model.RUNNING, "running", "a step of the task is executing on the loop"),

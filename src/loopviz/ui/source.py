@@ -28,9 +28,9 @@ from textual.widget import Widget
 from loopviz import model
 from loopviz.awaittree import WaitIndex, WaitState, await_tree
 from loopviz.model import Timeline
+from loopviz.painter import Theme
 from loopviz.sourcecode import Focus, Source, SourceFiles, file_near, focus_at, paused_at
 from loopviz.ui.awaittree import AwaitTreePanel
-from loopviz.ui.painter import Theme
 
 WIDE = 140  # columns from which the code column is shown unless ``c`` hid it
 HIGHLIGHT_ALL_UP_TO = 3_000  # lines: a bigger file is highlighted a window at a time

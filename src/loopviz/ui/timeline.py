@@ -21,8 +21,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from loopviz.model import TaskLane, Timeline
+from loopviz.painter import Painter, Viewport
 from loopviz.replay import Moment, moment_stamp
-from loopviz.ui.painter import Painter, Viewport
 
 PINNED_ROWS = 2  # axis and loop lane
 MIN_SPAN_NS = 4_000_000_000  # a live run starts by showing 4 s, so early steps are not huge
