@@ -77,6 +77,11 @@ class LoopvizApp(App):
         Binding("c", "toggle_code", "Code", show=False),
     ]
 
+    @classmethod
+    def key_bindings(cls) -> list[Binding]:
+        """Every key of the app, its own and the timeline's: the help and the README list these."""
+        return [b for b in (*cls.BINDINGS, *TimelineView.BINDINGS) if isinstance(b, Binding)]
+
     def __init__(
         self,
         session: Session | None = None,
@@ -635,7 +640,7 @@ class LoopvizApp(App):
         self._redraw()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.lane_theme))
+        self.push_screen(HelpScreen(self.lane_theme, self.key_bindings()))
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
