@@ -117,8 +117,13 @@ def legend(theme: Theme, bindings: Iterable[Binding]) -> Text:
     text.append("  (what the lanes show: further down)\n", style="#8a8a8a")
     for key, does in key_table(bindings):
         if theme.ascii:  # arrows in words: "<" and ">" are keys of their own
-            for arrow, word in (("shift+← shift+→", "shift+left/right"), ("←", "left"),
-                                ("→", "right"), ("↑", "up"), ("↓", "down")):
+            for arrow, word in (
+                ("shift+← shift+→", "shift+left/right"),
+                ("←", "left"),
+                ("→", "right"),
+                ("↑", "up"),
+                ("↓", "down"),
+            ):
                 key = key.replace(arrow, word)
         text.append(f"  {key:<17}", style="bold #87afff")
         text.append(f"{does}\n")
