@@ -248,15 +248,29 @@ def write_big_trace(path, tasks: int, steps: int, damage_at: int | None = None) 
 
 async def test_a_big_trace_is_shown_while_it_loads_and_ends_at_its_last_event(tmp_path):
     path = tmp_path / "big.jsonl"
-    total = write_big_trace(path, tasks=50, steps=LOAD_BATCH // 100 + 10)
+    total = write_big_trace(path, tasks=50, steps=3 * LOAD_BATCH // 100 + 10)  # 4 batches
     loader = TraceLoader(path)
     assert loader.load(LOAD_BATCH) and len(loader.timeline.events) == LOAD_BATCH
     app = LoopvizApp(loader=loader, title="big", trace_path=path)
+    shown_while_loading = []  # (events in, the header) each time the app asks for a batch
+    load = loader.load
+
+    def load_and_look(count: int | None = None) -> bool:
+        shown_while_loading.append((len(loader.timeline.events), panel(app, "#status")))
+        return load(count)
+
+    loader.load = load_and_look
     async with app.run_test(size=(120, 36)) as pilot:
-        seen_loading = "LOADING" in panel(app, "#status")
         await wait_until(pilot, lambda: loader.done)
         await pilot.pause()
-        assert seen_loading or len(app.timeline.events) == total
+        # batch by batch, the part loaded so far was on screen; after the first frame the
+        # cursor follows its last event
+        assert [n for n, _status in shown_while_loading] == list(
+            range(LOAD_BATCH, total, LOAD_BATCH)
+        )
+        for i, (loaded, status) in enumerate(shown_while_loading):
+            assert f"LOADING {loaded:,} events" in status and f"/{loaded} " in status
+            assert i == 0 or f" {loaded}/{loaded} " in status
         assert len(app.timeline.events) == total
         assert app.replay.index == total - 1 and app.replay.event["ev"] == "end"
         assert "LOADING" not in panel(app, "#status")
