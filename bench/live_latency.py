@@ -24,6 +24,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from loopviz.runs import LiveRecording
 from loopviz.session import Session, Target
 from loopviz.ui.app import LoopvizApp
 
@@ -50,7 +51,7 @@ SCENARIO = textwrap.dedent(
 
 async def one_run(script: Path) -> dict:
     session = Session(Target(script, []), None)
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     timeline = session.timeline
     frames: list[tuple[int, int, bool]] = []  # (child clock, events in the model, block shown)
     ticks: list[float] = []

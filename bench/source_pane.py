@@ -31,6 +31,7 @@ from ui_frames import frame  # noqa: E402
 from loopviz.awaittree import WaitIndex  # noqa: E402
 from loopviz.model import Timeline  # noqa: E402
 from loopviz.painter import Painter, Viewport  # noqa: E402
+from loopviz.runs import TraceFile
 from loopviz.ui.app import LoopvizApp  # noqa: E402
 from loopviz.ui.awaittree import AwaitTreePanel  # noqa: E402
 from loopviz.ui.source import CodeColumn, SourcePane  # noqa: E402
@@ -113,7 +114,7 @@ def main() -> None:
     timeline = Timeline()  # the model as a replay holds it (ui_frames.py times the loading)
     timeline.add_events(events_with_lines(options.tasks, options.steps))
     count = len(timeline.events)
-    app = LoopvizApp(timeline=timeline, title="synthetic", python="3.11")
+    app = LoopvizApp(TraceFile(timeline, title="synthetic", python="3.11"))
     result = asyncio.run(measure(app, options.rounds))
     print(f"{count:,} events, {options.tasks:,} tasks, app at {SIZE[0]}×{SIZE[1]}, "
           f"timeline frames of {ROWS} lanes × {CELLS} cells")  # fmt: skip

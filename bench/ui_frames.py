@@ -27,8 +27,8 @@ from synthetic import median_ms, synthetic_events  # noqa: E402
 from loopviz.model import Timeline  # noqa: E402
 from loopviz.painter import Painter, Viewport  # noqa: E402
 from loopviz.replay import Replay  # noqa: E402
+from loopviz.runs import LOAD_BATCH  # noqa: E402
 from loopviz.trace import TraceLoader, TraceWriter, load_timeline  # noqa: E402
-from loopviz.ui.app import LOAD_BATCH  # noqa: E402
 
 
 def frame(painter: Painter, timeline: Timeline, lanes: list, top: int, rows: int, view) -> None:

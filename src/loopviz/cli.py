@@ -207,10 +207,11 @@ def cmd_run(argv: list[str]) -> int:
     session = _session(options, trace, target)
 
     from loopviz.catalogue import find
+    from loopviz.runs import LiveRecording
     from loopviz.ui.app import LoopvizApp
 
     scenario = None if target.module else find(target.script)
-    app = LoopvizApp(session, theme=_theme(options), scenario=scenario)
+    app = LoopvizApp(LiveRecording(session), theme=_theme(options), scenario=scenario)
     return run_live(app, session, target.label)
 
 
@@ -307,15 +308,14 @@ def cmd_replay(argv: list[str]) -> int:
     _require_terminal("run the same command in a terminal window")
 
     from loopviz.catalogue import find
+    from loopviz.runs import TraceFile
     from loopviz.ui.app import LoopvizApp
 
     trace = loader.trace
+    title = Path(trace.header.get("scenario") or options.trace).name
     app = LoopvizApp(
+        TraceFile.loading(loader, title, Path(options.trace)),
         scenario=find(trace.header.get("scenario")),
-        loader=loader,
-        title=Path(trace.header.get("scenario") or options.trace).name,
-        python=trace.header.get("python", ""),
-        trace_path=Path(options.trace),
         theme=_theme(options),
     )
     app.run()
@@ -330,8 +330,8 @@ def _require_terminal(instead: str) -> None:
 def _start_loading(trace_path: str):
     """Open a trace and load its first events here, so that a file that is not a trace is refused
     before the viewer starts; a big trace loads the rest while it is shown."""
+    from loopviz.runs import LOAD_BATCH
     from loopviz.trace import TraceError, TraceLoader
-    from loopviz.ui.app import LOAD_BATCH
 
     try:
         loader = TraceLoader(trace_path)
