@@ -213,7 +213,8 @@ class Painter:
     def __init__(self, theme: Theme = DEFAULT_THEME, gutter: int = GUTTER) -> None:
         self.theme = theme
         self.gutter = gutter  # cells before the track: glyph, space, label
-        self._moment: tuple[tuple, Moment] | None = None
+        self._moment: tuple[tuple[int, int, bool], Moment] | None = None
+        self._cover: list[float] = []  # the last painted cells' cover (see _paint)
 
     def moment(self, timeline: Timeline) -> Moment:
         """The whole recording at its end, for a row asked for without a moment (a picture of a
@@ -309,7 +310,7 @@ class Painter:
         track = self._cells(codes)
         if not continuation:
             self._write_labels(spans, view, codes, track, now)
-        if finished:
+        if finished and lane.done_at is not None:
             c = view.cell_of(lane.done_at)
             if 0 <= c < view.cells:
                 track[c] = self.theme.outcomes.get(lane.outcome, ("■", self.theme.label))
@@ -423,7 +424,9 @@ class Painter:
                     track[c] = (theme.partials[eighths], track[c][1])
         return track
 
-    def _write_labels(self, spans, view, codes, track, now, state=model.WAITING) -> None:
+    def _write_labels(self, spans: list[Span], view: Viewport, codes: list[str | None],
+                      track: list[tuple[str, Style]], now: int, state: str = model.WAITING
+                      ) -> None:  # fmt: skip
         """Print a span's label inside it where the span has room and nothing else covers it."""
         for span in spans:
             if span.state != state or not span.label:

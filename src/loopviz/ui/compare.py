@@ -25,7 +25,7 @@ from loopviz.units import clock
 from loopviz.viewstate import ViewState
 
 
-class CompareApp(App):
+class CompareApp(App[None]):
     TITLE = "loopviz compare"
     DEFAULT_CSS = """
     Screen { background: #000000; }

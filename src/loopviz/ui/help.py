@@ -143,9 +143,9 @@ def legend(theme: Theme, bindings: Iterable[Binding]) -> Text:
         text.append(f"{name:<17}", style="bold")
         text.append(f"{meaning}\n")
     text.append("\nBefore each lane's name: its state at the cursor\n", style="bold #ffd700")
-    glyphs = theme.lane_glyphs
+    lane_glyphs = theme.lane_glyphs
     for state, meaning in LANE_GLYPHS:
-        text.append(f"  {glyphs[state]:<4} ", style="bold")
+        text.append(f"  {lane_glyphs[state]:<4} ", style="bold")
         text.append(f"{meaning}\n")
     ended = " ".join(glyph for glyph, _style in theme.outcomes.values())
     text.append(f"  {ended:<6} ", style="bold")

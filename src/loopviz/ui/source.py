@@ -15,6 +15,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.style import Style
 from rich.syntax import Syntax
@@ -105,7 +106,7 @@ class SourcePane(Widget):
             self.line = line
 
     def __init__(
-        self, theme: Theme, marks_for: Callable[[str, int, int], dict[int, Marks]], **kwargs
+        self, theme: Theme, marks_for: Callable[[str, int, int], dict[int, Marks]], **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.theme_shown = theme
@@ -159,9 +160,11 @@ class SourcePane(Widget):
             text.append("No line at the cursor yet: step to an event (← →).", style="#8a8a8a")
             return self._safe(text)
         here = focus is not None and focus.file == content.file
-        title = f"{content.file}:{focus.line}  {focus.words}" if here else content.file
-        if here and len(title) > room:
-            title = f"{content.file.rsplit('/', 1)[-1]}:{focus.line}  {focus.words}"
+        title = content.file
+        if focus is not None and here:
+            title = f"{content.file}:{focus.line}  {focus.words}"
+            if len(title) > room:
+                title = f"{content.file.rsplit('/', 1)[-1]}:{focus.line}  {focus.words}"
         text.append(self._fit(title, room), style=look.title)
         for notice in self.notice_rows():
             text.append("\n" + notice, style=look.notice)
@@ -271,14 +274,14 @@ class CodeColumn(Vertical):
     }
     """
 
-    def __init__(self, timeline: Timeline, theme: Theme, **kwargs) -> None:
+    def __init__(self, timeline: Timeline, theme: Theme, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.timeline = timeline
         self.theme_shown = theme
         self.waits = WaitIndex(timeline)
         self.files = SourceFiles(timeline)
         self.wanted: bool | None = None  # None: shown when the terminal is WIDE
-        self._moment: tuple | None = None
+        self._moment: tuple[int, int | None, int, int | None, int] | None = None
         self._state = WaitState()
         self._at = ViewState.at_end(timeline)  # where the viewer stood at the last show_at
 

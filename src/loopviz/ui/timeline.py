@@ -9,6 +9,7 @@ everything that changes them, so scrolling and redrawing an unchanged view cost 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -20,7 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from loopviz.model import TaskLane, Timeline
+from loopviz.model import TaskLane, ThreadLane, Timeline
 from loopviz.painter import Painter, Viewport
 from loopviz.replay import Moment
 from loopviz.viewstate import ViewState
@@ -79,7 +80,8 @@ class TimelineView(ScrollView, can_focus=True):
             super().__init__()
             self.task_id = task_id
 
-    def __init__(self, timeline: Timeline, painter: Painter | None = None, **kwargs) -> None:
+    def __init__(self, timeline: Timeline, painter: Painter | None = None, **kwargs: Any
+                 ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.timeline = timeline
         self.painter = painter or Painter()
@@ -90,12 +92,12 @@ class TimelineView(ScrollView, can_focus=True):
         self._t_start = 0
         self._ns_per_cell = MIN_SPAN_NS / 80
         self._rows: list[tuple[TaskLane, int]] = []  # (lane, indent) in display order
-        self._threads: list = []  # thread lanes begun by the horizon, in order
+        self._threads: list[ThreadLane] = []  # thread lanes begun by the horizon, in order
         self.fit_span_ns: int | None = None  # "fit all" to this span instead (compare: one scale)
         self.frozen_end: int | None = None  # a paused live run: fit to this, not the growing now
         self.moment: Moment | None = None  # what the app's panels show (see refresh_model)
         self.marks: tuple[int, ...] = ()  # moments marked with m, drawn on the axis
-        self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
 
     # -- geometry -----------------------------------------------------------------------------
 
@@ -217,8 +219,8 @@ class TimelineView(ScrollView, can_focus=True):
         row -= len(self._rows)
         threads = self._threads  # those started by the horizon
         if row < len(threads):
-            lane = threads[row]
-            return self.painter.thread_row(timeline, lane, lane.label if sub_row == 0 else "",
+            thread = threads[row]
+            return self.painter.thread_row(timeline, thread, thread.label if sub_row == 0 else "",
                                            view, self._moment())  # fmt: skip
         return []
 
