@@ -139,7 +139,7 @@ class LoopvizApp(App[None]):
     def _say(self, notice: Notice) -> None:
         self.notices.append(notice.message)
         for panel in self.query(NoticePanel):
-            panel.say(notice)
+            panel.notice = notice
 
     def get_line_filters(self) -> list[Any]:
         """--ascii: after our own ASCII glyphs, a last filter so that Textual's borders,

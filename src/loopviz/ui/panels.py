@@ -270,15 +270,19 @@ class WatchFor(Static):
 
 
 class NoticePanel(Static):
-    """Notices, at the foot of the side panel: never over what the class must read."""
+    """Notices, at the foot of the side panel: never over what the class must read. Each one
+    set (the same words again too) shows for its timeout."""
 
     COMPONENT_CLASSES = INK
+    notice: reactive[Notice | None] = reactive(None, always_update=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._timer: Timer | None = None
 
-    def say(self, notice: Notice) -> None:
+    def watch_notice(self, notice: Notice | None) -> None:
+        if notice is None:
+            return
         heading = {"error": "error", "warning": "warning"}.get(notice.severity, "heading")
         text = Text(f"{notice.title}\n" if notice.title else "", style=ink(self, heading))
         text.append(notice.message, style=ink(self, "text"))
