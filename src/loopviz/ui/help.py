@@ -6,8 +6,9 @@ on screen, in the classroom and ASCII themes too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +18,7 @@ from textual.widgets import Static
 
 from loopviz import model
 from loopviz.painter import Theme
+from loopviz.ui.panels import INK, ink
 
 STATES = [
     (model.RUNNING, "running", "a step of the task is executing on the loop"),
@@ -109,12 +111,12 @@ def unexplained(bindings: Iterable[Binding]) -> list[str]:
     return [_action(b) for b in bindings if _action(b) not in explained]
 
 
-def legend(theme: Theme, bindings: Iterable[Binding]) -> Text:
+def legend(theme: Theme, bindings: Iterable[Binding], ink: Callable[[str], Style]) -> Text:
     """Keys first (what a teacher looks for mid-lesson; they fit an 80x24 screen), then what
-    every colour and glyph means."""
+    every colour and glyph means. ``ink`` gives the style of a name of panels.INK."""
     text = Text()
-    text.append("Keys", style="bold #ffd700")
-    text.append("  (what the lanes show: further down)\n", style="#8a8a8a")
+    text.append("Keys", style=ink("heading"))
+    text.append("  (what the lanes show: further down)\n", style=ink("label"))
     for key, does in key_table(bindings):
         if theme.ascii:  # arrows in words: "<" and ">" are keys of their own
             for arrow, word in (
@@ -125,9 +127,9 @@ def legend(theme: Theme, bindings: Iterable[Binding]) -> Text:
                 ("↓", "down"),
             ):
                 key = key.replace(arrow, word)
-        text.append(f"  {key:<17}", style="bold #87afff")
+        text.append(f"  {key:<17}", style=ink("kind"))
         text.append(f"{does}\n")
-    text.append("\nWhat the lanes show\n", style="bold #ffd700")
+    text.append("\nWhat the lanes show\n", style=ink("heading"))
     # (glyphs, their style, name, meaning), one row each
     rows = [(theme.cells[state][0] * 4, theme.cells[state][1], name, meaning)
             for state, name, meaning in STATES]  # fmt: skip
@@ -140,17 +142,17 @@ def legend(theme: Theme, bindings: Iterable[Binding]) -> Text:
                  "a to_thread / run_in_executor job, labelled with its task"))  # fmt: skip
     for glyphs, style, name, meaning in rows:
         text.append(f"  {glyphs:<4} ", style=style)
-        text.append(f"{name:<17}", style="bold")
+        text.append(f"{name:<17}", style=ink("strong"))
         text.append(f"{meaning}\n")
-    text.append("\nBefore each lane's name: its state at the cursor\n", style="bold #ffd700")
+    text.append("\nBefore each lane's name: its state at the cursor\n", style=ink("heading"))
     lane_glyphs = theme.lane_glyphs
     for state, meaning in LANE_GLYPHS:
-        text.append(f"  {lane_glyphs[state]:<4} ", style="bold")
+        text.append(f"  {lane_glyphs[state]:<4} ", style=ink("strong"))
         text.append(f"{meaning}\n")
     ended = " ".join(glyph for glyph, _style in theme.outcomes.values())
-    text.append(f"  {ended:<6} ", style="bold")
+    text.append(f"  {ended:<6} ", style=ink("strong"))
     text.append("finished: returned, raised, cancelled (as at the lane's end)\n")
-    text.append("\nEsc, ? or q closes this help; ↑ ↓ scroll it.", style="#8a8a8a")
+    text.append("\nEsc, ? or q closes this help; ↑ ↓ scroll it.", style=ink("label"))
     return text
 
 
@@ -164,11 +166,10 @@ class HelpScreen(ModalScreen[None]):
         max-width: 100%;
         height: auto;
         max-height: 100%;
-        background: #101010;
-        border: thick #ffd700;
         padding: 0 1;
     }
-    """
+    """  # its colours: app.tcss
+    COMPONENT_CLASSES = INK
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
 
     def __init__(self, theme: Theme, bindings: Iterable[Binding]) -> None:
@@ -178,4 +179,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(legend(self.theme_shown, self.keys), id="legend")
+            yield Static(id="legend")
+
+    def on_mount(self) -> None:
+        shown = legend(self.theme_shown, self.keys, lambda name: ink(self, name))
+        self.query_one("#legend", Static).update(shown)

@@ -19,6 +19,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
 from loopviz import model
@@ -51,7 +52,7 @@ INK = {
 }
 
 
-def ink(widget: Static | RichLog, name: str) -> Style:
+def ink(widget: Widget, name: str) -> Style:
     """The style app.tcss gives ``ink--name`` (only what it sets: colour, background, bold)."""
     return widget.get_component_rich_style(f"ink--{name}", partial=True)
 
