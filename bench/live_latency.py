@@ -60,7 +60,8 @@ async def one_run(script: Path) -> dict:
     def display(screen, renderable) -> None:
         compose_frame(screen, renderable)
         if renderable is not None and not session.finished:
-            frames.append((session.now(), len(timeline.events), bool(timeline.current_block())))
+            shown = app.moment is not None and app.moment.block is not None  # what the frame says
+            frames.append((session.now(), len(timeline.events), shown))
 
     def timed_tick() -> None:
         started = time.perf_counter()

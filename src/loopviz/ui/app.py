@@ -258,14 +258,17 @@ class LoopvizApp(App[None]):
             view.frozen_end = None
             view.action_fit()
             self._all_in()
-        for notice in source.news():
-            self._say(notice)
+        else:
+            self._tell_news()
         self._redraw()
 
     def _all_in(self) -> None:
         """Everything has come in: step through it from the end, and say if it is not whole."""
         if self.replay is None:
             self._enter_replay()
+        self._tell_news()
+
+    def _tell_news(self) -> None:
         for notice in self.source.news():
             self._say(notice)
 
