@@ -136,4 +136,3 @@ def test_two_views_of_one_timeline_never_disturb_each_other():
     whole = moment_at(timeline, ViewState.at_end(timeline), len(timeline.events) - 1)
     assert whole.status == "finished" and whole.view.cursor is None
     assert first.moment().t == block.start + timeline.block_threshold_ns + 1
-
