@@ -24,6 +24,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from loopviz.runs import LiveRecording
 from loopviz.session import Session, Target
 from loopviz.ui.app import LoopvizApp
 
@@ -50,7 +51,7 @@ SCENARIO = textwrap.dedent(
 
 async def one_run(script: Path) -> dict:
     session = Session(Target(script, []), None)
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     timeline = session.timeline
     frames: list[tuple[int, int, bool]] = []  # (child clock, events in the model, block shown)
     ticks: list[float] = []
@@ -59,7 +60,8 @@ async def one_run(script: Path) -> dict:
     def display(screen, renderable) -> None:
         compose_frame(screen, renderable)
         if renderable is not None and not session.finished:
-            frames.append((session.now(), len(timeline.events), bool(timeline.current_block())))
+            shown = app.moment is not None and app.moment.block is not None  # what the frame says
+            frames.append((session.now(), len(timeline.events), shown))
 
     def timed_tick() -> None:
         started = time.perf_counter()

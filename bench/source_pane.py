@@ -31,9 +31,10 @@ from ui_frames import frame  # noqa: E402
 from loopviz.awaittree import WaitIndex  # noqa: E402
 from loopviz.events import AnyEvent, Create, Resume, Suspend, Wait  # noqa: E402
 from loopviz.model import Timeline  # noqa: E402
+from loopviz.painter import Painter, Viewport  # noqa: E402
+from loopviz.runs import TraceFile  # noqa: E402
 from loopviz.ui.app import LoopvizApp  # noqa: E402
 from loopviz.ui.awaittree import AwaitTreePanel  # noqa: E402
-from loopviz.ui.painter import Painter, Viewport  # noqa: E402
 from loopviz.ui.source import CodeColumn, SourcePane  # noqa: E402
 
 HERE = "bench/source_pane.py"
@@ -61,11 +62,11 @@ async def measure(app: LoopvizApp, rounds: int) -> dict[str, float]:
         pane, panel = app.query_one(SourcePane), app.query_one(AwaitTreePanel)
         assert column.display, "the pane is on by default at 160 columns"
         painter = Painter()
-        lanes = timeline.visible_tasks()
+        lanes = timeline.visible_tasks(replay.time)
         fit = Viewport(0, timeline.end_t * 1.02 / CELLS, CELLS)
 
         def code(selected: int | None = None) -> None:
-            column.show_at(replay.index, selected)
+            column.show_at(replay.index, replay.view, selected)
             pane.render()
             panel.render()
 
@@ -81,7 +82,7 @@ async def measure(app: LoopvizApp, rounds: int) -> dict[str, float]:
             for samples, extra in ((plain, None), (with_pane, code)):
                 replay.step(1)
                 started = time.perf_counter()
-                frame(painter, timeline, lanes, 0, ROWS, fit)
+                frame(painter, replay.moment(), lanes, 0, ROWS, fit)
                 if extra is not None:
                     extra(i)
                 samples.append((time.perf_counter() - started) * 1e3)
@@ -109,7 +110,7 @@ def main() -> None:
     timeline = Timeline()  # the model as a replay holds it (ui_frames.py times the loading)
     timeline.add_events(events_with_lines(options.tasks, options.steps))
     count = len(timeline.events)
-    app = LoopvizApp(timeline=timeline, title="synthetic", python="3.11")
+    app = LoopvizApp(TraceFile(timeline, title="synthetic", python="3.11"))
     result = asyncio.run(measure(app, options.rounds))
     print(f"{count:,} events, {options.tasks:,} tasks, app at {SIZE[0]}×{SIZE[1]}, "
           f"timeline frames of {ROWS} lanes × {CELLS} cells")  # fmt: skip

@@ -24,18 +24,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import median_ms, synthetic_events  # noqa: E402
 
-from loopviz.model import Timeline  # noqa: E402
-from loopviz.replay import Replay  # noqa: E402
+from loopviz.painter import Painter, Viewport  # noqa: E402
+from loopviz.replay import Moment, Replay  # noqa: E402
+from loopviz.runs import LOAD_BATCH  # noqa: E402
 from loopviz.trace import TraceLoader, TraceWriter, load_timeline  # noqa: E402
-from loopviz.ui.app import LOAD_BATCH  # noqa: E402
-from loopviz.ui.painter import Painter, Viewport  # noqa: E402
 
 
-def frame(painter: Painter, timeline: Timeline, lanes: list, top: int, rows: int, view) -> None:
-    painter.axis_row(timeline, view)
-    painter.loop_row(timeline, view)
+def frame(painter: Painter, moment: Moment, lanes: list, top: int, rows: int, view) -> None:
+    """The timeline's rows as the app paints them at ``moment`` (the app works the moment out
+    once per cursor move, in its redraw; a scroll or a zoom paints the same one again)."""
+    timeline = moment.timeline
+    painter.axis_row(timeline, view, moment=moment)
+    painter.loop_row(timeline, view, moment)
     for lane in lanes[top : top + rows]:
-        painter.task_row(timeline, lane, view)
+        painter.task_row(timeline, lane, view, moment=moment)
 
 
 def main() -> None:
@@ -61,14 +63,15 @@ def main() -> None:
         replay.seek_index(len(timeline.events) - 1)
         end = timeline.end_t
         fit = Viewport(0, end * 1.02 / options.cells, options.cells)
-        frame(painter, timeline, timeline.visible_tasks(), 0, options.rows, fit)
+        frame(painter, replay.moment(), timeline.visible_tasks(replay.time), 0, options.rows, fit)
         first = time.perf_counter() - started
         loader.load()
         replay.seek_index(len(timeline.events) - 1)  # the whole run on screen, as a replay opens
-        lanes = timeline.visible_tasks()
+        lanes = timeline.visible_tasks(replay.time)
         end = timeline.end_t
         fit = Viewport(0, end * 1.02 / options.cells, options.cells)
-        frame(painter, timeline, lanes, 0, options.rows, fit)
+        moment = replay.moment()
+        frame(painter, moment, lanes, 0, options.rows, fit)
         whole = time.perf_counter() - started
         tracemalloc.start()
         _trace, measured = load_timeline(path)
@@ -81,13 +84,13 @@ def main() -> None:
     events = timeline.events
 
     rows, cells = options.rows, options.cells
-    scroll = median_ms(lambda i: frame(painter, timeline, lanes, (i * 97) % len(lanes), rows, fit))
+    scroll = median_ms(lambda i: frame(painter, moment, lanes, (i * 97) % len(lanes), rows, fit))
     zooms = [Viewport(end // 3, fit.ns_per_cell / 2 ** (1 + i % 10), cells) for i in range(10)]
-    zoom = median_ms(lambda i: frame(painter, timeline, lanes, 0, rows, zooms[i % 10]))
+    zoom = median_ms(lambda i: frame(painter, moment, lanes, 0, rows, zooms[i % 10]))
 
     def step(i: int) -> None:
         replay.step(1)
-        frame(painter, timeline, lanes, 0, rows, fit)
+        frame(painter, replay.moment(), lanes, 0, rows, fit)
 
     replay.seek_index(len(events) // 2)
     stepped = median_ms(step)

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 from conftest import REPO, wait_until
+from loopviz.runs import LiveRecording, TraceFile
 from loopviz.session import Session, Target
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
@@ -40,11 +41,10 @@ async def test_live_run_shows_lanes_and_the_block_as_it_happens(tmp_path: Path):
     script = tmp_path / "blocky.py"
     script.write_text(textwrap.dedent(BLOCKING))
     session = Session(Target(script, []), tmp_path / "blocky.jsonl")
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     async with app.run_test(size=(120, 36)) as pilot:
-        timeline = session.timeline
-        await wait_until(pilot, lambda: timeline.current_block() is not None
-                         and timeline.current_block().where)  # fmt: skip
+        await wait_until(pilot, lambda: app.moment.block is not None
+                         and app.moment.block.where)  # fmt: skip
         await pilot.pause(0.1)
         banner = str(app.query_one("#banner").content)
         assert "BLOCKED" in banner and "time.sleep(0.8) at blocky.py:10" in banner
@@ -67,7 +67,7 @@ async def test_live_run_shows_lanes_and_the_block_as_it_happens(tmp_path: Path):
 
 async def test_arrow_keys_select_lanes_and_the_panel_follows():
     _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py", python="3.11.7")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py", python="3.11.7"))
     async with app.run_test(size=(120, 36)) as pilot:
         panel = app.query_one("#task-panel")
         assert str(panel.content).startswith("main")
@@ -84,7 +84,7 @@ async def test_arrow_keys_select_lanes_and_the_panel_follows():
 
 async def test_filter_hide_finished_group_help_and_event_log_keys():
     _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py", python="3.11.7")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py", python="3.11.7"))
     async with app.run_test(size=(120, 36)) as pilot:
         view = app.query_one(TimelineView)
 
@@ -127,27 +127,27 @@ async def test_zooming_a_live_run_stops_following_and_f_resumes(tmp_path):
         asyncio.run(main())
         """))  # fmt: skip
     session = Session(Target(script, []), tmp_path / "ticks.jsonl")
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     async with app.run_test(size=(120, 36)) as pilot:
         view = app.query_one(TimelineView)
-        await wait_until(pilot, lambda: session.timeline.now > 500_000_000)
+        await wait_until(pilot, lambda: app.source.now() > 500_000_000)
         # Actions, not key presses: Pilot waits for a busy live app to go idle before a press.
         view.action_zoom(0.5)
-        assert not view.following and not view.fit_all and session.timeline.live
+        assert not view.following and not view.fit_all and app.moment.view.live
         start = view.viewport().t_start
         await pilot.pause(0.3)
         assert view.viewport().t_start == start  # the view stays put while the run goes on
         view.action_follow()
         await pilot.pause(0.2)
         view_now = view.viewport()
-        assert view.following and view_now.t_end >= session.timeline.now - view_now.ns_per_cell
+        assert view.following and view_now.t_end >= app.source.now() - view_now.ns_per_cell
         app.action_quit_session()
         await wait_until(pilot, lambda: session.finished)
 
 
 async def test_zoom_and_pan_keys_change_the_stretch_of_time_shown():
     _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py"))
     async with app.run_test(size=(120, 36)) as pilot:
         view = app.query_one(TimelineView)
         whole = view.viewport()

@@ -139,13 +139,11 @@ def awaiting() -> Timeline:
 
 def test_a_task_awaiting_a_task_has_it_as_its_child_and_the_unawaited_are_roots():
     timeline = awaiting()
-    timeline.cursor = 7
     waits = WaitIndex(timeline).at(len(timeline.events) - 1)
     assert tree_text(await_tree(timeline, waits, 7)) == (
         "waiter [waiting]\n└─ worker [waiting] sleep 1s\nloner [ready]"
     )
-    timeline.cursor = 5  # worker has not run yet: still a child, ready for its first step
-    waits = WaitIndex(timeline).at(4)
+    waits = WaitIndex(timeline).at(4)  # at 5, worker has not run yet: a child, ready to start
     assert tree_text(await_tree(timeline, waits, 5)) == (
         "waiter [waiting]\n└─ worker [ready]\nloner [ready]"
     )

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO, live_session, typed
 from loopviz import cli
+from loopviz.runs import LiveRecording, TraceFile
 from loopviz.session import Session, Target
 from loopviz.trace import load_timeline, read_trace
 from loopviz.ui.app import LoopvizApp
@@ -29,7 +30,7 @@ async def test_no_color_runs_and_draws_the_lanes(monkeypatch):
     theme = cli._theme(cli._run_parser().parse_args(["x.py"]))
     assert theme.name == "ascii"
     _trace, timeline = load_timeline(DATA / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py", theme=theme)
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py"), theme=theme)
     async with app.run_test(size=(100, 30)) as pilot:
         assert app.no_color  # Textual's monochrome filter is on: every row goes through it
         await pilot.press("home", "b", "right", "plus", "question_mark", "escape")
@@ -55,7 +56,7 @@ def test_a_crash_of_the_viewer_exits_non_zero_and_keeps_the_trace(tmp_path: Path
                                                                   capsys):  # fmt: skip
     session = live_session(tmp_path, SLOW, "slow.py")
     trace = session.trace_path
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     redraw = LoopvizApp._redraw
 
     def redraw_then_break(self) -> None:
@@ -81,7 +82,7 @@ def test_a_crash_before_recording_names_no_trace(tmp_path: Path, capsys):
         def compose(self):  # fails before the script is started
             raise RuntimeError("a bug")
 
-    status = cli.run_live(Broken(session), session, "missing.py", headless=True)
+    status = cli.run_live(Broken(LiveRecording(session)), session, "missing.py", headless=True)
     err = capsys.readouterr().err
     assert status == 1
     assert "trace saved" not in err and "nothing was recorded" in err and not never.exists()
@@ -107,7 +108,7 @@ async def check_every_event_agrees(name: str) -> int:
     """Step through a whole trace; at each event the header, banner, explanation, loop panel and
     lane icons must tell one story. Returns how many events were inside a block."""
     _trace, timeline = load_timeline(DATA / f"{name}.jsonl")
-    app = LoopvizApp(timeline=timeline, title=f"{name}.py")
+    app = LoopvizApp(TraceFile(timeline, title=f"{name}.py"))
     blocked_events = 0
     async with app.run_test(size=(160, 45)):
         view = app.query_one(TimelineView)
@@ -173,7 +174,7 @@ async def zoom_in_at_start(pilot) -> None:
 ])  # fmt: skip
 async def test_a_zoomed_view_follows_the_cursor_for_every_key_that_moves_it(keys):
     _trace, timeline = load_timeline(DATA / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py"))
     async with app.run_test(size=(120, 36)) as pilot:
         await zoom_in_at_start(pilot)
         await pilot.press("down")  # a task for shift+arrows: fast
@@ -189,7 +190,7 @@ async def test_a_zoomed_view_follows_the_cursor_for_every_key_that_moves_it(keys
 
 async def test_a_zoomed_view_follows_the_cursor_while_playing():
     _trace, timeline = load_timeline(DATA / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py"))
     async with app.run_test(size=(120, 36)) as pilot:
         await zoom_in_at_start(pilot)
         await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")  # 10x
@@ -206,7 +207,7 @@ async def test_lesson_mode_shows_watch_for_and_k_walks_the_key_moments():
     from loopviz.catalogue import find
 
     _trace, timeline = load_timeline(DATA / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py", scenario=find("blocking"))
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py"), scenario=find("blocking"))
     async with app.run_test(size=(120, 36)) as pilot:
         watch = app.query_one("#watch")
         assert watch.display and "every lane stops at once" in str(watch.content)
@@ -318,10 +319,10 @@ def test_a_block_in_c_code_holding_the_gil_is_said_in_plain_words():
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)])
 async def test_ascii_puts_only_ascii_on_screen(size):
     from loopviz.catalogue import find
-    from loopviz.ui.painter import ASCII_THEME
+    from loopviz.painter import ASCII_THEME
 
     _trace, timeline = load_timeline(DATA / "offload.jsonl")  # a worker thread, µs durations
-    app = LoopvizApp(timeline=timeline, title="offload.py", theme=ASCII_THEME,
+    app = LoopvizApp(TraceFile(timeline, title="offload.py"), theme=ASCII_THEME,
                      scenario=find("offload"))  # fmt: skip
     async with app.run_test(size=size) as pilot:
         screens = []
@@ -342,7 +343,7 @@ async def test_ctrl_c_stops_a_live_run_quits_and_keeps_the_trace(tmp_path: Path)
 
     session = live_session(tmp_path, SLOW, "slow.py")
     trace = session.trace_path
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: len(session.timeline.outputs) >= 3)
         await pilot.press("ctrl+c")
@@ -420,7 +421,7 @@ async def test_marks_are_drawn_on_the_time_axis(tmp_path: Path):
     trace = tmp_path / "blocking.jsonl"
     shutil.copy(DATA / "blocking.jsonl", trace)
     _trace, timeline = load_timeline(trace)
-    app = LoopvizApp(timeline=timeline, title="blocking.py", trace_path=trace)
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py", trace_path=trace))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("home", "b", "m", "end")
         axis = app.query_one(TimelineView).render_line(0).text
@@ -429,7 +430,7 @@ async def test_marks_are_drawn_on_the_time_axis(tmp_path: Path):
         mark_cell = widget.viewport().cell_of(app.bookmarks.times[0]) + widget.painter.gutter
         assert axis[mark_cell] == "◆"
         await pilot.press("q")
-    again = LoopvizApp(timeline=load_timeline(trace)[1], title="blocking.py", trace_path=trace)
+    again = LoopvizApp(TraceFile(load_timeline(trace)[1], title="blocking.py", trace_path=trace))
     async with again.run_test(size=(120, 36)) as pilot:  # saved beside the trace, drawn again
         assert again.query_one(TimelineView).render_line(0).text.count("◆") == 1
         await pilot.press("q")
@@ -439,10 +440,10 @@ async def test_a_paused_live_view_keeps_its_scale_while_the_script_runs(tmp_path
     from conftest import wait_until
 
     session = live_session(tmp_path, SLOW, "slow.py")
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     async with app.run_test(size=(120, 36)) as pilot:
         view = app.query_one(TimelineView)
-        await wait_until(pilot, lambda: session.timeline.now > 300_000_000)
+        await wait_until(pilot, lambda: app.source.now() > 300_000_000)
         app.action_play_pause()  # an action: Pilot waits for a busy live app to idle on a press
         paused = view.viewport()
         events = len(session.timeline.events)
@@ -453,10 +454,10 @@ async def test_a_paused_live_view_keeps_its_scale_while_the_script_runs(tmp_path
 
 
 async def test_at_80x24_in_classroom_the_lane_holding_the_loop_is_brought_into_sight():
-    from loopviz.ui.painter import CLASSROOM_THEME
+    from loopviz.painter import CLASSROOM_THEME
 
     _trace, timeline = load_timeline(DATA / "web_server.jsonl")
-    app = LoopvizApp(timeline=timeline, title="web_server.py", theme=CLASSROOM_THEME)
+    app = LoopvizApp(TraceFile(timeline, title="web_server.py"), theme=CLASSROOM_THEME)
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(TimelineView)
         await pilot.press("home")

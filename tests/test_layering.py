@@ -1,4 +1,5 @@
-"""The recorder, the session and the model must never pull in UI code (docs/development.md)."""
+"""The recorder, the session and the model must never pull in UI code, and the painter never
+Textual (docs/development.md)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,28 @@ import subprocess
 import sys
 
 
-def test_core_modules_import_no_ui_code():
+def loaded_by(imports: str, packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` that ``imports`` loads, in a fresh interpreter."""
     probe = (
-        "import sys\n"
+        f"import sys\n{imports}\n"
+        f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [name for name in result.stdout.strip().split(",") if name]
+
+
+def test_core_modules_import_no_ui_code():
+    imports = (
         "import loopviz.recorder.child, loopviz.recorder.loops, loopviz.model\n"
         "import loopviz.session, loopviz.merger, loopviz.trace, loopviz.summary, loopviz.wire\n"
         "import loopviz.events, loopviz.eventstore\n"
         "import loopviz.replay, loopviz.export, loopviz.compare, loopviz.catalogue\n"
-        "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
-        "print(','.join(ui))\n"
+        "import loopviz.runs, loopviz.viewstate"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    assert loaded_by(imports, ("textual", "rich")) == []
+
+
+def test_the_painter_uses_rich_alone():
+    """Exports draw with the painter outside any app: it must never pull in Textual."""
+    assert loaded_by("import loopviz.painter", ("textual",)) == []

@@ -42,9 +42,8 @@ def test_state_at_time_walks_through_every_state():
 
 def test_open_wait_past_its_deadline_reads_as_ready_live():
     timeline = build(sleeper_events()[:3])
-    timeline.now = 130 * MS
     lane = timeline.tasks[1]
-    spans = list(lane.spans_between(0, 130 * MS, timeline.now))
+    spans = list(lane.spans_between(0, 130 * MS, 130 * MS))  # live, now at 130 ms
     assert [(s.start, s.end, s.state) for s in spans[-2:]] == [
         (11 * MS, 100 * MS, model.WAITING),
         (100 * MS, None, model.READY),
@@ -55,12 +54,14 @@ def test_open_wait_past_its_deadline_reads_as_ready_live():
 def test_long_step_is_blocked_and_in_progress_block_is_inferred_without_a_sample():
     events = sleeper_events()[:2]
     timeline = build(events)
-    timeline.now = 50 * MS
-    assert timeline.loop_status() == "running" and timeline.current_block() is None
-    timeline.now = 200 * MS  # a silent child: the step has run 190 ms and nobody said a word
-    block = timeline.current_block()
+    now = 50 * MS  # live: the recording is followed as it records
+    assert timeline.loop_status(now, live=True) == "running"
+    assert timeline.current_block(now, live=True) is None
+    now = 200 * MS  # a silent child: the step has run 190 ms and nobody said a word
+    block = timeline.current_block(now, live=True)
     assert (block.task, block.start, block.end) == (1, 10 * MS, None)
-    assert timeline.loop_status() == "blocked"
+    assert timeline.loop_status(now, live=True) == "blocked"
+    assert timeline.current_block(now) is None  # a replay at 200 ms: no word, no block
     timeline.add_events(typed([{"t": 210 * MS, "ev": "done", "task": 1, "outcome": "raised",
                           "detail": "E"}]))  # fmt: skip
     lane = timeline.tasks[1]
@@ -80,10 +81,9 @@ def test_block_event_and_starved_tasks():
          "code": "time.sleep(1)", "stack": []},
     ]  # fmt: skip
     timeline = build(events)
-    timeline.now = 500 * MS
-    block = timeline.current_block()
+    block = timeline.current_block(500 * MS, live=True)
     assert (block.where, block.code, block.end) == ("x.py:3", "time.sleep(1)", None)
-    assert [lane.name for lane in timeline.starved(block)] == ["t"]
+    assert [lane.name for lane in timeline.starved(block, 500 * MS)] == ["t"]
     timeline.add_events(typed([
         {"t": 1003 * MS, "ev": "block", "task": 2, "start": 3 * MS, "end": 1003 * MS,
          "where": "x.py:3", "code": "time.sleep(1)", "stack": []},
@@ -111,8 +111,7 @@ def test_a_late_watchdog_sample_for_a_step_already_over_is_ignored():
     events.append({"t": 300 * MS, "ev": "block_begin", "task": 1, "start": 10 * MS,
                    "where": "x.py:1", "code": "pass", "stack": []})  # fmt: skip
     timeline = build(events)
-    timeline.now = 400 * MS
-    assert timeline.blocks == [] and timeline.current_block() is None
+    assert timeline.blocks == [] and timeline.current_block(400 * MS, live=True) is None
 
 
 def test_after_the_detail_ends_lanes_are_closed_and_a_block_is_still_taken():
@@ -126,8 +125,7 @@ def test_after_the_detail_ends_lanes_are_closed_and_a_block_is_still_taken():
     assert timeline.detail_until == 1 * MS
     timeline.add_events(typed([{"t": 500 * MS, "ev": "block_begin", "task": 1, "start": 300 * MS,
                           "where": "x.py:3", "code": "time.sleep(1)", "stack": []}]))  # fmt: skip
-    timeline.now = 600 * MS
-    block = timeline.current_block()
+    block = timeline.current_block(600 * MS, live=True)
     assert block is not None and (block.code, block.start, block.end) == (
         "time.sleep(1)",
         300 * MS,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_until
+from loopviz.runs import LiveRecording, TraceFile
 from loopviz.session import Session, Target
 from loopviz.trace import TraceError, read_trace
 from loopviz.ui.app import LoopvizApp
@@ -145,13 +146,12 @@ async def test_q_stops_a_scenario_blocked_forever_and_the_ui_stays_live(tmp_path
         asyncio.run(main())
         """)  # fmt: skip
     session = Session(Target(tmp_path / name, []), tmp_path / "t.jsonl")
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     async with app.run_test(size=(100, 30)) as pilot:
-        timeline = session.timeline
-        await wait_until(pilot, lambda: timeline.current_block() is not None)
-        first = timeline.now
+        await wait_until(pilot, lambda: app.moment.block is not None)
+        first = app.source.now()
         await pilot.pause(0.3)
-        assert timeline.now > first  # the clock runs on while the scenario is frozen
+        assert app.source.now() > first  # the clock runs on while the scenario is frozen
         assert "BLOCKED" in str(app.query_one("#status").content)
         await pilot.press("q")
         await wait_until(pilot, lambda: session.finished, limit=20)
@@ -268,7 +268,7 @@ async def test_a_terminal_too_small_says_so_instead_of_drawing_garbage():
     from loopviz.trace import load_timeline
 
     _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py"))
     async with app.run_test(size=(50, 12)) as pilot:
         notice = app.query_one("#too-small")
         assert notice.display and "The terminal is 50×12" in str(notice.content)

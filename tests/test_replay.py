@@ -8,8 +8,9 @@ from conftest import REPO, typed, wait_until
 from loopviz import model
 from loopviz.model import Timeline
 from loopviz.replay import Bookmarks, Replay
+from loopviz.runs import LOAD_BATCH, TraceFile
 from loopviz.trace import TraceLoader, TraceWriter, load_timeline, read_trace
-from loopviz.ui.app import LOAD_BATCH, LoopvizApp
+from loopviz.ui.app import LoopvizApp
 from loopviz.ui.timeline import TimelineView
 
 MS = 1_000_000
@@ -116,7 +117,7 @@ def panel(app, selector: str) -> str:
 
 async def test_stepping_back_and_forth_changes_the_panels_and_returns_to_the_same_screen():
     trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py", python="3.11.7")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py", python="3.11.7"))
     async with app.run_test(size=(120, 36)) as pilot:
         view = app.query_one(TimelineView)
         assert "the program ends with exit status 0" in panel(app, "#explain")
@@ -147,7 +148,7 @@ async def test_stepping_back_and_forth_changes_the_panels_and_returns_to_the_sam
 
 async def test_shift_arrows_follow_the_selected_task_only():
     _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py", python="3.11.7")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py", python="3.11.7"))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("down", "down", "down", "down", "home")  # reporter, from the start
         assert panel(app, "#task-panel").startswith("reporter")
@@ -186,7 +187,7 @@ async def test_a_truncated_trace_replays_up_to_the_cut_with_a_notice(tmp_path):
     cut.write_text("\n".join(lines[:60]) + "\n" + lines[60][:25])  # killed mid-line
     trace, timeline = load_timeline(cut)
     assert trace.truncated and len(timeline.events) == 59
-    app = LoopvizApp(timeline=timeline, title="killed", trace_path=cut, truncated=True)
+    app = LoopvizApp(TraceFile(timeline, title="killed", trace_path=cut, truncated=True))
     async with app.run_test(size=(120, 36)) as pilot:
         assert "TRUNCATED" in panel(app, "#status")
         assert any("cut short" in notice for notice in app.notices)
@@ -209,7 +210,7 @@ def test_replay_command_refuses_what_is_not_a_trace(tmp_path):
 
 async def test_clicking_the_axis_seeks_and_space_plays_at_the_chosen_speed():
     _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
-    app = LoopvizApp(timeline=timeline, title="blocking.py")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py"))
     async with app.run_test(size=(120, 36)) as pilot:
         view = app.query_one(TimelineView)
         target = view.viewport()
@@ -251,15 +252,29 @@ def write_big_trace(path, tasks: int, steps: int, damage_at: int | None = None) 
 
 async def test_a_big_trace_is_shown_while_it_loads_and_ends_at_its_last_event(tmp_path):
     path = tmp_path / "big.jsonl"
-    total = write_big_trace(path, tasks=50, steps=LOAD_BATCH // 100 + 10)
+    total = write_big_trace(path, tasks=50, steps=3 * LOAD_BATCH // 100 + 10)  # 4 batches
     loader = TraceLoader(path)
     assert loader.load(LOAD_BATCH) and len(loader.timeline.events) == LOAD_BATCH
-    app = LoopvizApp(loader=loader, title="big", trace_path=path)
+    app = LoopvizApp(TraceFile.loading(loader, title="big", trace_path=path))
+    shown_while_loading = []  # (events in, the header) each time the app asks for a batch
+    load = loader.load
+
+    def load_and_look(count: int | None = None) -> bool:
+        shown_while_loading.append((len(loader.timeline.events), panel(app, "#status")))
+        return load(count)
+
+    loader.load = load_and_look
     async with app.run_test(size=(120, 36)) as pilot:
-        seen_loading = "LOADING" in panel(app, "#status")
         await wait_until(pilot, lambda: loader.done)
         await pilot.pause()
-        assert seen_loading or len(app.timeline.events) == total
+        # batch by batch, the part loaded so far was on screen; after the first frame the
+        # cursor follows its last event
+        assert [n for n, _status in shown_while_loading] == list(
+            range(LOAD_BATCH, total, LOAD_BATCH)
+        )
+        for i, (loaded, status) in enumerate(shown_while_loading):
+            assert f"LOADING {loaded:,} events" in status and f"/{loaded} " in status
+            assert i == 0 or f" {loaded}/{loaded} " in status
         assert len(app.timeline.events) == total
         assert app.replay.index == total - 1 and app.replay.event.ev == "end"
         assert "LOADING" not in panel(app, "#status")
@@ -272,7 +287,7 @@ async def test_a_damaged_line_deep_in_a_big_trace_keeps_what_came_before(tmp_pat
     write_big_trace(path, tasks=50, steps=LOAD_BATCH // 100 + 10, damage_at=LOAD_BATCH + 500)
     loader = TraceLoader(path)
     loader.load(LOAD_BATCH)
-    app = LoopvizApp(loader=loader, title="damaged", trace_path=path)
+    app = LoopvizApp(TraceFile.loading(loader, title="damaged", trace_path=path))
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_until(pilot, lambda: loader.done)
         await pilot.pause()

@@ -106,8 +106,8 @@ def test_blocking_freezes_every_task():
     inside = [e for e in rec.events
               if e["ev"] == "resume" and block["start"] < e["t"] < block["end"]]  # fmt: skip
     assert inside == []
-    assert {lane.name for lane in rec.timeline.starved(rec.timeline.blocks[0])} == {
-        "fast", "medium", "slow"}  # fmt: skip
+    starved = rec.timeline.starved(rec.timeline.blocks[0], rec.timeline.end_t)
+    assert {lane.name for lane in starved} == {"fast", "medium", "slow"}
 
 
 def test_gather_takes_the_longest_wait_not_the_sum():

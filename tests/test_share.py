@@ -17,9 +17,9 @@ import pytest
 from conftest import REPO
 from loopviz.compare import comparison_lines
 from loopviz.export import perfetto, picture
+from loopviz.painter import DEFAULT_THEME
 from loopviz.trace import load_timeline
 from loopviz.ui.compare import CompareApp
-from loopviz.ui.painter import DEFAULT_THEME
 from loopviz.ui.timeline import TimelineView
 
 DATA = REPO / "tests" / "data"
@@ -131,7 +131,7 @@ async def test_compare_app_stacks_both_runs_on_one_time_scale():
             views[1].focus()  # whichever pane has the focus, both move together
             await pilot.press(*keys)
             assert views[0].viewport() == views[1].viewport(), keys
-            assert all(v.timeline.cursor == app.cursor for v in views)
+            assert all(v.view_state.cursor == app.cursor for v in views)
             if app.cursor:  # the cursor is drawn in both panes, on the same cell
                 cells = [v.render_line(0).text.find(DEFAULT_THEME.cursor_glyph) for v in views]
                 assert cells[0] == cells[1] != -1, keys

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from conftest import REPO
 from loopviz.catalogue import find
+from loopviz.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
+from loopviz.runs import TraceFile
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
-from loopviz.ui.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
 
 SIZE = (120, 36)
 
@@ -19,7 +20,7 @@ SIZE = (120, 36)
 def app_for(name: str, at_seconds: float | None = None, theme=DEFAULT_THEME,
             lesson: bool = False) -> LoopvizApp:  # fmt: skip
     _trace, timeline = load_timeline(REPO / "tests" / "data" / f"{name}.jsonl")
-    app = LoopvizApp(timeline=timeline, title=f"{name}.py", python="3.11.7", theme=theme,
+    app = LoopvizApp(TraceFile(timeline, title=f"{name}.py", python="3.11.7"), theme=theme,
                      scenario=find(name) if lesson else None)  # fmt: skip
     app.start_at = None if at_seconds is None else int(at_seconds * 1e9)
     return app

@@ -14,13 +14,14 @@ from test_app import BLOCKING as BLOCKING_SCRIPT
 
 from conftest import REPO, wait_until
 from loopviz.awaittree import WaitIndex
+from loopviz.painter import ASCII_THEME
 from loopviz.replay import Replay
+from loopviz.runs import LiveRecording, TraceFile
 from loopviz.session import Session, Target
 from loopviz.sourcecode import Focus, SourceFiles, focus_at, next_event_at
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
 from loopviz.ui.awaittree import AwaitTreePanel
-from loopviz.ui.painter import ASCII_THEME
 from loopviz.ui.source import CodeColumn, SourcePane
 from loopviz.ui.timeline import TimelineView
 
@@ -41,7 +42,7 @@ def focus_in(name: str, seconds: float | None = None, index: int | None = None) 
     _trace, timeline = load_timeline(DATA / f"{name}.jsonl")
     replay = Replay(timeline)
     replay.seek_index(index) if index is not None else replay.seek_time(int(seconds * 1e9))
-    return focus_at(timeline, replay.index, WaitIndex(timeline).at(replay.index))
+    return focus_at(timeline, replay.index, WaitIndex(timeline).at(replay.index), replay.view)
 
 
 # -- which line --------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ def test_a_step_that_ends_its_task_shows_the_await_it_resumed_from():
     main_resumes = max(i for i, e in enumerate(timeline.events)
                        if e.ev == "resume" and e.task == 1)  # fmt: skip
     replay.seek_index(main_resumes)
-    focus = focus_at(timeline, replay.index, WaitIndex(timeline).at(replay.index))
+    focus = focus_at(timeline, replay.index, WaitIndex(timeline).at(replay.index), replay.view)
     assert focus == Focus(BLOCKING, 30, "resumed", 1, "main runs on from here")
 
 
@@ -152,7 +153,7 @@ def test_a_changed_a_missing_and_an_unchecked_file_each_get_one_sentence(tmp_pat
 def replay_app(trace: Path, theme=None) -> LoopvizApp:
     _trace, timeline = load_timeline(trace)
     extra = {"theme": theme} if theme is not None else {}
-    return LoopvizApp(timeline=timeline, title=trace.stem, python="3.11.7", **extra)
+    return LoopvizApp(TraceFile(timeline, title=trace.stem, python="3.11.7"), **extra)
 
 
 def pane_lines(app: LoopvizApp) -> list[str]:
@@ -305,10 +306,9 @@ async def test_live_the_pane_shows_the_culprit_while_the_loop_is_blocked(tmp_pat
     script = tmp_path / "blocky.py"
     script.write_text(textwrap.dedent(BLOCKING_SCRIPT))  # tasks ticker and blocker
     session = Session(Target(script, []), tmp_path / "blocky.jsonl")
-    app = LoopvizApp(session)
+    app = LoopvizApp(LiveRecording(session))
     async with app.run_test(size=WIDE) as pilot:
-        timeline = session.timeline
-        await wait_until(pilot, lambda: (block := timeline.current_block()) is not None
+        await wait_until(pilot, lambda: (block := app.moment.block) is not None
                          and bool(block.where))  # fmt: skip
         await pilot.pause(0.1)
         lines = pane_lines(app)

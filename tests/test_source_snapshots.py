@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO
+from loopviz.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
+from loopviz.runs import TraceFile
 from loopviz.trace import load_timeline
 from loopviz.ui.app import LoopvizApp
-from loopviz.ui.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
 
 WIDE = (160, 45)
 
@@ -21,7 +22,7 @@ def in_the_repo(monkeypatch):
 
 def app_at(name: str, seconds: float, theme=DEFAULT_THEME) -> tuple[LoopvizApp, object]:
     _trace, timeline = load_timeline(REPO / "tests" / "data" / f"{name}.jsonl")
-    app = LoopvizApp(timeline=timeline, title=f"{name}.py", python="3.11.7", theme=theme)
+    app = LoopvizApp(TraceFile(timeline, title=f"{name}.py", python="3.11.7"), theme=theme)
 
     async def seek(pilot) -> None:
         app.replay.seek_time(int(seconds * 1e9))

@@ -295,7 +295,7 @@ def test_ready_events_show_the_tasks_starved_by_a_block(record):
     resume = [e for e in rec.events if e["ev"] == "resume" and e["task"] == sleeper][-1]
     assert [e["cause"] for e in ready] == ["sleep ended"]
     assert block["start"] < ready[0]["t"] < block["end"] <= resume["t"]
-    starved = rec.timeline.starved(rec.timeline.blocks[0])
+    starved = rec.timeline.starved(rec.timeline.blocks[0], rec.timeline.end_t)
     assert [lane.name for lane in starved] == ["sleeper"]
 
 

@@ -159,12 +159,14 @@ class Tree:
 
 
 class _Builder:
-    def __init__(self, timeline: Timeline, waits: WaitState, t: int, limit: int) -> None:
+    def __init__(
+        self, timeline: Timeline, waits: WaitState, t: int, limit: int, live: bool
+    ) -> None:
         self.timeline = timeline
         self.waits = waits
         self.t = t
         self.limit = limit
-        self.block = timeline.current_block()
+        self.block = timeline.current_block(t, live)
         self.nodes = 0
 
     def wait_of(self, task: int) -> ev.Wait | None:
@@ -254,13 +256,15 @@ class _Builder:
                 yield lane.id
 
 
-def await_tree(timeline: Timeline, waits: WaitState, t: int, limit: int = 10**9) -> Tree:
+def await_tree(
+    timeline: Timeline, waits: WaitState, t: int, limit: int = 10**9, live: bool = False
+) -> Tree:
     """The await tree at ``t`` (``waits`` being the state at the event at ``t``): every live
     task that no task awaits is a root; a task awaiting a task has it as its child, one awaiting
     a gather/TaskGroup/wait has a group node with the children, one awaiting a worker thread a
     thread node. Children are in creation order. About ``limit`` nodes at most are made; the
-    rest are counted in ``more``."""
-    builder = _Builder(timeline, waits, t, limit)
+    rest are counted in ``more``. ``live``: ``t`` is now in a run still recording."""
+    builder = _Builder(timeline, waits, t, limit, live)
     roots: list[Node] = []
     more = 0
     for task in builder.roots():

@@ -12,9 +12,17 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loopviz import __version__
 from loopviz.events import AnyEvent, Output
+
+if TYPE_CHECKING:  # (the commands import what they use when run: loopviz starts fast)
+    from loopviz.model import Timeline
+    from loopviz.painter import Theme
+    from loopviz.session import Session, Target
+    from loopviz.trace import Trace, TraceLoader
+    from loopviz.ui.app import LoopvizApp
 
 COMMANDS = ("record", "replay", "list", "export", "compare", "serve")
 
@@ -59,8 +67,8 @@ def _view_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _theme(options: argparse.Namespace):
-    from loopviz.ui.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
+def _theme(options: argparse.Namespace) -> Theme:
+    from loopviz.painter import ASCII_THEME, CLASSROOM_THEME, DEFAULT_THEME
 
     if options.classroom:
         return CLASSROOM_THEME
@@ -143,7 +151,7 @@ def _check_output(path: str) -> Path:
     return output
 
 
-def _default_trace_path(target) -> Path:
+def _default_trace_path(target: Target) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     folder = cache / "loopviz" / "traces"
     folder.mkdir(parents=True, exist_ok=True)
@@ -151,7 +159,7 @@ def _default_trace_path(target) -> Path:
     return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
 
-def _target(options: argparse.Namespace):
+def _target(options: argparse.Namespace) -> Target:
     from loopviz.session import Target
 
     if options.module and options.script:
@@ -163,7 +171,7 @@ def _target(options: argparse.Namespace):
     return Target(_check_script(options.script), options.args)
 
 
-def _session(options: argparse.Namespace, trace: Path, target=None):
+def _session(options: argparse.Namespace, trace: Path, target: Target | None = None) -> Session:
     from loopviz.session import Session
 
     target = target or _target(options)
@@ -208,14 +216,15 @@ def cmd_run(argv: list[str]) -> int:
     session = _session(options, trace, target)
 
     from loopviz.catalogue import find
+    from loopviz.runs import LiveRecording
     from loopviz.ui.app import LoopvizApp
 
     scenario = None if target.module else find(target.script)
-    app = LoopvizApp(session, theme=_theme(options), scenario=scenario)
+    app = LoopvizApp(LiveRecording(session), theme=_theme(options), scenario=scenario)
     return run_live(app, session, target.label)
 
 
-def run_live(app, session, label: str, headless: bool = False) -> int:
+def run_live(app: LoopvizApp, session: Session, label: str, headless: bool = False) -> int:
     """Run the live app; whatever happens to it, stop the script and keep what was recorded.
 
     A crash of the viewer exits 1 (never 0) and the trace keeps every event recorded before it:
@@ -308,15 +317,14 @@ def cmd_replay(argv: list[str]) -> int:
     _require_terminal("run the same command in a terminal window")
 
     from loopviz.catalogue import find
+    from loopviz.runs import TraceFile
     from loopviz.ui.app import LoopvizApp
 
     trace = loader.trace
+    title = Path(trace.header.get("scenario") or options.trace).name
     app = LoopvizApp(
+        TraceFile.loading(loader, title, Path(options.trace)),
         scenario=find(trace.header.get("scenario")),
-        loader=loader,
-        title=Path(trace.header.get("scenario") or options.trace).name,
-        python=trace.header.get("python", ""),
-        trace_path=Path(options.trace),
         theme=_theme(options),
     )
     app.run()
@@ -328,13 +336,13 @@ def _require_terminal(instead: str) -> None:
         raise UsageError(f"the viewer needs a terminal (stdout is not one). Instead: {instead}")
 
 
-def _start_loading(trace_path: str):
+def _start_loading(trace_path: str) -> TraceLoader:
     """Open a trace and load its first events here, so that a file that is not a trace is refused
     before the viewer starts; a big trace loads the rest while it is shown. A damaged line stops
     the loading there, and what came before it is replayed (the viewer says so), as for a trace
     cut short; damage before any event refuses the trace."""
+    from loopviz.runs import LOAD_BATCH
     from loopviz.trace import TraceError, TraceLoader
-    from loopviz.ui.app import LOAD_BATCH
 
     try:
         loader = TraceLoader(trace_path)
@@ -346,7 +354,7 @@ def _start_loading(trace_path: str):
     return loader
 
 
-def _load(trace_path: str):
+def _load(trace_path: str) -> tuple[Trace, Timeline]:
     from loopviz.trace import TraceError, load_timeline
 
     try:
@@ -383,7 +391,7 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
-def _run_or_trace(path: str, threshold: float, scratch: Path):
+def _run_or_trace(path: str, threshold: float, scratch: Path) -> tuple[Trace, Timeline]:
     """A trace as it is, or a script recorded first (headless, its output passed through)."""
     if path.endswith((".jsonl", ".jsonl.gz", ".json")):
         return _load(path)
@@ -497,7 +505,8 @@ def _end_pages_for_sure() -> None:
                 except TimeoutError:
                     continue
 
-    server.AppService = EndingAppService
+    # server looks AppService up by name when a page opens, without exporting it: patch that name
+    server.AppService = EndingAppService  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ thread; an "event loop" track with busy, idle and blocked slices; flows from the
 another (where the wake-up happened inside a step) to the step it woke.
 
 Pictures (svg, png, txt) print the app's own rows through a Rich console, so they look like the
-app. That part imports the UI painter, and only when a picture is asked for.
+app. That part imports the painter (Rich, no Textual), and only when a picture is asked for.
 """
 
 from __future__ import annotations
@@ -137,17 +137,19 @@ def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 1
     from rich.text import Text
 
     from loopviz.compare import describe
-    from loopviz.ui.painter import THEMES, Painter, Viewport
+    from loopviz.painter import THEMES, Painter, Viewport
 
     painter = Painter(THEMES[theme_name])
-    lanes = timeline.visible_tasks()
-    labels = [lane.label for lane in lanes] + [lane.label for lane in timeline.threads.values()]
+    moment = painter.moment(timeline)  # the whole run, at its end
+    lanes = timeline.visible_tasks(moment.t)
+    labels = [lane.label for lane in (*lanes, *timeline.threads.values())]
     painter.gutter = painter.gutter_for(labels, width)
     cells = max(width - painter.gutter, 20)
     view = Viewport(0, max(timeline.end_t * 1.02 / cells, 1), cells)
-    rows = [painter.axis_row(timeline, view), painter.loop_row(timeline, view)]
-    rows += [painter.task_row(timeline, lane, view) for lane in lanes]
-    rows += [painter.thread_row(timeline, lane, lane.label, view)
+    rows = [painter.axis_row(timeline, view, moment=moment),
+            painter.loop_row(timeline, view, moment)]  # fmt: skip
+    rows += [painter.task_row(timeline, lane, view, moment=moment) for lane in lanes]
+    rows += [painter.thread_row(timeline, lane, lane.label, view, moment)
              for lane in timeline.threads.values()]  # fmt: skip
     console = Console(record=True, width=width, file=open(_devnull(), "w"),  # noqa: SIM115
                       color_system=None if fmt == "txt" else "truecolor")  # fmt: skip

@@ -328,12 +328,10 @@ class Timeline:
         self.unrecorded: str = ""
         self.unseen: list[ev.Unseen] = []  # the recorder's notices of tasks it could not see
         self.twins: dict[str, int] = {}  # base label -> lanes that have it (see TaskLane.label)
-        self.now = 0
         self.end_t: int = 0
         self.exit_code: int | None = None
         self.error: str | None = None
         self.ended = False
-        self.cursor: int | None = None  # set while replaying: the moment the screen shows
         self.times = array("q")  # t of each event, for bisecting
         self.output_times: list[int] = []
         self._running: dict[int, int] = {}  # task id -> start of its running step
@@ -376,7 +374,6 @@ class Timeline:
                     end_t = t
         finally:  # the events may come from a file that turns out damaged: keep those taken
             self.end_t = end_t
-            self.now = max(self.now, end_t)
 
     def _string(self, text: str) -> str:
         """The one copy of ``text`` the lanes share: a run has few distinct labels, and each
@@ -603,42 +600,33 @@ class Timeline:
                 block.end = t
 
     # -- questions ------------------------------------------------------------------------
-    # Every question is asked "as of the horizon": now when live, the cursor in a replay. That
-    # is what makes a replay at time t look exactly as the live view looked at t.
+    # Every question is asked "as of the horizon" ``t``: now when live, the cursor in a replay
+    # (viewstate.ViewState picks it). ``live``: the run is followed as it records, so a step
+    # running at ``t`` may be running still, unseen by the watchdog.
 
-    @property
-    def horizon(self) -> int:
-        return self.cursor if self.cursor is not None else self.now
-
-    @property
-    def live(self) -> bool:
-        return self.cursor is None and not self.ended
-
-    def visible_tasks(self) -> list[TaskLane]:
-        horizon = self.horizon
+    def visible_tasks(self, horizon: int) -> list[TaskLane]:
         return [
             lane for lane in self.tasks.values() if not lane.internal and lane.created <= horizon
         ]
 
-    def current_block(self, horizon: int | None = None) -> Block | None:
-        """The block in progress at the horizon (or at ``horizon``). A step becomes a block once
-        it has run past the threshold, as a viewer saw it live: before that the lanes show it
-        running, and so does everything else. Live, a step that has run past the threshold
-        without a word from the watchdog (C code holding the GIL) counts as one too."""
-        horizon = self.horizon if horizon is None else horizon
+    def current_block(self, horizon: int, live: bool = False) -> Block | None:
+        """The block in progress at ``horizon``. A step becomes a block once it has run past the
+        threshold, as a viewer saw it live: before that the lanes show it running, and so does
+        everything else. Live, a step that has run past the threshold without a word from the
+        watchdog (C code holding the GIL) counts as one too."""
         threshold = self.block_threshold_ns
         for block in reversed(self.blocks):
             if block.start > horizon:
                 continue
             if horizon - block.start < threshold and (block.end is None or block.end > horizon):
                 continue  # not long enough yet to be a block
-            if block.end is None and not self.live:
-                return None if self.ended and self.cursor is None else block
+            if block.end is None and not live:
+                return block
             if block.end is None or block.end > horizon:
                 return Block(block.task, block.start, None, block.where, block.code, block.stack,
                              block.gil)  # fmt: skip
             break
-        if self.live:
+        if live:
             for task_id, start in self._running.items():
                 if horizon - start >= threshold:
                     return Block(task_id, start, None, "", "", [])
@@ -656,16 +644,20 @@ class Timeline:
         lane = self.tasks.get(self._loop_tasks[i])
         return [lane] if lane is not None and lane.state_at(t) in (RUNNING, BLOCKED) else []
 
-    def loop_status(self) -> str:
-        if self.ended and (self.cursor is None or self.cursor >= self.end_t):
+    def loop_status(self, horizon: int, live: bool = False) -> str:
+        if self.ended and horizon >= self.end_t:
             return "finished"
-        if self.current_block() is not None:
+        if self.current_block(horizon, live) is not None:
             return "blocked"
-        if self.live:
+        if live:
             return "running" if self._running else "idle"
-        return "running" if self.running_at(self.horizon) else "idle"
+        return "running" if self.running_at(horizon) else "idle"
 
-    def blocks_until(self, horizon: int) -> list[Block]:
+    def running_now(self) -> list[TaskLane]:
+        """Live: the tasks whose step has begun and not yet ended (the newest events say so)."""
+        return [lane for lane in (self.tasks.get(i) for i in self._running) if lane]
+
+    def blocks_until(self, horizon: int, live: bool = False) -> list[Block]:
         """Every block begun by ``horizon``; one still going on then is open (end None)."""
         blocks = []
         for block in self.blocks:
@@ -677,14 +669,13 @@ class Timeline:
                 block = Block(block.task, block.start, None, block.where, block.code, block.stack,
                               block.gil)  # fmt: skip
             blocks.append(block)
-        current = self.current_block()
+        current = self.current_block(horizon, live)
         if current is not None and not any(b.start == current.start for b in blocks):
             blocks.append(current)
         return blocks
 
-    def starved(self, block: Block, horizon: int | None = None) -> list[TaskLane]:
+    def starved(self, block: Block, horizon: int) -> list[TaskLane]:
         """Tasks that were ready during the block (up to the horizon) but could not run."""
-        horizon = self.horizon if horizon is None else horizon
         end = min(block.end if block.end is not None else horizon, horizon)
         starved = []
         for lane in self.tasks.values():

@@ -20,6 +20,7 @@ from loopviz import events as ev
 from loopviz import model
 from loopviz.model import Timeline
 from loopviz.units import clock, duration
+from loopviz.viewstate import ViewState
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 QUEUE_SHOWN = 8  # ready tasks and timers listed in the loop panel
@@ -39,6 +40,7 @@ class Replay:
     def __init__(self, timeline: Timeline) -> None:
         self.timeline = timeline
         self.index = -1  # the event at the cursor; -1 = before the first
+        self.time = 0  # the cursor: the instant shown (at or after the event at the cursor)
         self.speed = 1.0
         self._task_events: dict[int, array[int]] | None = None  # task -> its event indices
         self._indexed = 0
@@ -49,8 +51,9 @@ class Replay:
     # -- moving ---------------------------------------------------------------------------
 
     @property
-    def time(self) -> int:
-        return self.timeline.cursor or 0
+    def view(self) -> ViewState:
+        """The timeline as it stood at the cursor."""
+        return ViewState(self.timeline.end_t, self.time, recording=not self.timeline.ended)
 
     @property
     def event(self) -> ev.AnyEvent | None:
@@ -60,13 +63,13 @@ class Replay:
     def seek_index(self, index: int) -> None:
         events = self.timeline.events
         self.index = min(max(index, -1), len(events) - 1)
-        self.timeline.cursor = events[self.index].t if self.index >= 0 else 0
+        self.time = events[self.index].t if self.index >= 0 else 0
 
     def seek_time(self, t: int) -> None:
         """Put the cursor at ``t``; the event at the cursor is the last one at or before it."""
         t = min(max(t, 0), self.timeline.end_t)
         self.index = bisect_right(self.timeline.times, t) - 1
-        self.timeline.cursor = t
+        self.time = t
 
     def step(self, delta: int) -> None:
         self.seek_index(self.index + delta)
@@ -164,7 +167,7 @@ class Replay:
 
     def moment(self) -> Moment:
         """Everything the screen says about the cursor, worked out once (see Moment)."""
-        return moment_at(self.timeline, self.index, self.queues)
+        return moment_at(self.timeline, self.view, self.index, self.queues)
 
     def loop_state(self) -> LoopState:
         return self.moment().loop_state()
@@ -237,6 +240,7 @@ class Moment:
     and each lane's state are each decided here, once."""
 
     timeline: Timeline
+    view: ViewState  # the instant is its horizon
     t: int
     index: int  # the event at or before t (-1: none yet)
     event: ev.AnyEvent | None
@@ -249,7 +253,6 @@ class Moment:
     ready: list[str]  # labels, in the order they became ready
     timers: list[str]  # "label at 1.234 s", soonest first
     explanation: str
-    stamp: Stamp | None = None  # what the moment was computed from (see moment_stamp)
     _states: dict[int, str | None] = field(default_factory=dict)
 
     def lane_state(self, lane: model.TaskLane) -> str | None:
@@ -280,25 +283,17 @@ class Moment:
         return LoopState(doing=self.doing, ready=self.ready, timers=self.timers)
 
 
-# The horizon, the events taken in, the cursor, and whether the run has ended.
-Stamp = tuple[int, int, int | None, bool]
-
-
-def moment_stamp(timeline: Timeline) -> Stamp:
-    """A moment holds while these stay the same: the horizon, the events taken in, the cursor."""
-    return (timeline.horizon, len(timeline.events), timeline.cursor, timeline.ended)
-
-
-def moment_at(timeline: Timeline, index: int, queues: Queues | None = None) -> Moment:
-    """The moment at the horizon (the replay cursor, or now when live); ``index`` is the last
-    event shown. ``queues`` (kept between calls) makes stepping cost only what changed."""
-    t = timeline.horizon
+def moment_at(
+    timeline: Timeline, view: ViewState, index: int, queues: Queues | None = None
+) -> Moment:
+    """The moment at the view's horizon (the replay cursor, or now when live); ``index`` is the
+    last event shown. ``queues`` (kept between calls) makes stepping cost only what changed."""
+    t = view.horizon
     events = timeline.events
     event = events[index] if 0 <= index < len(events) else None
-    block = timeline.current_block(t)
+    block = timeline.current_block(t, view.live)
     running = [] if block is not None else (
-        [lane for lane in (timeline.tasks.get(i) for i in timeline._running) if lane]
-        if timeline.live else timeline.running_at(t)
+        timeline.running_now() if view.live else timeline.running_at(t)
     )  # fmt: skip
     holder, starved = "", []
     if block is not None:
@@ -310,7 +305,7 @@ def moment_at(timeline: Timeline, index: int, queues: Queues | None = None) -> M
         status, doing = "running", f"running a step of {running[0].label}"
     elif timeline.ended and t >= timeline.end_t:
         status, doing = "finished", "finished: the program has ended"
-    elif timeline.live:
+    elif view.live:
         status, doing = "idle", "idle: waiting for I/O or a timer"
     elif _span_state(timeline.loop, t) == model.IDLE:
         status, doing = "idle", "idle: waiting in select() for I/O or a timer"
@@ -328,10 +323,10 @@ def moment_at(timeline: Timeline, index: int, queues: Queues | None = None) -> M
     if len(ready_at) + len(due) > len(ready):
         ready.append(f"+{len(ready_at) + len(due) - len(ready):,} more")
     moment = Moment(
-        timeline=timeline, t=t, index=index, event=event, block=block, status=status,
+        timeline=timeline, view=view, t=t, index=index, event=event, block=block, status=status,
         doing=doing, holder=holder, starved=starved, running=running, ready=ready,
         timers=_timer_words(pending, len(timers_at) - len(due), name),
-        explanation="", stamp=moment_stamp(timeline),
+        explanation="",
     )  # fmt: skip
     moment.explanation = _explain_moment(moment)
     return moment
@@ -410,9 +405,8 @@ def culprit_words(block: model.Block) -> str:
     return "code the watchdog has not sampled yet"
 
 
-def block_headline(timeline: Timeline, block: model.Block, horizon: int | None = None) -> str:
+def block_headline(timeline: Timeline, block: model.Block, horizon: int) -> str:
     """``BLOCKED 1.3 s: time.sleep(2) at blocking.py:25``, the words the header shows."""
-    horizon = timeline.horizon if horizon is None else horizon
     text = f"BLOCKED {duration(block.duration(horizon), 2)}"
     if block.gil:
         return f"{text} in {timeline.display_name(block.task)}: a C call holding the GIL"

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loopviz.export import svg_to_png
+from loopviz.model import Timeline
+from loopviz.painter import THEMES
+from loopviz.runs import TraceFile
 from loopviz.session import Session, Target
-from loopviz.trace import load_timeline
+from loopviz.trace import Trace, load_timeline
 from loopviz.ui.app import LoopvizApp
-from loopviz.ui.painter import THEMES
 
 SIZE = (120, 36)
 
@@ -65,8 +67,7 @@ async def _capture(
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         if at_ns is not None:  # the replay cursor at that moment: the screen as it was then
-            app.replay.seek_time(at_ns)
-            app.refresh_screen()
+            app.seek_time(at_ns)
             await pilot.pause()
         path.write_text(app.export_screenshot(title=f"loopviz: {path.stem}"))
 
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     recorded: dict[str, Path] = {}  # scenario -> its trace, recorded once for all its shots
+    timelines: dict[str, tuple[Trace, Timeline]] = {}  # scenario -> its trace, read once
     with tempfile.TemporaryDirectory() as scratch:
         for shot in SHOTS:
             if options.only and shot.name not in options.only:
@@ -92,11 +94,12 @@ def main(argv: list[str] | None = None) -> int:
                 session = Session(Target(script, []), trace_path)
                 session.start()
                 session.wait()
-            # a fresh timeline per shot: each app moves its own replay cursor
-            trace, timeline = load_timeline(recorded[shot.scenario])
+            if shot.scenario not in timelines:  # one per scenario: each app has its own cursor
+                timelines[shot.scenario] = load_timeline(recorded[shot.scenario])
+            trace, timeline = timelines[shot.scenario]
             at = None if shot.at_seconds is None else int(shot.at_seconds * 1e9)
             python = trace.header.get("python", "")
-            app = LoopvizApp(timeline=timeline, title=shot.scenario, python=python,
+            app = LoopvizApp(TraceFile(timeline, shot.scenario, python),
                              theme=THEMES[shot.theme])  # fmt: skip
             svg = out / f"{shot.name}.svg"
             asyncio.run(_capture(app, svg, at, shot.size))

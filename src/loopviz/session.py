@@ -248,7 +248,6 @@ class Session:
             self._feed_model(released)
         if released or self.finished:
             self._persist(released)
-        self.timeline.now = self.now()
         return released
 
     def _take(self, item: _Frame | _Output | _Closed) -> None:

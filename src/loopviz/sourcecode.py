@@ -21,6 +21,7 @@ from pathlib import Path
 from loopviz import events as ev
 from loopviz.awaittree import WaitState
 from loopviz.model import Timeline
+from loopviz.viewstate import ViewState
 
 LOOKAHEAD = 20_000  # events searched for the end of a running step
 LOOKBACK = 4_096  # events searched back for the start of a step that ends its task
@@ -68,8 +69,8 @@ def _focus(timeline: Timeline, where: str, why: str, task: int | None) -> Focus 
     return Focus(found[0], found[1], why, task, words)
 
 
-def focus_at(timeline: Timeline, index: int, waits: WaitState) -> Focus | None:
-    """The line for the event at ``index`` (the cursor's event; live, the newest), the timeline's
+def focus_at(timeline: Timeline, index: int, waits: WaitState, view: ViewState) -> Focus | None:
+    """The line for the event at ``index`` (the cursor's event; live, the newest), the view's
     horizon being that moment: the culprit during a block, the await line of a suspend, the
     running step's line (where that step will next await), else the spawn site or the await line
     of the event's task. None when the event has no line (an idle, the program's output)."""
@@ -77,7 +78,7 @@ def focus_at(timeline: Timeline, index: int, waits: WaitState) -> Focus | None:
         return None
     event = timeline.events[index]
     task = ev.task_of(event)
-    block = timeline.current_block()
+    block = timeline.current_block(view.horizon, view.live)
     if block is not None and block.where:
         return _focus(timeline, block.where, "block", block.task)
     if isinstance(event, (ev.Block, ev.BlockBegin)) and event.where:
@@ -86,7 +87,7 @@ def focus_at(timeline: Timeline, index: int, waits: WaitState) -> Focus | None:
         return _focus(timeline, event.waiting_on.where, "await", task)
     if isinstance(event, ev.Create):
         return _focus(timeline, event.where, "spawn", task)
-    running = timeline.running_at(timeline.horizon)
+    running = timeline.running_at(view.horizon)
     if running:
         return _running_line(timeline, index, running[0].id)
     paused = waits.paused.get(task) if task is not None else None

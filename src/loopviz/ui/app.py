@@ -1,13 +1,17 @@
 """The loopviz Textual app: a run as a timeline, live while it records, then as a replay.
 
-Live, a timer polls the session 60 times a second, feeds new events to the model and redraws
-(30 times a second when nothing new came: the clock still moves). The scenario runs in its own
-process, so its blocking calls never freeze this loop: the clock keeps moving and the block band
-grows while the scenario is stuck.
+The app shows a ``RunSource`` (loopviz.runs): a live recording or a trace file, and it never asks
+which. While events still come in (a script running, a big trace loading), a timer takes them in
+60 times a second and redraws (30 times a second when nothing new came: the clock still moves).
+The scenario runs in its own process, so its blocking calls never freeze this loop: the clock
+keeps moving and the block band grows while the scenario is stuck.
 
 In a replay (a trace file, a finished run, or a live run paused with space) a cursor moves through
 the events: every lane shows its state at the cursor, and panels say what the event means and what
 the loop holds at that instant. Nothing shown then depends on the wall clock.
+
+Each redraw makes one ``Frame`` around the one ``Moment`` at the cursor, and every panel shows
+that frame (ui/panels.py): the screen never contradicts itself.
 """
 
 from __future__ import annotations
@@ -19,40 +23,51 @@ import os
 import signal
 import threading
 from dataclasses import replace
-from pathlib import Path
+from types import FrameType
+from typing import Any
 
-from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Input, RichLog, Static
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
 
-from loopviz import model
 from loopviz.catalogue import Scenario
-from loopviz.model import Timeline
+from loopviz.painter import DEFAULT_THEME, Painter, Theme
 from loopviz.replay import Bookmarks, Moment, Queues, Replay, explain_event, moment_at
-from loopviz.session import Session
+from loopviz.runs import Notice, RunSource
 from loopviz.sourcecode import next_event_at
-from loopviz.trace import TraceLoader
 from loopviz.ui.ascii import AsciiFilter
 from loopviz.ui.awaittree import AwaitTreePanel
 from loopviz.ui.help import HelpScreen
-from loopviz.ui.painter import DEFAULT_THEME, Painter, Theme
+from loopviz.ui.panels import (
+    Banner,
+    Explanation,
+    Frame,
+    LoopPanel,
+    NoticePanel,
+    ReplayMode,
+    RunLog,
+    StatusLine,
+    TaskPanel,
+    WatchFor,
+)
 from loopviz.ui.source import CodeColumn, SourcePane
 from loopviz.ui.timeline import TimelineView
-from loopviz.units import clock, duration
+from loopviz.units import clock
+from loopviz.viewstate import ViewState
 
 REFRESH_HZ = 30  # replay playback, and the live clock when no events arrive
-LIVE_POLL_HZ = 60  # live: new events reach the screen within one of these frames
+TAKE_HZ = 60  # while events come in, they reach the screen within one of these frames
 OUTPUT_LINES = 300  # lines of output kept on screen in a replay
 EVENT_LOG_LINES = 300  # events kept in the event log pane
-LOAD_BATCH = 50_000  # events taken in between two frames while a big trace loads
 MIN_SIZE = (60, 16)  # below this the layout cannot show a lane; say so instead
 END_GRACE = 3.0  # seconds to quit in good order after SIGTERM (or losing the server) before exiting
 
 
-class LoopvizApp(App):
+class LoopvizApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "loopviz"
 
@@ -77,91 +92,78 @@ class LoopvizApp(App):
         Binding("c", "toggle_code", "Code", show=False),
     ]
 
+    frame: reactive[Frame | None] = reactive(None, repaint=False)  # every panel shows this one
+
+    @classmethod
+    def key_bindings(cls) -> list[Binding]:
+        """Every key of the app, its own and the timeline's: the help and the README list these."""
+        return [b for b in (*cls.BINDINGS, *TimelineView.BINDINGS) if isinstance(b, Binding)]
+
     def __init__(
         self,
-        session: Session | None = None,
-        timeline: Timeline | None = None,
-        title: str = "",
-        python: str = "",
-        trace_path: Path | None = None,
-        truncated: bool = False,
+        source: RunSource,
         theme: Theme = DEFAULT_THEME,
-        loader: TraceLoader | None = None,
         scenario: Scenario | None = None,
     ) -> None:
         super().__init__()
         self.lane_theme = theme
         self.scenario = scenario  # a catalogue scenario: its "Watch for" is shown (lesson mode)
         self._ascii_filter = AsciiFilter() if theme.ascii else None
-        self.session = session
-        self.loader = loader  # a big trace still loading: the rest comes in while it is shown
-        if loader is not None:
-            timeline = loader.timeline
-        self.timeline = session.timeline if session is not None else timeline
-        self.run_title = title or (session.target.name if session else "")
-        self.python = python
-        self.trace_path = trace_path or (session.trace_path if session else None)
-        self.truncated = truncated
+        self.source = source
+        self.timeline = source.timeline
         self.selected_task: int | None = None
-        self.replay: Replay | None = None if session is not None else Replay(self.timeline)
-        self.bookmarks = Bookmarks(self.trace_path)
+        # the replay cursor; None while a live recording is followed as it records
+        self.replay: Replay | None = None
+        if not source.live:
+            self.replay = Replay(self.timeline)
+            self.replay.seek_index(len(self.timeline.events) - 1)  # a trace opens at its end
+        self.bookmarks = Bookmarks(source.trace_path)
         self.playing = False
         self._outputs_shown = 0
-        self._announced_end = False
         self._quitting = False
-        self._bindings_mode: tuple | None = None
-        self._warned_trace = False
-        self._warned_full = False
+        self._bindings_mode: tuple[bool, bool, bool] | None = None
         self._events_shown = 0
-        self._shown: dict[str, Text | str] = {}  # what each Static shows (see _show)
-        self._quiet_ticks = 0  # live polls in a row that brought no event
+        self._quiet_ticks = 0  # takes in a row that brought no event
         self._live_queues = Queues(self.timeline)
         self.moment: Moment | None = None  # what every panel shows, computed once per frame
         self._revealed: int | None = None  # the block whose holder lane was last brought in sight
-        self._notice_timer = None
+        self._take_timer: Timer | None = None
         self.notices: list[str] = []  # every notice shown, in order
 
     def notify(self, message: str, *, title: str = "", severity: str = "information",
                timeout: float | None = None, markup: bool = True) -> None:  # fmt: skip
         """Notices go at the foot of the side panel, never over what the class must read (the
         explanation, the banner, the output), as Textual's toasts would."""
-        self.notices.append(message)
-        notice = self.query("#notice")
-        if not notice:
-            return
-        colour = {"error": "#ff5f5f", "warning": "#ffaf00"}.get(severity, "#ffd700")
-        text = Text(f"{title}\n" if title else "", style=f"bold {colour}")
-        text.append(message, style="#e4e4e4")
-        widget = notice.first()
-        widget.update(text)
-        widget.add_class("visible")
-        if self._notice_timer is not None:
-            self._notice_timer.stop()
-        self._notice_timer = self.set_timer(timeout or 4, lambda: widget.remove_class("visible"))
+        self._say(Notice(title, message, severity, timeout or 4))
 
-    def get_line_filters(self):
+    def _say(self, notice: Notice) -> None:
+        self.notices.append(notice.message)
+        for panel in self.query(NoticePanel):
+            panel.notice = notice
+
+    def get_line_filters(self) -> list[Any]:
         """--ascii: after our own ASCII glyphs, a last filter so that Textual's borders,
         scrollbars and footer are ASCII too: every character on screen is."""
-        filters = list(super().get_line_filters())
+        filters: list[Any] = list(super().get_line_filters())
         if self._ascii_filter is not None:
             filters.append(self._ascii_filter)
         return filters
 
     def compose(self) -> ComposeResult:
         yield Static(id="too-small")
-        yield Static(id="status")
-        yield Static(id="banner")
-        yield Static(id="watch")
+        yield StatusLine(id="status").data_bind(LoopvizApp.frame)
+        yield Banner(id="banner").data_bind(LoopvizApp.frame)
+        yield WatchFor(self.scenario.watch if self.scenario else "", id="watch")
         with Horizontal(id="middle"):
             yield TimelineView(self.timeline, Painter(self.lane_theme), id="timeline")
             with Vertical(id="side"):
-                yield Static(id="task-panel")
-                yield Static(id="loop-panel")
-                yield Static(id="notice")
+                yield TaskPanel(id="task-panel").data_bind(LoopvizApp.frame)
+                yield LoopPanel(id="loop-panel").data_bind(LoopvizApp.frame)
+                yield NoticePanel(id="notice")
             yield CodeColumn(self.timeline, self.lane_theme, id="code")
-        yield Static(id="explain")
-        yield RichLog(id="output", markup=False, wrap=False, max_lines=5000)
-        yield RichLog(id="events", markup=False, wrap=False, max_lines=5000)
+        yield Explanation(id="explain").data_bind(LoopvizApp.frame)
+        yield RunLog(id="output", markup=False, wrap=False, max_lines=5000)
+        yield RunLog(id="events", markup=False, wrap=False, max_lines=5000)
         yield Input(placeholder="show lanes whose name contains… (Enter keeps it, Esc clears)",
                     id="filter")  # fmt: skip
         yield Footer()
@@ -172,22 +174,12 @@ class LoopvizApp(App):
         self._end_for_sure()
         if self.lane_theme.ascii:
             self.screen.add_class("-ascii")
-        if self.scenario is not None and self.scenario.watch:
-            watch = Text()
-            watch.append(" WATCH FOR ", style="bold #000000 on #ffd700")
-            watch.append(" (w hides) ", style="#bcbcbc")
-            watch.append(self.scenario.watch, style="bold")
-            self.query_one("#watch", Static).update(watch)
-            self.query_one("#watch").add_class("visible")
-        if self.session is not None:
-            # Start the scenario once the first frame is up: its first events then reach the
-            # screen at once, instead of waiting for the app to finish starting.
-            self.call_after_refresh(self._start_live)
-        elif self.loader is not None and not self.loader.done:
-            # after the first frame: what is loaded already is on screen while the rest comes
-            self.call_after_refresh(self.run_worker, self._load_rest(), exclusive=True)
+        if self.source.done:
+            self._all_in()
         else:
-            self._opened()
+            # Start once the first frame is up: a script's first events then reach the screen at
+            # once, and what a trace has loaded already is on screen while the rest comes.
+            self.call_after_refresh(self._start_taking)
         self._play_timer = self.set_interval(1 / REFRESH_HZ, self._play_tick, pause=True)
         self._redraw()
 
@@ -202,7 +194,7 @@ class LoopvizApp(App):
             return
         loop = asyncio.get_running_loop()
 
-        def end(*_args) -> None:
+        def end(_signal: int = 0, _frame: FrameType | None = None) -> None:
             loop.call_soon_threadsafe(self.action_quit_session)
             timer = threading.Timer(END_GRACE, self._end_now)
             timer.daemon = True
@@ -222,39 +214,9 @@ class LoopvizApp(App):
             threading.Thread(target=watch_parent, daemon=True, name="loopviz-lifeline").start()
 
     def _end_now(self) -> None:
-        """The last resort of _end_for_sure: the script's process group killed, then this one."""
-        process = self.session.process if self.session is not None else None
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(OSError):
-                os.killpg(process.pid, signal.SIGKILL)
+        """The last resort of _end_for_sure: what the source started killed, then this process."""
+        self.source.kill()
         os._exit(1)
-
-    async def _load_rest(self) -> None:
-        """Load a big trace a batch at a time, showing it as it grows (the cursor follows)."""
-        while self.loader.load(LOAD_BATCH):
-            self.replay.seek_index(len(self.timeline.events) - 1)
-            self._redraw()
-            await asyncio.sleep(1 / REFRESH_HZ)  # let the frame be drawn and keys be read
-        self._opened()
-        self.query_one(TimelineView).action_fit()
-        self._redraw()
-
-    def _opened(self) -> None:
-        """The whole trace is in: show its end, and say if it is not whole."""
-        self.replay.seek_index(len(self.timeline.events) - 1)
-        loader = self.loader
-        if loader is not None:
-            self.truncated = loader.trace.truncated
-        if loader is not None and loader.error:
-            self.notify(f"{loader.error} It replays up to that line.", title="Damaged trace",
-                        severity="error", timeout=15)  # fmt: skip
-        elif self.truncated:
-            self.notify(
-                "This trace ends mid-run (the recording was cut short): it replays up to the cut.",
-                title="Truncated trace",
-                severity="warning",
-                timeout=10,
-            )
 
     def on_resize(self, event: events.Resize) -> None:
         width, height = event.size
@@ -269,45 +231,48 @@ class LoopvizApp(App):
                 "The recording goes on; q quits."
             )
 
-    # -- live updates -----------------------------------------------------------------------
+    # -- taking events in -----------------------------------------------------------------
 
-    def _start_live(self) -> None:
+    def _start_taking(self) -> None:
         # What the app made to start up lives as long as it does: keep the cyclic GC from
         # walking it on every full collection (pauses of 20-60 ms that held up live frames).
         gc.freeze()
-        if self.session.process is None:
-            self.session.start()
-        self._live_timer = self.set_interval(1 / LIVE_POLL_HZ, self._tick)
+        self.source.start()
+        self._take_timer = self.set_interval(1 / TAKE_HZ, self._tick)
 
     def _tick(self) -> None:
-        session = self.session
-        arrived = session.poll()
+        source = self.source
+        arrived = source.take()
         self._quiet_ticks = 0 if arrived else self._quiet_ticks + 1
-        if self._quiet_ticks % (LIVE_POLL_HZ // REFRESH_HZ) == 1 and not session.finished:
+        if self._quiet_ticks % (TAKE_HZ // REFRESH_HZ) == 1 and not source.done:
             return  # nothing new: the clock alone moves on at REFRESH_HZ, which costs half
-        if session.model_full and not self._warned_full:
-            self._warned_full = True
-            self.notify(f"The lanes show the first {session.max_model_events:,} events; from "
-                        "here on the view shows blocks only. Every event still goes to the trace "
-                        "file.", title="View full", severity="warning", timeout=15)  # fmt: skip
-        if session.trace_error and not self._warned_trace:
-            self._warned_trace = True
-            self.notify(f"{session.trace_error}. Recording goes on in memory only.",
-                        title="Trace not saved", severity="error", timeout=15)  # fmt: skip
-        self.python = self.python or session.header()["python"]
-        if session.finished and self._quitting:
+        if source.done and self._quitting:
             self.exit()
             return
-        if session.finished and not self._announced_end:
-            self._announced_end = True
-            self._live_timer.stop()  # nothing more will come: redraw only when the user acts
-            self.query_one(TimelineView).frozen_end = None
-            self.query_one(TimelineView).action_fit()
-            if self.replay is None:
-                self._enter_replay()
-            self.notify(f"The scenario finished (exit status {session.exit_code}). Step through "
-                        "it with ← →.", title="Finished", timeout=6)  # fmt: skip
+        if arrived and not source.live and self.replay is not None:
+            self.replay.seek_index(len(self.timeline.events) - 1)  # a trace opens at its end
+        if source.done:
+            if self._take_timer is not None:
+                self._take_timer.stop()  # nothing more will come: redraw only when the user acts
+            view = self.query_one(TimelineView)
+            view.frozen_end = None
+            view.action_fit()
+            self._all_in()
+        else:
+            self._tell_news()
         self._redraw()
+
+    def _all_in(self) -> None:
+        """Everything has come in: step through it from the end, and say if it is not whole."""
+        if self.replay is None:
+            self._enter_replay()
+        self._tell_news()
+
+    def _tell_news(self) -> None:
+        for notice in self.source.news():
+            self._say(notice)
+
+    # -- drawing ----------------------------------------------------------------------------
 
     def _redraw(self) -> None:
         views = self.query(TimelineView)
@@ -321,172 +286,61 @@ class LoopvizApp(App):
             self._revealed = block.start  # once per block: then the user scrolls as they like
             starved = tuple(lane.id for lane in moment.starved)
             self.call_after_refresh(view.reveal, block.task, starved)  # after the banner's layout
-        self._update_status()
-        self._update_task_panel()
-        self._update_replay_panels()
+        self.frame = self._frame(moment)
         self._update_output()
         self._update_event_log()
         self._update_code()
-        mode = (self.replay is None, self.playing, self.timeline.live)
+        mode = (self.replay is None, self.playing, moment.view.live)
         if mode != self._bindings_mode:  # the footer rebuilds itself: only when keys change
             self._bindings_mode = mode
             self.refresh_bindings()
 
+    def _view_state(self) -> ViewState:
+        """Where the viewer stands: at the replay cursor, or following now."""
+        following = ViewState.at_end(self.timeline, self.source.now())
+        return following.at(self.replay.time) if self.replay is not None else following
+
     def _compute_moment(self) -> Moment:
         """The one state at the cursor (live: now) that the header, banner, explanation, loop
         panel and lane icons all show."""
+        at = self._view_state()
         if self.replay is not None:
-            return self.replay.moment()
-        return moment_at(self.timeline, len(self.timeline.events) - 1, self._live_queues)
+            return moment_at(self.timeline, at, self.replay.index, self.replay.queues)
+        return moment_at(self.timeline, at, len(self.timeline.events) - 1, self._live_queues)
 
-    def _update_status(self) -> None:
-        timeline = self.timeline
-        moment = self.moment
-        line = Text()
-        line.append("loopviz ", style="bold #ffd700")
-        line.append(f" {self.run_title} ", style="bold")
-        if not self.screen.has_class("-compact"):  # at 80 columns the block's words come first
-            line.append(f" Py {self.python or '?'} ", style="#bcbcbc")
-            line.append(f" {timeline.loop_impl or 'no loop yet'} ", style="#bcbcbc")
-        if self.replay is not None:
-            mode = "PLAYING" if self.playing else "REPLAY"
-            line.append(f" {mode} {self.replay.speed:g}x ", style="bold #000000 on #ffd700")
-            total = len(timeline.events)
-            line.append(f" {self.replay.index + 1}/{total} ", style="#bcbcbc")
-        if self.loader is not None and not self.loader.done:
-            line.append(f" LOADING {len(timeline.events):,} events ",
-                        style="bold #000000 on #87afff")  # fmt: skip
-        line.append(f" t = {clock(moment.t)} ", style="bold #ffffff")
-        lanes = len(self.query_one(TimelineView).lane_ids())
-        line.append(f" {lanes:,} task{'s' if lanes != 1 else ''} ", style="#bcbcbc")
-        if self.truncated:
-            line.append(" TRUNCATED ", style="bold #000000 on #ff8700")
-        block = moment.block
-        if block is not None:  # the banner under it gives the culprit: here only the length
-            line.append(f" {moment.headline.split(':')[0]} ", style="bold #ffffff on #d70000")
-        else:
-            status = moment.status
-            if status == "finished" and timeline.exit_code:
-                failure = f" ({timeline.error})" if timeline.error else ""
-                line.append(f" ended with exit status {timeline.exit_code}{failure} ",
-                            style="bold #ffffff on #d70000")  # fmt: skip
-            else:
-                colour = {"running": "#00ff5f", "idle": "#5f87ff"}.get(status, "#ffd700")
-                line.append(f" {status} ", style=f"bold {colour}")
-        self._show("#status", line)
-        banner = self.query_one("#banner", Static)
-        if block is not None:
-            text = Text(f"THE EVENT LOOP IS {moment.headline}\n", style="bold")
-            text.append(f"{moment.holder} holds the loop; no other task can run")
-            starved = moment.starved_labels
-            if starved:
-                more = f" and {len(starved) - 6} more" if len(starved) > 6 else ""
-                text.append(" | starved: " + ", ".join(starved[:6]) + more)
-            self._show("#banner", text)
-            banner.add_class("visible")
-        else:
-            banner.remove_class("visible")
-
-    def _show(self, selector: str, content: Text | str) -> None:
-        """Update a Static only when what it shows has changed: each update lays the screen out
-        again, and most panels stay the same from one live frame to the next."""
-        if self._shown.get(selector) != content:
-            self._shown[selector] = content
-            self.query_one(selector, Static).update(content)
-
-    def _update_task_panel(self) -> None:
-        timeline = self.timeline
-        lane = timeline.tasks.get(self.selected_task) if self.selected_task else None
-        if lane is None:
-            self._show(
-                "#task-panel", Text("No task selected.\n↑/↓ or click a lane.", style="#bcbcbc")
-            )
-            return
-        horizon = timeline.horizon
-        moment = self.moment or self._compute_moment()
-        state = moment.lane_state(lane)
-        done = state == model.DONE
-        state = lane.outcome if done else state
-        text = Text()
-        text.append(f"{lane.label}\n", style="bold #ffd700")
-        rows = [("state", state or "not yet created")]
-        span = lane.span_at(horizon)
-        if span is not None and not done and span.state in (model.WAITING, model.READY):
-            rows.append(("waiting on", span.label))
-        if done and lane.detail:
-            rows.append(("result", lane.detail))
-        rows += [
-            ("name", lane.name),
-            ("coroutine", lane.coro),
-            ("spawned", lane.where.rsplit("/", 1)[-1] or "?"),
-            ("parent", timeline.display_name(lane.parent) if lane.parent else "none"),
-            *([("arguments", lane.args)] if lane.args else []),
-        ]
-        waited, ready = (
-            lane.time_in((model.WAITING,), horizon),
-            lane.time_in((model.READY,), horizon),
-        )
-        rows += [
-            ("steps", str(lane.steps)),
-            ("busy", duration(lane.busy_ns)),
-            ("waiting", duration(waited)),
-            ("ready", duration(ready)),
-            ("longest", duration(lane.longest_step_ns)),
-        ]
-        for key, value in rows:
-            text.append(f"{key:>10} ", style="#8a8a8a")
-            text.append(f"{value}\n")
-        self._show("#task-panel", text)
-
-    def _update_replay_panels(self) -> None:
-        moment = self.moment
-        text = Text()
-        text.append("THE LOOP NOW\n", style="bold #ffd700")
-        text.append(f"{moment.doing}\n", style="bold")
-        text.append("ready queue: ", style="#8a8a8a")
-        text.append((", ".join(moment.ready) or "empty") + "\n", style="#ffaf00")
-        text.append("timers: ", style="#8a8a8a")
-        text.append(", ".join(moment.timers[:4]) or "none", style="#87afff")
-        unseen = sum(notice.count for notice in self.timeline.unseen)
-        if self.timeline.unseen:
-            detail = self.timeline.unseen[-1].detail
-            text.append(f"\nNot shown: {unseen or 'some'} task(s) the recorder could not see "
-                        f"({detail})", style="#ff8700")  # fmt: skip
-        self._show("#loop-panel", text)
-        if self.replay is None:
-            live = "LIVE · space pauses to step through what is recorded so far"
-            self._show("#explain", Text(live, style="#8a8a8a"))
-            return
-        line = Text(f"{clock(moment.t)}  ", style="bold #ffd700")
-        line.append(moment.explanation, style="bold #ffffff")
-        key = self.replay.key_moment_here()
-        if key is not None:
-            line.append(f"\nKEY MOMENT ({key.kind}). {key.why}", style="bold #000000 on #ffd700")
-        elif self.session is not None and self.session.finished and self.trace_path:
-            line.append(f"\ntrace saved in {self.trace_path}", style="#8a8a8a")
-        self._show("#explain", line)
+    def _frame(self, moment: Moment) -> Frame:
+        source, replay = self.source, self.replay
+        mode = None if replay is None else ReplayMode(
+            replay.index, self.playing, replay.speed, replay.key_moment_here()
+        )  # fmt: skip
+        selected = self.timeline.tasks.get(self.selected_task) if self.selected_task else None
+        return Frame(
+            moment=moment, title=source.title, python=source.python, progress=source.progress(),
+            truncated=source.truncated, kept=source.kept(),
+            lanes=len(self.query_one(TimelineView).lane_ids()), replay=mode, selected=selected,
+        )  # fmt: skip
 
     def _update_output(self) -> None:
-        log = self.query_one("#output", RichLog)
+        log = self.query_one("#output", RunLog)
         timeline = self.timeline
         if self.replay is None:
             outputs = timeline.outputs
             for output in outputs[self._outputs_shown :]:
-                self._write_output(log, output, latest=False)
+                log.write_output(output, latest=False)
             self._outputs_shown = len(outputs)
             return
-        shown = timeline.outputs_until(timeline.horizon)
+        shown = timeline.outputs_until(self.replay.time)
         if len(shown) == self._outputs_shown and log.lines:
             return
         log.clear()
         recent = shown[-OUTPUT_LINES:]
         for i, output in enumerate(recent):
-            self._write_output(log, output, latest=i == len(recent) - 1)
+            log.write_output(output, latest=i == len(recent) - 1)
         self._outputs_shown = len(shown)
 
     def _update_event_log(self) -> None:
         """The event log: every event in plain words; in a replay, those up to the cursor."""
-        log = self.query_one("#events", RichLog)
+        log = self.query_one("#events", RunLog)
         if not log.display:
             return
         timeline = self.timeline
@@ -499,34 +353,26 @@ class LoopvizApp(App):
         for i in range(self._events_shown, end):
             event = timeline.events[i]
             latest = self.replay is not None and i == end - 1
-            text = Text(f"{clock(event.t):>10}  ", style="#8a8a8a")
-            text.append(f"{event.ev:<12} ", style="bold #87afff")
-            words = explain_event(timeline, event)
-            text.append(words, style="bold #000000 on #ffd700" if latest else "#e4e4e4")
-            log.write(text)
+            log.write_line(event.t, explain_event(timeline, event),
+                           "badge" if latest else "text", kind=event.ev)  # fmt: skip
         self._events_shown = end
-
-    @staticmethod
-    def _write_output(log: RichLog, output: model.Output, latest: bool) -> None:
-        style = "#ff8787" if output.stream == "stderr" else "#e4e4e4"
-        if latest:
-            style = "bold #000000 on #ffd700"
-        for line in output.text.splitlines():
-            text = Text(f"{clock(output.t):>10}  ", style="#8a8a8a")
-            text.append(line, style=style)
-            log.write(text)
 
     # -- replay -------------------------------------------------------------------------------
 
-    def _enter_replay(self) -> None:
-        self.replay = Replay(self.timeline)
-        self.replay.seek_index(len(self.timeline.events) - 1)
+    def _enter_replay(self) -> Replay:
+        self.replay = replay = Replay(self.timeline)
+        replay.seek_index(len(self.timeline.events) - 1)
         self._outputs_shown = -1
         view = self.query_one(TimelineView)
-        if self.session is not None and not self.session.finished:
-            view.frozen_end = max(self.timeline.now, self.timeline.end_t)  # no rescaling
+        if self.source.live and not self.source.done:
+            view.frozen_end = max(self.source.now(), self.timeline.end_t)  # no rescaling
         else:
             view.frozen_end = None
+        return replay
+
+    def _replaying(self) -> Replay:
+        """The replay cursor, made where the run stands if the view was following it live."""
+        return self.replay if self.replay is not None else self._enter_replay()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         replay_only = {"step", "step_task", "jump", "seek_edge", "next_block", "mark",
@@ -534,7 +380,7 @@ class LoopvizApp(App):
         if action in replay_only and self.replay is None:
             return None  # shown dimmed: space pauses the live view and makes them work
         if action == "go_live":
-            if self.session is None or self.session.finished:
+            if not self.source.live or self.source.done:
                 return False  # nothing live to go back to: not shown at all
             return True if self.replay is not None else None
         return True
@@ -543,42 +389,52 @@ class LoopvizApp(App):
         """Redraw everything from the model (after moving the cursor from outside)."""
         self._redraw()
 
+    def seek_time(self, t: int) -> None:
+        """Put the replay cursor at ``t`` (a live view pauses there) and show it."""
+        self._replaying().seek_time(t)
+        self._moved()
+
     def _moved(self) -> None:
-        self.query_one(TimelineView).show_cursor()  # a zoomed view follows the cursor
         self._redraw()
+        self.query_one(TimelineView).show_cursor()  # a zoomed view follows the cursor
+
+    # The replay keys below work only in a replay (check_action dims them while live).
 
     def action_step(self, delta: int) -> None:
-        self.replay.step(delta)
+        self._replaying().step(delta)
         self._moved()
 
     def action_step_task(self, delta: int) -> None:
-        if self.selected_task is None or not self.replay.step_task(self.selected_task, delta):
+        replay = self._replaying()
+        if self.selected_task is None or not replay.step_task(self.selected_task, delta):
             self.bell()
         self._moved()
 
     def action_jump(self, cells: int) -> None:
         view = self.query_one(TimelineView).viewport()
-        self.replay.seek_time(self.replay.time + int(cells * view.ns_per_cell))
+        replay = self._replaying()
+        replay.seek_time(replay.time + int(cells * view.ns_per_cell))
         self._moved()
 
     def action_seek_edge(self, end: int) -> None:
-        self.replay.seek_index(len(self.timeline.events) - 1 if end else 0)
+        self._replaying().seek_index(len(self.timeline.events) - 1 if end else 0)
         self._moved()
 
     def action_next_block(self) -> None:
-        if not self.replay.next_block():
+        if not self._replaying().next_block():
             self.notify("No block after the cursor.", timeout=3)
         self._moved()
 
     def action_play_pause(self) -> None:
-        if self.replay is None:  # live: pause here, and step through what is recorded so far
+        replay = self.replay
+        if replay is None:  # live: pause here, and step through what is recorded so far
             self._enter_replay()
         elif self.playing:
             self.playing = False
             self._play_timer.pause()
         else:
-            if self.replay.time >= self.timeline.end_t:
-                self.replay.seek_index(0)
+            if replay.time >= self.timeline.end_t:
+                replay.seek_index(0)
             self.playing = True
             self._play_timer.resume()
         self._redraw()
@@ -592,50 +448,47 @@ class LoopvizApp(App):
     def action_key_moment(self) -> None:
         """Lesson mode: the next key moment (a block, the first starvation, an exception, the
         end), with why it matters under the explanation."""
-        if self.replay is None:
-            self._enter_replay()
-        if self.replay.next_key_moment() is None:
+        if self._replaying().next_key_moment() is None:
             self.notify("Nothing to stop at in this run yet.", timeout=3)
         self._moved()
 
     def action_toggle_watch(self) -> None:
-        watch = self.query_one("#watch", Static)
-        if self.scenario is not None and self.scenario.watch:
-            watch.toggle_class("visible")
+        self.query_one(WatchFor).toggle()
 
     def action_speed(self, faster: int) -> None:
-        speed = self.replay.change_speed(bool(faster))
+        speed = self._replaying().change_speed(bool(faster))
         self.notify(f"Playback speed {speed:g}×", timeout=2)
         self._redraw()
 
     def action_mark(self) -> None:
-        marked = self.bookmarks.toggle(self.replay.time)
+        t = self._replaying().time
+        marked = self.bookmarks.toggle(t)
         self.query_one(TimelineView).marks = tuple(self.bookmarks.times)
-        self.notify(f"{'Marked' if marked else 'Unmarked'} {clock(self.replay.time)}", timeout=2)
+        self.notify(f"{'Marked' if marked else 'Unmarked'} {clock(t)}", timeout=2)
         self._redraw()
 
     def action_jump_mark(self, direction: int) -> None:
-        t = self.replay.time
+        replay = self._replaying()
+        t = replay.time
         found = self.bookmarks.next_after(t) if direction > 0 else self.bookmarks.previous_before(t)
         if found is None:
             self.notify("No mark that way. m marks the cursor.", timeout=3)
             return
-        self.replay.seek_time(found)
+        replay.seek_time(found)
         self._moved()
 
     def action_go_live(self) -> None:
         self.replay = None
         self.playing = False
         self._play_timer.pause()
-        self.timeline.cursor = None
         self._outputs_shown = 0
-        self.query_one("#output", RichLog).clear()
+        self.query_one("#output", RunLog).clear()
         self.query_one(TimelineView).frozen_end = None
         self.query_one(TimelineView).action_follow()
         self._redraw()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.lane_theme))
+        self.push_screen(HelpScreen(self.lane_theme, self.key_bindings()))
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
@@ -672,31 +525,34 @@ class LoopvizApp(App):
                     timeout=2)  # fmt: skip
 
     def action_toggle_log(self) -> None:
-        output, log = self.query_one("#output", RichLog), self.query_one("#events", RichLog)
+        output, log = self.query_one("#output", RunLog), self.query_one("#events", RunLog)
         output.display, log.display = log.display, output.display
         self._events_shown = 0
         log.clear()
         self._update_event_log()
 
     def on_timeline_view_seek(self, message: TimelineView.Seek) -> None:
-        if self.replay is None:
-            self._enter_replay()
-        self.replay.seek_time(message.t)
+        self._replaying().seek_time(message.t)
         self._moved()
 
     # -- events and actions -----------------------------------------------------------------
 
     def on_timeline_view_task_selected(self, message: TimelineView.TaskSelected) -> None:
         self.selected_task = message.task_id
-        self._update_task_panel()
+        if self.frame is not None:
+            lane = self.timeline.tasks.get(message.task_id) if message.task_id else None
+            self.frame = replace(self.frame, selected=lane)
         self._update_code()
 
     # -- the source pane and the await tree (issue 16) ------------------------------------------
 
     def _update_code(self) -> None:
         """The source pane and the await tree at the cursor's event (live: the newest)."""
+        moment = self.moment
+        if moment is None:
+            return  # before the first frame: drawn with it
         index = self.replay.index if self.replay is not None else len(self.timeline.events) - 1
-        self.query_one(CodeColumn).show_at(index, self.selected_task)
+        self.query_one(CodeColumn).show_at(index, moment.view, self.selected_task)
 
     def action_toggle_code(self) -> None:
         shown = self.query_one(CodeColumn).toggle()
@@ -704,26 +560,25 @@ class LoopvizApp(App):
         self._update_code()
 
     def on_source_pane_line_clicked(self, message: SourcePane.LineClicked) -> None:
-        if self.replay is None:
-            self._enter_replay()
-        found = next_event_at(self.timeline, message.file, message.line, self.replay.index)
+        replay = self._replaying()
+        found = next_event_at(self.timeline, message.file, message.line, replay.index)
         if found is None:
             self.notify(f"No event at line {message.line} of {message.file}.", timeout=3)
             return
-        if found <= self.replay.index:
+        if found <= replay.index:
             self.notify("Back to the first event at that line.", timeout=3)
-        self.replay.seek_index(found)
+        replay.seek_index(found)
         self._moved()
 
     def on_await_tree_panel_task_chosen(self, message: AwaitTreePanel.TaskChosen) -> None:
         self.query_one(TimelineView).select_task(message.task_id)
 
     def action_quit_session(self) -> None:
-        if self.session is None or self.session.finished:
+        if not self.source.live or self.source.done:
             self.exit()
             return
         self.notify("Stopping the scenario; the trace is kept.", title="Quitting")
         self._quitting = True
         # Stopping may take a few seconds (SIGINT, then SIGTERM): wait in a thread. The tick keeps
-        # draining the streams and exits once the session has finished.
-        self.run_worker(self.session.stop, thread=True, exclusive=True)
+        # draining the streams and exits once the recording has finished.
+        self.run_worker(self.source.stop, thread=True, exclusive=True)

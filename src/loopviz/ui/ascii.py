@@ -9,8 +9,8 @@ from __future__ import annotations
 import unicodedata
 
 from rich.cells import cell_len
-from rich.color import Color
 from rich.segment import Segment
+from textual.color import Color
 from textual.filter import LineFilter
 
 # One ASCII character per cell, chosen to look like what it replaces.

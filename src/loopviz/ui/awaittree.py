@@ -7,6 +7,8 @@ waits on; clicking a task selects its lane. The tree itself comes from ``loopviz
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -15,7 +17,7 @@ from textual.widget import Widget
 
 from loopviz import model
 from loopviz.awaittree import ASCII, BOX, Tree, tree_rows
-from loopviz.ui.painter import Theme
+from loopviz.painter import Theme
 from loopviz.units import clock
 
 _STATE_STYLES = {
@@ -47,7 +49,7 @@ class AwaitTreePanel(Widget):
             super().__init__()
             self.task_id = task_id
 
-    def __init__(self, theme: Theme, **kwargs) -> None:
+    def __init__(self, theme: Theme, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.theme_shown = theme
         self.glyphs = ASCII if theme.name == "ascii" else BOX

@@ -18,13 +18,14 @@ from textual.widgets import Footer, Static
 
 from loopviz.compare import describe
 from loopviz.model import Timeline
-from loopviz.replay import Replay
-from loopviz.ui.painter import Painter, Theme
+from loopviz.painter import Painter, Theme
+from loopviz.replay import Moment, Replay, moment_at
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock
+from loopviz.viewstate import ViewState
 
 
-class CompareApp(App):
+class CompareApp(App[None]):
     TITLE = "loopviz compare"
     DEFAULT_CSS = """
     Screen { background: #000000; }
@@ -71,10 +72,16 @@ class CompareApp(App):
     def views(self) -> list[TimelineView]:
         return list(self.query(TimelineView))
 
+    def _moment(self, replay: Replay) -> Moment:
+        """A run at the shared cursor: past a shorter run's end, drawn there too."""
+        timeline = replay.timeline
+        at = ViewState.at_end(timeline).at(self.cursor)
+        return moment_at(timeline, at, replay.index, replay.queues)
+
     def _show(self) -> None:
         views = self.views
-        for view in views:
-            view.refresh_model()
+        for view, replay in zip(views, self.replays, strict=True):
+            view.refresh_model(self._moment(replay))
         gutter = max(view.painter.gutter for view in views)
         for view in views:
             view.painter.gutter = gutter  # one gutter: the two tracks line up cell for cell
@@ -116,7 +123,6 @@ class CompareApp(App):
         self.cursor = min(max(t, 0), end)
         for replay in self.replays:
             replay.seek_time(self.cursor)
-            replay.timeline.cursor = self.cursor  # past a shorter run's end: drawn there too
         self._show()
 
     def action_step(self, delta: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.style import Style
 from rich.syntax import Syntax
@@ -28,9 +29,10 @@ from textual.widget import Widget
 from loopviz import model
 from loopviz.awaittree import WaitIndex, WaitState, await_tree
 from loopviz.model import Timeline
+from loopviz.painter import Theme
 from loopviz.sourcecode import Focus, Source, SourceFiles, file_near, focus_at, paused_at
 from loopviz.ui.awaittree import AwaitTreePanel
-from loopviz.ui.painter import Theme
+from loopviz.viewstate import ViewState
 
 WIDE = 140  # columns from which the code column is shown unless ``c`` hid it
 HIGHLIGHT_ALL_UP_TO = 3_000  # lines: a bigger file is highlighted a window at a time
@@ -104,7 +106,7 @@ class SourcePane(Widget):
             self.line = line
 
     def __init__(
-        self, theme: Theme, marks_for: Callable[[str, int, int], dict[int, Marks]], **kwargs
+        self, theme: Theme, marks_for: Callable[[str, int, int], dict[int, Marks]], **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.theme_shown = theme
@@ -158,9 +160,11 @@ class SourcePane(Widget):
             text.append("No line at the cursor yet: step to an event (← →).", style="#8a8a8a")
             return self._safe(text)
         here = focus is not None and focus.file == content.file
-        title = f"{content.file}:{focus.line}  {focus.words}" if here else content.file
-        if here and len(title) > room:
-            title = f"{content.file.rsplit('/', 1)[-1]}:{focus.line}  {focus.words}"
+        title = content.file
+        if focus is not None and here:
+            title = f"{content.file}:{focus.line}  {focus.words}"
+            if len(title) > room:
+                title = f"{content.file.rsplit('/', 1)[-1]}:{focus.line}  {focus.words}"
         text.append(self._fit(title, room), style=look.title)
         for notice in self.notice_rows():
             text.append("\n" + notice, style=look.notice)
@@ -270,15 +274,16 @@ class CodeColumn(Vertical):
     }
     """
 
-    def __init__(self, timeline: Timeline, theme: Theme, **kwargs) -> None:
+    def __init__(self, timeline: Timeline, theme: Theme, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.timeline = timeline
         self.theme_shown = theme
         self.waits = WaitIndex(timeline)
         self.files = SourceFiles(timeline)
         self.wanted: bool | None = None  # None: shown when the terminal is WIDE
-        self._moment: tuple | None = None
+        self._moment: tuple[int, int | None, int, int | None, int] | None = None
         self._state = WaitState()
+        self._at = ViewState.at_end(timeline)  # where the viewer stood at the last show_at
 
     def compose(self) -> ComposeResult:
         self.set_class(self.theme_shown.name == "ascii", "-ascii")
@@ -296,31 +301,31 @@ class CodeColumn(Vertical):
         self._moment = None
         return self.wanted
 
-    def show_at(self, index: int, selected: int | None) -> None:
-        """Show the event ``index`` (the timeline's horizon being its moment)."""
+    def show_at(self, index: int, at: ViewState, selected: int | None) -> None:
+        """Show the event ``index`` (the view's horizon being its moment)."""
         if not self.display:
             return
         timeline = self.timeline
-        moment = (index, timeline.cursor, timeline.horizon if timeline.live else 0,
-                  selected, len(timeline.events))  # fmt: skip
+        moment = (index, at.cursor, at.horizon if at.live else 0, selected, len(timeline.events))
         if moment == self._moment:
             return
-        self._moment = moment
+        self._moment, self._at = moment, at
         self._state = state = self.waits.at(index)
-        focus = focus_at(timeline, index, state)
+        focus = focus_at(timeline, index, state, at)
         file = focus.file if focus is not None else file_near(timeline, index)
         source = self.files.get(file) if file else None
         self.query_one(SourcePane).show(PaneContent(focus, source, file))
         tree_panel = self.query_one(AwaitTreePanel)
-        tree = await_tree(timeline, state, timeline.horizon, limit=max(tree_panel.rows(), 4))
-        tree_panel.show(tree, timeline.horizon, selected)
+        limit = max(tree_panel.rows(), 4)
+        tree = await_tree(timeline, state, at.horizon, limit=limit, live=at.live)
+        tree_panel.show(tree, at.horizon, selected)
 
     def _marks(self, file: str, first: int, last: int) -> dict[int, Marks]:
         """The paused tasks on lines ``first``..``last``: by line, the first few as (lane glyph,
         label), and how many more."""
         timeline = self.timeline
         glyphs = self.theme_shown.lane_glyphs
-        horizon, threshold = timeline.horizon, timeline.block_threshold_ns
+        horizon, threshold = self._at.horizon, timeline.block_threshold_ns
         marks: dict[int, Marks] = {}
         for line, (tasks, count) in paused_at(self._state, file, first, last, SHOWN_NAMES).items():
             named = []

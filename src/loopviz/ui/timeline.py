@@ -9,6 +9,7 @@ everything that changes them, so scrolling and redrawing an unchanged view cost 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -20,9 +21,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from loopviz.model import TaskLane, Timeline
-from loopviz.replay import Moment, moment_stamp
-from loopviz.ui.painter import Painter, Viewport
+from loopviz.model import TaskLane, ThreadLane, Timeline
+from loopviz.painter import Painter, Viewport
+from loopviz.replay import Moment
+from loopviz.viewstate import ViewState
 
 PINNED_ROWS = 2  # axis and loop lane
 MIN_SPAN_NS = 4_000_000_000  # a live run starts by showing 4 s, so early steps are not huge
@@ -78,7 +80,8 @@ class TimelineView(ScrollView, can_focus=True):
             super().__init__()
             self.task_id = task_id
 
-    def __init__(self, timeline: Timeline, painter: Painter | None = None, **kwargs) -> None:
+    def __init__(self, timeline: Timeline, painter: Painter | None = None, **kwargs: Any
+                 ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.timeline = timeline
         self.painter = painter or Painter()
@@ -89,12 +92,12 @@ class TimelineView(ScrollView, can_focus=True):
         self._t_start = 0
         self._ns_per_cell = MIN_SPAN_NS / 80
         self._rows: list[tuple[TaskLane, int]] = []  # (lane, indent) in display order
-        self._threads: list = []  # thread lanes begun by the horizon, in order
+        self._threads: list[ThreadLane] = []  # thread lanes begun by the horizon, in order
         self.fit_span_ns: int | None = None  # "fit all" to this span instead (compare: one scale)
         self.frozen_end: int | None = None  # a paused live run: fit to this, not the growing now
-        self.moment: Moment | None = None  # the app's moment at the horizon (see refresh_model)
+        self.moment: Moment | None = None  # what the app's panels show (see refresh_model)
         self.marks: tuple[int, ...] = ()  # moments marked with m, drawn on the axis
-        self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
 
     # -- geometry -----------------------------------------------------------------------------
 
@@ -106,14 +109,19 @@ class TimelineView(ScrollView, can_focus=True):
     def lane_height(self) -> int:
         return self.painter.theme.lane_height
 
+    @property
+    def view_state(self) -> ViewState:
+        """Where the viewer stands: the moment's, else the whole recording at its end."""
+        return self._moment().view
+
     def lane_ids(self) -> list[int]:
         return [lane.id for lane, _indent in self._rows]
 
     def _visible_rows(self) -> list[tuple[TaskLane, int]]:
         timeline = self.timeline
         wanted = self.lane_filter
-        horizon = timeline.horizon
-        lanes = timeline.visible_tasks()
+        horizon = self.view_state.horizon
+        lanes = timeline.visible_tasks(horizon)
         if wanted.hide_finished:
             lanes = [lane for lane in lanes if lane.done_at is None or lane.done_at > horizon]
         if wanted.text:
@@ -138,9 +146,10 @@ class TimelineView(ScrollView, can_focus=True):
 
     def viewport(self) -> Viewport:
         cells = self.track_cells
-        now = self.timeline.now
+        at = self.view_state
+        now = at.now
         if self.fit_all:
-            floor = MIN_SPAN_NS if self.timeline.live else 1
+            floor = MIN_SPAN_NS if at.live else 1
             end = max(now, self.timeline.end_t) if self.frozen_end is None else self.frozen_end
             span = max(end, floor, self.fit_span_ns or 0) * 1.02
             return Viewport(0, max(span / cells, MIN_NS_PER_CELL), cells)
@@ -149,13 +158,17 @@ class TimelineView(ScrollView, can_focus=True):
         return Viewport(self._t_start, self._ns_per_cell, cells)
 
     def refresh_model(self, moment: Moment | None = None) -> None:
-        """The model changed: work out the lanes again, resize, and redraw. ``moment`` is the
-        one the app's panels show; lane icons read it (without one the painter works it out)."""
-        self.moment = moment
+        """The model changed or the cursor moved: work out the lanes again, resize, and redraw.
+        ``moment`` is the one the app's panels show, at the instant they show: the rows are drawn
+        as of it and lane icons read it (None: the one before; without any, the painter's
+        whole recording at its end)."""
+        if moment is not None:
+            self.moment = moment
         self._rows = self._visible_rows()
         labels = [lane.label for lane, _indent in self._rows]
+        horizon = self.view_state.horizon
         self._threads = [lane for lane in self.timeline.threads.values()
-                         if lane.starts and lane.starts[0] <= self.timeline.horizon]  # fmt: skip
+                         if lane.starts and lane.starts[0] <= horizon]  # fmt: skip
         labels += [lane.label for lane in self._threads]
         self.painter.gutter = self.painter.gutter_for(labels, self.size.width)
         threads = len(self._threads)
@@ -177,11 +190,10 @@ class TimelineView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         view = self.viewport()
-        timeline = self.timeline
         # Everything the row's look depends on: the view, the moment, the data, the selection.
-        moment = (view, timeline.horizon, len(timeline.events), timeline.cursor,
-                  self.selected_task, self.lane_filter, self.painter.theme.name,
-                  self.painter.gutter, id(self.moment), self.marks)  # fmt: skip
+        moment = (view, self.view_state, len(self.timeline.events), self.selected_task,
+                  self.lane_filter, self.painter.theme.name, self.painter.gutter,
+                  id(self.moment), self.marks)  # fmt: skip
         row = y if y < PINNED_ROWS else y + self._top_row()
         key = (row, *moment)
         strip = self._cache.get(key)
@@ -194,7 +206,7 @@ class TimelineView(ScrollView, can_focus=True):
     def _render_row(self, y: int, view: Viewport) -> list[Segment]:
         timeline = self.timeline
         if y == 0:
-            return self.painter.axis_row(timeline, view, self.marks)
+            return self.painter.axis_row(timeline, view, self.marks, self._moment())
         if y == 1:
             return self.painter.loop_row(timeline, view, self._moment())
         row, sub_row = divmod(y - PINNED_ROWS + self._top_row(), self.lane_height)
@@ -207,22 +219,19 @@ class TimelineView(ScrollView, can_focus=True):
         row -= len(self._rows)
         threads = self._threads  # those started by the horizon
         if row < len(threads):
-            lane = threads[row]
-            return self.painter.thread_row(timeline, lane, lane.label if sub_row == 0 else "",
-                                           view)  # fmt: skip
+            thread = threads[row]
+            return self.painter.thread_row(timeline, thread, thread.label if sub_row == 0 else "",
+                                           view, self._moment())  # fmt: skip
         return []
 
     def _moment(self) -> Moment:
-        """The app's moment if it is the current one, else the painter's own (same answer)."""
-        moment = self.moment
-        if moment is not None and moment.stamp == moment_stamp(self.timeline):
-            return moment
-        return self.painter.moment(self.timeline)
+        """The app's moment, else the painter's: the whole recording at its end."""
+        return self.moment if self.moment is not None else self.painter.moment(self.timeline)
 
     def show_cursor(self) -> None:
         """Bring the replay cursor into view when it has left it (a zoomed view follows it):
         moving on past the right edge puts it near the left, moving back near the right."""
-        t = self.timeline.cursor
+        t = self.view_state.cursor
         if t is None or self.fit_all:
             return
         view = self.viewport()
@@ -239,7 +248,7 @@ class TimelineView(ScrollView, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "follow":
-            if not self.timeline.live:
+            if not self.view_state.live:
                 return False  # a replay has no "now" to follow
             return True if not (self.following or self.fit_all) else None
         return True
@@ -298,9 +307,10 @@ class TimelineView(ScrollView, can_focus=True):
 
     def action_zoom(self, factor: float) -> None:
         view = self.viewport()
+        at = self.view_state
         centre = (
-            self.timeline.horizon
-            if self.timeline.cursor is not None or self.following
+            at.horizon
+            if at.cursor is not None or self.following
             else view.t_start + (view.t_end - view.t_start) / 2
         )
         self.fit_all = False

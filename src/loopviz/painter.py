@@ -21,8 +21,9 @@ from rich.style import Style
 
 from loopviz import model
 from loopviz.model import Lane, Span, TaskLane, Timeline
-from loopviz.replay import Moment, block_headline, moment_at, moment_stamp
+from loopviz.replay import Moment, block_headline, moment_at
 from loopviz.units import duration
+from loopviz.viewstate import ViewState
 
 GUTTER = 18  # the narrowest gutter (state glyph and lane label); wider for longer labels
 MAX_GUTTER = 32
@@ -212,15 +213,16 @@ class Painter:
     def __init__(self, theme: Theme = DEFAULT_THEME, gutter: int = GUTTER) -> None:
         self.theme = theme
         self.gutter = gutter  # cells before the track: glyph, space, label
-        self._moment: tuple[tuple, Moment] | None = None
+        self._moment: tuple[tuple[int, int, bool], Moment] | None = None
+        self._cover: list[float] = []  # the last painted cells' cover (see _paint)
 
     def moment(self, timeline: Timeline) -> Moment:
-        """The timeline's moment at its horizon, for a painter used without an app (exports,
-        compare): the same one the app would compute, so icons read as the panels do."""
-        key = (id(timeline), *moment_stamp(timeline))
+        """The whole recording at its end, for a row asked for without a moment (a picture of a
+        run): the same one the app would compute there, so icons read as the panels do."""
+        key = (id(timeline), len(timeline.events), timeline.ended)
         if self._moment is None or self._moment[0] != key:
-            index = bisect_right(timeline.times, timeline.horizon) - 1
-            self._moment = (key, moment_at(timeline, index))
+            at = ViewState.at_end(timeline)
+            self._moment = (key, moment_at(timeline, at, len(timeline.events) - 1))
         return self._moment[1]
 
     def gutter_for(self, labels: Iterable[str], width: int) -> int:
@@ -242,15 +244,16 @@ class Painter:
         return text[:head] + ellipsis + text[len(text) - keep_end :]
     # -- rows -------------------------------------------------------------------------------
 
-    def axis_row(self, timeline: Timeline, view: Viewport, marks: Iterable[int] = ()
-                 ) -> list[Segment]:  # fmt: skip
+    def axis_row(self, timeline: Timeline, view: Viewport, marks: Iterable[int] = (),
+                 moment: Moment | None = None) -> list[Segment]:  # fmt: skip
         """The time axis: tick labels, the band's extent, marks (◆) and the cursor (▼), the
         tick labels giving way to the marks and the cursor rather than being cut by them."""
+        at = (moment or self.moment(timeline)).view
         cells = [" "] * view.cells
         marked = {c for c in (view.cell_of(t) for t in marks) if 0 <= c < view.cells}
         step = _tick_step(view.ns_per_cell)
         first = math.ceil(view.t_start / step) * step
-        cursor = view.cell_of(timeline.cursor) if timeline.cursor is not None else None
+        cursor = view.cell_of(at.cursor) if at.cursor is not None else None
         t = first
         while t < view.t_end:
             c = view.cell_of(t)
@@ -261,28 +264,29 @@ class Painter:
             if c >= 0 and c + len(label) <= view.cells and clear:
                 cells[c : c + len(label)] = label
             t += step
-        track = self._with_band(timeline, view, [(ch, self.theme.axis) for ch in cells])
+        track = self._with_band(timeline, at, view, [(ch, self.theme.axis) for ch in cells])
         for c in marked:
             track[c] = (self.theme.mark_glyph, self.theme.band_label)
-        track = self._with_cursor(timeline, view, track, glyph=self.theme.cursor_glyph)
+        track = self._with_cursor(at, view, track, glyph=self.theme.cursor_glyph)
         return [Segment(" time".ljust(self.gutter), self.theme.gutter), *_merge(track)]
 
     def loop_row(self, timeline: Timeline, view: Viewport, moment: Moment | None = None
                  ) -> list[Segment]:  # fmt: skip
         moment = moment or self.moment(timeline)
+        at = moment.view
         glyphs = self.theme.lane_glyphs
         by_status = {"blocked": model.BLOCKED, "running": model.RUNNING, "idle": model.WAITING,
                      "between steps": model.READY, "starting": model.READY}  # fmt: skip
         glyph = glyphs[by_status.get(moment.status, model.DONE)]
-        codes, _spans = self._paint_lane(timeline.loop, view, timeline.horizon, None, model.BUSY)
-        for block in timeline.blocks_until(timeline.horizon):
-            end = block.end if block.end is not None else timeline.horizon
+        codes, _spans = self._paint_lane(timeline.loop, view, at.horizon, None, model.BUSY)
+        for block in timeline.blocks_until(at.horizon, at.live):
+            end = block.end if block.end is not None else at.horizon
             first, last = view.cell_range(block.start, end)
             for c in range(first, last):
                 codes[c] = model.BLOCKED
         track = self._cells(codes)
-        self._label_blocks(timeline, view, track)
-        return self._row(f"{glyph} event loop", self.theme.gutter, timeline, view, track)
+        self._label_blocks(timeline, at, view, track)
+        return self._row(f"{glyph} event loop", self.theme.gutter, timeline, at, view, track)
 
     def task_row(
         self,
@@ -298,7 +302,7 @@ class Painter:
         repeats the track without the name or the labels (the classroom theme's second row).
         The glyph before the name is the lane's state in ``moment``, as every panel reads it."""
         moment = moment or self.moment(timeline)
-        now = timeline.horizon
+        now = moment.view.horizon
         threshold = timeline.block_threshold_ns
         codes, spans = self._paint_lane(lane, view, now, threshold, model.RUNNING)
         state = moment.lane_state(lane)
@@ -306,7 +310,7 @@ class Painter:
         track = self._cells(codes)
         if not continuation:
             self._write_labels(spans, view, codes, track, now)
-        if finished:
+        if finished and lane.done_at is not None:
             c = view.cell_of(lane.done_at)
             if 0 <= c < view.cells:
                 track[c] = self.theme.outcomes.get(lane.outcome, ("■", self.theme.label))
@@ -318,33 +322,37 @@ class Painter:
         title = "" if continuation else (
             f"{'  ' * indent}{glyph} {self.fit(self.lane_text(lane.label), room)}"
         )  # fmt: skip
-        return self._row(title, style, timeline, view, track)
+        return self._row(title, style, timeline, moment.view, view, track)
 
     def thread_row(
-        self, timeline: Timeline, lane: Lane, name: str, view: Viewport
-    ) -> list[Segment]:
+        self, timeline: Timeline, lane: Lane, name: str, view: Viewport,
+        moment: Moment | None = None,
+    ) -> list[Segment]:  # fmt: skip
         """A thread's lane; ``name`` "" is a continuation row (no name, no labels)."""
-        codes, spans = self._paint_lane(lane, view, timeline.horizon, None, model.RUNNING)
+        at = (moment or self.moment(timeline)).view
+        codes, spans = self._paint_lane(lane, view, at.horizon, None, model.RUNNING)
         track = [
             (self.theme.cells[model.RUNNING][0], self.theme.thread) if code else (" ", _s(""))
             for code in codes
         ]
         if name:
-            self._write_labels(spans, view, codes, track, timeline.horizon, state=model.RUNNING)
+            self._write_labels(spans, view, codes, track, at.horizon, state=model.RUNNING)
         title = f"{self.theme.thread_glyph} {self.fit(name, self.gutter - 3)}" if name else ""
-        return self._row(title, self.theme.gutter, timeline, view, track)
+        return self._row(title, self.theme.gutter, timeline, at, view, track)
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _row(self, title: str, style: Style, timeline: Timeline, view: Viewport, track):
+    def _row(self, title: str, style: Style, timeline: Timeline, at: ViewState, view: Viewport,
+             track: list[tuple[str, Style]]) -> list[Segment]:  # fmt: skip
         gutter = (title[: self.gutter - 1]).ljust(self.gutter)
-        track = self._with_cursor(timeline, view, self._with_band(timeline, view, track))
+        track = self._with_cursor(at, view, self._with_band(timeline, at, view, track))
         return [Segment(gutter, style), *_merge(track)]
 
-    def _with_cursor(self, timeline: Timeline, view: Viewport, track, glyph: str | None = None):
+    def _with_cursor(self, at: ViewState, view: Viewport, track: list[tuple[str, Style]],
+                     glyph: str | None = None) -> list[tuple[str, Style]]:  # fmt: skip
         """Mark the replay cursor's cell in this row (``glyph`` replaces the character)."""
-        if timeline.cursor is not None:
-            c = view.cell_of(timeline.cursor)
+        if at.cursor is not None:
+            c = view.cell_of(at.cursor)
             if 0 <= c < view.cells:
                 ch, style = track[c]
                 track[c] = (glyph or ch, style + self.theme.cursor)
@@ -416,7 +424,9 @@ class Painter:
                     track[c] = (theme.partials[eighths], track[c][1])
         return track
 
-    def _write_labels(self, spans, view, codes, track, now, state=model.WAITING) -> None:
+    def _write_labels(self, spans: list[Span], view: Viewport, codes: list[str | None],
+                      track: list[tuple[str, Style]], now: int, state: str = model.WAITING
+                      ) -> None:  # fmt: skip
         """Print a span's label inside it where the span has room and nothing else covers it."""
         for span in spans:
             if span.state != state or not span.label:
@@ -433,20 +443,22 @@ class Painter:
                         track[start + i] = (ch, self.theme.label)
                     break
 
-    def _with_band(self, timeline: Timeline, view: Viewport, track):
-        for block in timeline.blocks_until(timeline.horizon):
-            end = block.end if block.end is not None else timeline.horizon
+    def _with_band(self, timeline: Timeline, at: ViewState, view: Viewport,
+                   track: list[tuple[str, Style]]) -> list[tuple[str, Style]]:  # fmt: skip
+        for block in timeline.blocks_until(at.horizon, at.live):
+            end = block.end if block.end is not None else at.horizon
             first, last = view.cell_range(block.start, end)
             for c in range(first, last):
                 ch, style = track[c]
                 track[c] = (ch, style + self.theme.band)
         return track
 
-    def _label_blocks(self, timeline: Timeline, view: Viewport, track) -> None:
-        for block in timeline.blocks_until(timeline.horizon):
-            end = block.end if block.end is not None else timeline.horizon
+    def _label_blocks(self, timeline: Timeline, at: ViewState, view: Viewport,
+                      track: list[tuple[str, Style]]) -> None:  # fmt: skip
+        for block in timeline.blocks_until(at.horizon, at.live):
+            end = block.end if block.end is not None else at.horizon
             first, last = view.cell_range(block.start, end)
-            text = f" BLOCKED {duration(block.duration(timeline.horizon), 2)} "
+            text = f" BLOCKED {duration(block.duration(at.horizon), 2)} "
             if last - first >= len(text):
                 for i, ch in enumerate(text):
                     track[first + i] = (ch, self.theme.band_label)
