@@ -593,8 +593,9 @@ def test_loop_run_in_another_thread_blames_the_loop_threads_line(corpus):
 def test_block_inside_c_code_names_its_line(corpus, run):
     rec = corpus(run)
     assert stdout(rec) == "median 0.499\n"
-    [block] = blocks(rec)
-    assert block["task"] == tasks_of(rec, "crunch")[0]
+    # (on a loaded machine another step may pass the threshold too: that block is real, and not
+    # what this test is about)
+    [block] = [b for b in blocks(rec) if b["task"] == tasks_of(rec, "crunch")[0]]
     assert block.get("gil") is True
     words = summarize(rec.timeline)
     # the line, read by the native watchdog while sorted() held the GIL, or by the Python one
@@ -607,7 +608,7 @@ def test_block_inside_c_code_names_its_line(corpus, run):
     else:
         assert block["where"].endswith(at("c_block.py", "async def crunch"))
         assert "inside a C call that held the GIL, in crunch() (" in words
-    for begin in (e for e in rec.events if e["ev"] == "block_begin"):
+    for begin in (e for e in rec.events if e["ev"] == "block_begin" and e["task"] == block["task"]):
         assert begin["t"] <= block["end"]
     assert "unknown (no sample)" not in summarize(rec.timeline)
     assert_sound(rec)

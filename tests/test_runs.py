@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, typed
+from loopviz.events import AnyEvent
 from loopviz.model import Timeline
 from loopviz.replay import Replay, moment_at
 from loopviz.runs import LOAD_BATCH, LiveRecording, TraceFile
@@ -25,7 +26,7 @@ def write_trace(path: Path, events: int) -> None:
                   "waiting_on": {"kind": "sleep", "label": "sleep 0"}}]  # fmt: skip
     rows.append({"t": events * 1000, "ev": "end", "exit_code": 0, "error": None})
     writer = TraceWriter(path, {"python": "3.12.1", "pid": 1, "loop": "asyncio"})
-    writer.write(rows)
+    writer.write(typed(rows))
     writer.close()
 
 
@@ -82,13 +83,13 @@ class StandInSession:
         self.trace_error: str | None = None
         self.exit_code: int | None = None
         self.clock = 0
-        self.arriving: list[dict] = []
+        self.arriving: list[AnyEvent] = []
         self.started = 0
 
     def start(self) -> None:
         self.started += 1
 
-    def poll(self) -> list[dict]:
+    def poll(self) -> list[AnyEvent]:
         arrived, self.arriving = self.arriving, []
         self.timeline.add_events(arrived)
         return arrived
@@ -105,8 +106,8 @@ def test_a_live_recording_follows_the_clock_and_tells_each_news_once():
     source = LiveRecording(session)  # a stand-in: what a LiveRecording reads, nothing more
     source.start()
     assert session.started == 1 and source.live and not source.done
-    session.arriving = [{"t": 5, "ev": "create", "task": 1, "name": "a", "coro": "a",
-                         "parent": None, "where": "x.py:1"}]  # fmt: skip
+    session.arriving = typed([{"t": 5, "ev": "create", "task": 1, "name": "a", "coro": "a",
+                               "parent": None, "where": "x.py:1"}])  # fmt: skip
     session.clock = 2_000
     assert source.take() == 1 and source.now() == 2_000 and source.python == "3.11.7"
     session.clock = 1  # now is never before the last event
@@ -132,7 +133,7 @@ def test_two_views_of_one_timeline_never_disturb_each_other():
     first.seek_time(block.start + timeline.block_threshold_ns + 1)
     second.seek_index(0)
     assert first.moment().block is not None and second.moment().block is None
-    assert second.time == second.view.cursor == timeline.events[0]["t"]
+    assert second.time == second.view.cursor == timeline.events[0].t
     whole = moment_at(timeline, ViewState.at_end(timeline), len(timeline.events) - 1)
     assert whole.status == "finished" and whole.view.cursor is None
     assert first.moment().t == block.start + timeline.block_threshold_ns + 1

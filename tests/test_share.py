@@ -109,6 +109,25 @@ def test_export_command_writes_perfetto_json(tmp_path):
     assert json.loads((tmp_path / "out.json").read_text())["otherData"]["title"] == "gather.py"
 
 
+def test_a_format_added_to_the_table_is_offered_and_written_by_the_command(tmp_path, monkeypatch,
+                                                                           capsys):
+    """Adding an export format is one entry in export.FORMATS: the command offers and writes it."""
+    from loopviz import cli, export
+
+    def lane_names(timeline, path, request):
+        path.write_text(f"{request.title}: " + ", ".join(lane.label for lane in
+                                                         timeline.tasks.values()))  # fmt: skip
+
+    monkeypatch.setitem(export.FORMATS, "names", (lane_names, "the tasks' names"))
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--help"])
+    assert "names: the tasks' names" in capsys.readouterr().out
+    out = tmp_path / "names.txt"
+    command = ["export", str(DATA / "gather.jsonl"), "--format", "names", "-o", str(out)]
+    assert cli.main(command) == 0
+    assert out.read_text().startswith("gather.py: main")
+
+
 def test_compare_says_how_long_each_took_and_was_blocked():
     runs = [("blocking", loaded("blocking")), ("offload", loaded("offload"))]
     assert comparison_lines(runs) == [

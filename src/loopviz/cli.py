@@ -368,11 +368,11 @@ def cmd_export(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="loopviz export",
-        description="Write a trace as Chrome Trace Event JSON for Perfetto and chrome://tracing "
-        "(perfetto), or as a picture of the whole timeline (svg, png, txt).",
+        description="Write a trace in another format: "
+        + "; ".join(f"{name}: {what}" for name, (_, what) in export.FORMATS.items()) + ".",
     )
     parser.add_argument("trace", help="a trace written by loopviz")
-    parser.add_argument("--format", choices=("perfetto", "svg", "png", "txt"), required=True)
+    parser.add_argument("--format", choices=tuple(export.FORMATS), required=True)
     parser.add_argument("-o", "--output", required=True, metavar="FILE")
     parser.add_argument("--width", type=int, default=160, help="picture width in cells")
     parser.add_argument("--theme", choices=("default", "classroom", "ascii"), default="default")
@@ -380,13 +380,11 @@ def cmd_export(argv: list[str]) -> int:
     trace, timeline = _load(options.trace)
     output = _check_output(options.output)
     title = Path(trace.header.get("scenario") or options.trace).name
-    if options.format == "perfetto":
-        export.write_perfetto(timeline, output, title)
-    else:
-        try:
-            export.picture(timeline, options.format, output, title, options.width, options.theme)
-        except RuntimeError as exc:
-            raise UsageError(str(exc)) from None
+    write, _ = export.FORMATS[options.format]
+    try:
+        write(timeline, output, export.Request(title, options.width, options.theme))
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
     print(f"loopviz: wrote {output}", file=sys.stderr)
     return 0
 

@@ -7,12 +7,17 @@ another (where the wake-up happened inside a step) to the step it woke.
 
 Pictures (svg, png, txt) print the app's own rows through a Rich console, so they look like the
 app. That part imports the painter (Rich, no Textual), and only when a picture is asked for.
+
+`FORMATS` is the one table of what `loopviz export --format` offers: a new format is a function
+here and one entry there.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +147,7 @@ def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 1
     painter = Painter(THEMES[theme_name])
     moment = painter.moment(timeline)  # the whole run, at its end
     lanes = timeline.visible_tasks(moment.t)
-    labels = [lane.label for lane in (*lanes, *timeline.threads.values())]
+    labels = [lane.label for lane in lanes] + [lane.label for lane in timeline.threads.values()]
     painter.gutter = painter.gutter_for(labels, width)
     cells = max(width - painter.gutter, 20)
     view = Viewport(0, max(timeline.end_t * 1.02 / cells, 1), cells)
@@ -167,6 +172,33 @@ def picture(timeline: Timeline, fmt: str, path: Path, title: str, width: int = 1
         return
     if not svg_to_png(svg, Path(path), width * 10):
         raise RuntimeError("PNG export needs cairosvg: pip install 'loopviz[docs]'")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an export was asked for, besides its format and file."""
+
+    title: str
+    width: int = 160  # pictures: cells across
+    theme: str = "default"  # pictures: a painter theme
+
+
+def _perfetto_file(timeline: Timeline, path: Path, request: Request) -> None:
+    write_perfetto(timeline, path, request.title)
+
+
+def _picture_file(fmt: str, timeline: Timeline, path: Path, request: Request) -> None:
+    picture(timeline, fmt, path, request.title, request.width, request.theme)
+
+
+# Each format `loopviz export` writes: its writer, and what it is for people (the CLI's help).
+# A writer may raise RuntimeError with one sentence for the user (a missing optional package).
+FORMATS: dict[str, tuple[Callable[[Timeline, Path, Request], None], str]] = {
+    "perfetto": (_perfetto_file, "Chrome Trace Event JSON for Perfetto and chrome://tracing"),
+    "svg": (partial(_picture_file, "svg"), "a picture of the whole timeline"),
+    "png": (partial(_picture_file, "png"), "the same picture as PNG (needs cairosvg)"),
+    "txt": (partial(_picture_file, "txt"), "the same picture as plain text"),
+}
 
 
 def svg_to_png(svg: str, path: Path, width_px: int) -> bool:
