@@ -27,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
@@ -41,6 +41,7 @@ from loopviz.runs import Notice, RunSource
 from loopviz.sourcecode import next_event_at
 from loopviz.ui.ascii import AsciiFilter
 from loopviz.ui.awaittree import AwaitTreePanel
+from loopviz.ui.colours import ColouredApp
 from loopviz.ui.help import HelpScreen
 from loopviz.ui.panels import (
     Banner,
@@ -67,7 +68,7 @@ MIN_SIZE = (60, 16)  # below this the layout cannot show a lane; say so instead
 END_GRACE = 3.0  # seconds to quit in good order after SIGTERM (or losing the server) before exiting
 
 
-class LoopvizApp(App[None]):
+class LoopvizApp(ColouredApp[None]):
     CSS_PATH = "app.tcss"
     TITLE = "loopviz"
 

@@ -18,17 +18,18 @@ from textual.widget import Widget
 from loopviz import model
 from loopviz.awaittree import ASCII, BOX, Tree, tree_rows
 from loopviz.painter import Theme
+from loopviz.ui.colours import style
 from loopviz.units import clock
 
 _STATE_STYLES = {
-    model.RUNNING: "bold #00ff5f",
-    model.BLOCKED: "bold #ff3030",
-    model.READY: "bold #ffaf00",
-    "starved": "bold #ffaf00",
-    model.WAITING: "#87afff",
-    "returned": "#00d75f",
-    "raised": "bold #ff3030",
-    "cancelled": "#ffaf00",
+    model.RUNNING: "bold $lv-running",
+    model.BLOCKED: "bold $lv-blocked",
+    model.READY: "bold $lv-ready",
+    "starved": "bold $lv-ready",
+    model.WAITING: "$lv-waiting",
+    "returned": "$lv-returned",
+    "raised": "bold $lv-blocked",
+    "cancelled": "$lv-ready",
 }
 # the lane glyph of each state (a finished task shows its ending's glyph, as its lane does)
 _GLYPH_STATE = {"starved": model.READY}
@@ -39,7 +40,7 @@ class AwaitTreePanel(Widget):
 
     DEFAULT_CSS = """
     AwaitTreePanel {
-        background: #0a0a0a;
+        background: $lv-panel;
         padding: 0 1;
     }
     """
@@ -69,28 +70,28 @@ class AwaitTreePanel(Widget):
     def render(self) -> Text:
         theme = self.theme_shown
         text = Text(no_wrap=True, overflow="crop", end="")
-        text.append(f"AWAIT TREE at {clock(self.t)}", style="bold #ffd700")
+        text.append(f"AWAIT TREE at {clock(self.t)}", style=style("bold $lv-accent"))
         self._row_tasks = [None]
         rows = tree_rows(self.await_tree, self.glyphs)
         if not rows:
-            text.append("\nno task is alive here", style="#8a8a8a")
+            text.append("\nno task is alive here", style=style("$lv-dim"))
         for prefix, node, words in rows[: self.rows()]:
             text.append("\n")
-            text.append(prefix, style="#6c6c6c")
+            text.append(prefix, style=style("$lv-faint"))
             self._row_tasks.append(node.task if node is not None else None)
             if node is None or node.kind != "task":
                 glyph = "" if node is None else theme.thread_glyph + " " if (
                     node.kind == "thread") else ""  # fmt: skip
-                text.append(glyph + words, style=theme.thread if glyph else "#bcbcbc")
+                text.append(glyph + words, style=theme.thread if glyph else style("$lv-soft"))
                 continue
             glyph = theme.outcomes[node.state][0] if node.state in theme.outcomes else (
                 theme.lane_glyphs.get(_GLYPH_STATE.get(node.state, node.state), "?"))  # fmt: skip
             selected = node.task == self.selected
             name_style = theme.selected if selected else Style(bold=True)
             text.append(f"{glyph} {node.name}", style=name_style)
-            text.append(f" {node.state}", style=_STATE_STYLES.get(node.state, ""))
+            text.append(f" {node.state}", style=style(_STATE_STYLES.get(node.state, "")))
             if node.wait:
-                text.append(f" {node.wait}", style="#8a8a8a")
+                text.append(f" {node.wait}", style=style("$lv-dim"))
         if theme.name == "ascii":
             text.plain = text.plain.encode("ascii", "replace").decode("ascii")
         return text

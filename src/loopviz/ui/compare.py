@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Static
@@ -20,18 +20,19 @@ from loopviz.compare import describe
 from loopviz.model import Timeline
 from loopviz.painter import Painter, Theme
 from loopviz.replay import Moment, Replay, moment_at
+from loopviz.ui.colours import ColouredApp, style
 from loopviz.ui.timeline import TimelineView
 from loopviz.units import clock
 from loopviz.viewstate import ViewState
 
 
-class CompareApp(App[None]):
+class CompareApp(ColouredApp[None]):
     TITLE = "loopviz compare"
-    DEFAULT_CSS = """
-    Screen { background: #000000; }
-    .run-title { height: 1; background: #1c1c1c; padding: 0 1; }
+    CSS = """
+    Screen { background: $lv-ink; }
+    .run-title { height: 1; background: $lv-bar; padding: 0 1; }
     .run { height: 1fr; }
-    #compare-cursor { height: 1; background: #1c1c1c; padding: 0 1; }
+    #compare-cursor { height: 1; background: $lv-bar; padding: 0 1; }
     """
     BINDINGS = [
         Binding("q", "quit", "Quit"),
@@ -56,8 +57,8 @@ class CompareApp(App[None]):
         longest = max(timeline.end_t for _name, timeline in self.runs)
         for name, timeline in self.runs:
             with Vertical(classes="run"):
-                colour = "#ff5f5f" if timeline.blocks else "#5fff5f"
-                yield Static(Text(describe(name, timeline), style=f"bold {colour}"),
+                colour = "$lv-error" if timeline.blocks else "$lv-good"
+                yield Static(Text(describe(name, timeline), style=style(f"bold {colour}")),
                              classes="run-title")  # fmt: skip
                 view = TimelineView(timeline, Painter(self.lane_theme))
                 view.fit_span_ns = longest  # one scale for both: lengths compare by eye
@@ -88,9 +89,9 @@ class CompareApp(App[None]):
         views[0].show_cursor()  # a zoomed view follows the cursor; the other pane with it
         self._sync(views[0])
         views[0].refresh()
-        line = Text(f"cursor {clock(self.cursor)}  ", style="bold #ffd700")
+        line = Text(f"cursor {clock(self.cursor)}  ", style=style("bold $lv-accent"))
         line.append("← → events of either run, [ ] jump, Home End, + - 0 zoom both",
-                    style="#8a8a8a")  # fmt: skip
+                    style=style("$lv-dim"))  # fmt: skip
         self.query_one("#compare-cursor", Static).update(line)
 
     def _sync(self, source: TimelineView) -> None:

@@ -18,7 +18,8 @@ from textual.widgets import Static
 
 from loopviz import model
 from loopviz.painter import Theme
-from loopviz.ui.panels import INK, ink
+from loopviz.ui.colours import ink
+from loopviz.ui.panels import INK
 
 STATES = [
     (model.RUNNING, "running", "a step of the task is executing on the loop"),

@@ -15,17 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
 from loopviz import model
 from loopviz.model import Output, TaskLane
 from loopviz.replay import KeyMoment, Moment
 from loopviz.runs import Notice
+from loopviz.ui.colours import ink
 from loopviz.units import clock, duration
 
 # The styles panels and logs write with; app.tcss gives each its colour.
@@ -50,11 +49,6 @@ INK = {
     "ink--warning",
     "ink--error",
 }
-
-
-def ink(widget: Widget, name: str) -> Style:
-    """The style app.tcss gives ``ink--name`` (only what it sets: colour, background, bold)."""
-    return widget.get_component_rich_style(f"ink--{name}", partial=True)
 
 
 @dataclass(frozen=True, eq=False)

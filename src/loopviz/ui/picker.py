@@ -6,21 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from loopviz.catalogue import Scenario
+from loopviz.ui.colours import ColouredApp, style
 
 
-class PickerApp(App[Path | None]):
+class PickerApp(ColouredApp[Path | None]):
     TITLE = "loopviz: choose a scenario"
-    DEFAULT_CSS = """
-    Screen { background: #000000; }
-    #heading { height: 2; padding: 0 1; color: #ffd700; text-style: bold; }
+    CSS = """
+    Screen { background: $lv-ink; }
+    #heading { height: 2; padding: 0 1; color: $lv-accent; text-style: bold; }
     OptionList { height: 1fr; }
-    #watch { height: 4; padding: 0 1; background: #1c1c1c; }
+    #watch { height: 4; padding: 0 1; background: $lv-bar; }
     """
     BINDINGS = [Binding("q,escape", "quit_picker", "Quit")]
 
@@ -34,7 +35,7 @@ class PickerApp(App[Path | None]):
         width = max(len(s.name) for s in self.scenarios)
         for scenario in self.scenarios:
             label = Text(f"{scenario.name:<{width}}  ", style="bold")
-            label.append(scenario.concept, style="#bcbcbc")
+            label.append(scenario.concept, style=style("$lv-soft"))
             options.append(Option(label, id=scenario.name))
         yield OptionList(*options)
         yield Static(id="watch")
@@ -47,7 +48,7 @@ class PickerApp(App[Path | None]):
         if index is None:
             return
         scenario = self.scenarios[index]
-        text = Text("Watch for: ", style="bold #ffd700")
+        text = Text("Watch for: ", style=style("bold $lv-accent"))
         text.append(scenario.watch or "(the scenario's docstring says nothing to watch for)")
         self.query_one("#watch", Static).update(text)
 

@@ -32,6 +32,7 @@ from loopviz.model import Timeline
 from loopviz.painter import Theme
 from loopviz.sourcecode import Focus, Source, SourceFiles, file_near, focus_at, paused_at
 from loopviz.ui.awaittree import AwaitTreePanel
+from loopviz.ui.colours import style
 from loopviz.viewstate import ViewState
 
 WIDE = 140  # columns from which the code column is shown unless ``c`` hid it
@@ -64,11 +65,11 @@ def look_for(theme: Theme) -> PaneLook:
         rule="|" if ascii_only else "│",
         up="^" if ascii_only else "↑",
         syntax="monokai",
-        current=Style(bgcolor="#5f5f00" if bright else "#3a3a00", bold=bright),
-        blocked=Style(bgcolor="#870000" if bright else "#5f0000", bold=bright),
+        current=style("bold on $lv-here-bright" if bright else "not bold on $lv-here"),
+        blocked=style("bold on $lv-held-bright" if bright else "not bold on $lv-held"),
         names=theme.label,
-        notice=Style.parse("bold #ffaf00"),
-        title=Style.parse("bold #ffd700"),
+        notice=style("bold $lv-ready"),
+        title=style("bold $lv-accent"),
     )
 
 
@@ -92,7 +93,7 @@ class SourcePane(Widget):
     DEFAULT_CSS = """
     SourcePane {
         height: 1fr;
-        background: #000000;
+        background: $lv-ink;
         padding: 0 1;
     }
     """
@@ -157,7 +158,8 @@ class SourcePane(Widget):
         focus, source = content.focus, content.source
         room = max(self.size.width - 2, 10)  # the padding
         if source is None:
-            text.append("No line at the cursor yet: step to an event (← →).", style="#8a8a8a")
+            words = "No line at the cursor yet: step to an event (← →)."
+            text.append(words, style=style("$lv-dim"))
             return self._safe(text)
         here = focus is not None and focus.file == content.file
         title = content.file
@@ -179,7 +181,7 @@ class SourcePane(Widget):
                                 strict=False):  # fmt: skip
             current = here and focus is not None and focus.line == number
             gutter = f"{look.here if current else ' '} {number:>{width}} {look.rule} "
-            row = Text(gutter, style=look.title if current else "#6c6c6c")
+            row = Text(gutter, style=look.title if current else style("$lv-faint"))
             row.append_text(code[: room - len(gutter)])
             if current:
                 blocked = focus is not None and focus.why in ("block", "held")
@@ -256,21 +258,21 @@ class CodeColumn(Vertical):
     CodeColumn {
         width: 36%;
         min-width: 48;
-        border-left: tall #444444;
+        border-left: tall $lv-rule;
     }
     CodeColumn > AwaitTreePanel {
         height: 35%;
-        border-top: dashed #444444;
+        border-top: dashed $lv-rule;
     }
     Screen.-compact CodeColumn {
         width: 40%;
         min-width: 30;
     }
     CodeColumn.-ascii {
-        border-left: ascii #444444;
+        border-left: ascii $lv-rule;
     }
     CodeColumn.-ascii > AwaitTreePanel {
-        border-top: ascii #444444;
+        border-top: ascii $lv-rule;
     }
     """
 

@@ -43,7 +43,7 @@ class LaneFilter:
 class TimelineView(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     TimelineView {
-        background: #000000;
+        background: $lv-ink;
         scrollbar-size-horizontal: 0;
     }
     """
