@@ -137,15 +137,21 @@ class Merger:
         if t0 is None:  # the child died before saying hello: time from its start
             t0 = child.started_at
             self._set_origin(t0)
-        latest = max([self._released_t, *(e.t for e in self._pending if not _made_up(e))])
+        pending = self._pending
+        pending.sort(key=_time_of)  # (stable: as release would have it)
+        latest = self._released_t
+        for event in reversed(pending):  # the child's latest: past the made-up ones at the tail
+            if not _made_up(event):
+                latest = max(latest, event.t)
+                break
         end = self._child_end
         if end is None or child.killed:
             end = ev.End(max(latest, child.at - t0), child.status, child.reason)
         else:
             end = replace(end, t=max(end.t, latest))
-        end_t = end.t
-        self._pending = [e for e in self._pending if not (_made_up(e) and e.t > end_t)]
-        self._pending.append(end)
+        after = bisect_right(pending, end.t, key=_time_of)  # only made-up ones can be past it
+        del pending[after:]
+        pending.append(end)
         self.finished = True
 
     def release(self) -> list[AnyEvent]:

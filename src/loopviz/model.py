@@ -423,9 +423,11 @@ class Timeline:
 
     def _on_ready(self, e: ev.Ready) -> None:
         lane = self.tasks.get(e.task)
-        if lane is not None and lane.ends and lane.ends[-1] == OPEN and lane.states[-1] == _WAITING:
-            lane.ends[-1] = e.t
-            lane.open(e.t, _READY, self._string(e.cause))
+        if lane is not None:
+            ends = lane.ends
+            if ends and ends[-1] == OPEN and lane.states[-1] == _WAITING:
+                ends[-1] = t = e.t
+                lane.open(t, _READY, self._strings.setdefault(e.cause, e.cause))
 
     def _on_unretrieved(self, e: ev.Unretrieved) -> None:
         lane = self.tasks.get(e.task)
@@ -446,12 +448,16 @@ class Timeline:
                 lane.open(ready, _READY, "ready", end=t)
         lane.open(t, _RUNNING)
         lane.waiting_on = None
-        self._close_blocks(None, t)  # a callback block ends when a step begins
+        blocks = self.blocks
+        if blocks and blocks[-1].end is None:
+            self._close_blocks(None, t)  # a callback block ends when a step begins
         running = self._running
         running[lane.id] = t
         if len(running) == 1:
             loop = self.loop
-            loop.close(t)
+            loop_ends = loop.ends
+            if loop_ends and loop_ends[-1] == OPEN:
+                loop_ends[-1] = t
             loop.open(t, _BUSY)
             self._loop_tasks.append(lane.id)
         else:  # an eager task's first step, run inside another task's step
@@ -474,20 +480,24 @@ class Timeline:
             ends[-1] = t
             if long:
                 lane.states[-1] = _BLOCKED
-        self._close_blocks(lane.id, t)
-        self._loop_blocked = self._loop_blocked or long  # by this step, or one nested in it
-        if not running:
-            loop = self.loop
-            loop_span = loop.close(t)
-            if loop_span is not None and self._loop_blocked:
-                loop.states[loop_span] = _BLOCKED
-            self._loop_blocked = False
+        blocks = self.blocks
+        if blocks and blocks[-1].end is None:
+            self._close_blocks(lane.id, t)
+        loop_blocked = self._loop_blocked or long  # by this step, or one nested in it
+        if running:
+            self._loop_blocked = loop_blocked
+            return
+        self._loop_blocked = False
+        loop_ends = self.loop.ends
+        if loop_ends and loop_ends[-1] == OPEN:
+            loop_ends[-1] = t
+            if loop_blocked:
+                self.loop.states[-1] = _BLOCKED
 
     def _close_blocks(self, task_id: int | None, t: int) -> None:
         """A block cannot outlive its step (or, for a callback, the next step): close one the
-        watchdog opened if its end never came (a sample taken just as the step ended)."""
-        if not self.blocks or self.blocks[-1].end is not None:
-            return
+        watchdog opened if its end never came (a sample taken just as the step ended). Called
+        only while the last block is open."""
         for block in reversed(self.blocks):
             if block.end is not None:
                 break
@@ -502,7 +512,8 @@ class Timeline:
         self._end_step(lane, t)
         wait = lane.waiting_on = e.waiting_on
         deadline = wait.deadline
-        lane.open(t, _WAITING, self._string(wait.label), OPEN if deadline is None else deadline)
+        label = self._strings.setdefault(wait.label, wait.label)
+        lane.open(t, _WAITING, label, OPEN if deadline is None else deadline)
         if wait.kind == "gather":  # few: kept whole, to explain how they end
             self._group_waits.setdefault(lane.id, []).append((t, wait))
 
