@@ -96,9 +96,14 @@ class Panel(Static):
         if frame is None:
             return
         said = self.words(frame)
-        if said != self._said:  # an update lays the screen out again: only on a change
-            self._said = said
-            self.update(said)
+        if said != self._said:  # a change only; and the screen is laid out again only if the
+            self._said = said  # panel's size follows its words (a clock ticking in a one-row
+            self.update(said, layout=self._sized_by_words())  # header does not move a thing)
+
+    def _sized_by_words(self) -> bool:
+        """Its width or height is ``auto`` (Textual fills the space when none is set)."""
+        return any(size is not None and size.is_auto
+                   for size in (self.styles.width, self.styles.height))  # fmt: skip
 
     def words(self, frame: Frame) -> Text:
         """What the panel says in this frame."""
