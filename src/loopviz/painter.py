@@ -395,24 +395,20 @@ class Painter:
     def _paint(self, spans: Iterable[Span], view: Viewport, now: int) -> list[str | None]:
         """The winning state of each cell; the solid states' cover of each cell goes to
         ``self._cover`` (a fraction of the cell), for the partial glyphs at their edges."""
-        cells = view.cells
-        codes: list[str | None] = [None] * cells
-        cover = [0.0] * cells
-        width, t_start = view.ns_per_cell, view.t_start
-        priorities, solids, floor, ceil = _PRIORITY, _SOLID, math.floor, math.ceil
-        for span in spans:  # (a live frame paints thousands: view.cell_range inlined)
-            start, state = span.start, span.state
+        codes: list[str | None] = [None] * view.cells
+        cover = [0.0] * view.cells
+        width = view.ns_per_cell
+        for span in spans:
             end = span.end if span.end is not None else now
-            first = floor((start - t_start) / width)
-            last = min(max(ceil((end - t_start) / width), first + 1), cells)
-            priority = priorities[state]
-            solid = state in solids
-            for c in range(max(first, 0), last):
-                if priority > priorities[codes[c]]:
-                    codes[c] = state
+            first, last = view.cell_range(span.start, end)
+            priority = _PRIORITY[span.state]
+            solid = span.state in _SOLID
+            for c in range(first, last):
+                if priority > _PRIORITY[codes[c]]:
+                    codes[c] = span.state
                 if solid:
-                    cell_start = t_start + c * width
-                    overlap = min(end, cell_start + width) - max(start, cell_start)
+                    cell_start = view.t_start + c * width
+                    overlap = min(end, cell_start + width) - max(span.start, cell_start)
                     cover[c] += max(overlap, 0) / width
         self._cover = cover
         return codes

@@ -96,14 +96,27 @@ class Panel(Static):
         if frame is None:
             return
         said = self.words(frame)
-        if said != self._said:  # a change only; and the screen is laid out again only if the
-            self._said = said  # panel's size follows its words (a clock ticking in a one-row
-            self.update(said, layout=self._sized_by_words())  # header does not move a thing)
+        if said != self._said:  # an update lays the screen out again: only on a change of size
+            layout = not self._same_room(self._said, said)
+            self._said = said
+            self.update(said, layout=layout)
 
-    def _sized_by_words(self) -> bool:
-        """Its width or height is ``auto`` (Textual fills the space when none is set)."""
-        return any(size is not None and size.is_auto
-                   for size in (self.styles.width, self.styles.height))  # fmt: skip
+    def _same_room(self, old: Text | None, new: Text) -> bool:
+        """The new words take the room the old ones took: the panel's size is set (Textual
+        fills the space where none is), or only its height is ``auto`` and both hold as many
+        lines, none wider than the panel (so none wraps)."""
+        width, height = self.styles.width, self.styles.height
+        if width is not None and width.is_auto:
+            return False
+        if height is None or not height.is_auto:
+            return True
+        if old is None:
+            return False
+        room = self.content_size.width
+        old_lines, new_lines = old.split(allow_blank=True), new.split(allow_blank=True)
+        return len(old_lines) == len(new_lines) and all(
+            line.cell_len <= room for line in (*old_lines, *new_lines)
+        )
 
     def words(self, frame: Frame) -> Text:
         """What the panel says in this frame."""
