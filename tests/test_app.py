@@ -159,3 +159,22 @@ async def test_zoom_and_pan_keys_change_the_stretch_of_time_shown():
         await pilot.press("minus", "0")
         assert view.viewport() == whole
         await pilot.press("q")
+
+
+async def test_a_panel_sized_by_its_words_follows_their_number_of_lines():
+    """The task panel's height follows the number of lines it says as the selection moves (a
+    panel's words update it without a layout of the screen only when they take the same room)."""
+    _trace, timeline = load_timeline(REPO / "tests" / "data" / "blocking.jsonl")
+    app = LoopvizApp(TraceFile(timeline, title="blocking.py", python="3.11.7"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        panel = app.query_one("#task-panel")
+        seen = {}
+        for key in ("home", "down", "down", "down", "down", "end", "up", "up", "up", "up"):
+            await pilot.press(key)
+            await pilot.pause()
+            lines = len(str(panel.content).splitlines())
+            seen.setdefault(lines, set()).add(panel.size.height)
+        assert len(seen) > 1  # (the walk met words of different lengths)
+        assert all(len(heights) == 1 for heights in seen.values())
+        assert sorted(seen) == sorted(seen, key=lambda lines: seen[lines].pop())
+        await pilot.press("q")

@@ -15,8 +15,8 @@ def stored(count: int) -> tuple[EventStore, list[AnyEvent]]:
         for i in range(count)
     ]
     store = EventStore()
-    for event in events:
-        store.append(event)
+    for start in range(0, count, 1000):  # batches that cross chunk boundaries, as ingest's do
+        store.extend(events[start : start + 1000])
     return store, events
 
 

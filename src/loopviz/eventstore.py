@@ -34,13 +34,18 @@ class EventStore(Sequence[AnyEvent]):
         self._newest: list[AnyEvent] = []
         self._unpacked: OrderedDict[int, list[AnyEvent]] = OrderedDict()
 
-    def append(self, event: AnyEvent) -> None:
-        newest = self._newest
-        newest.append(event)
-        if len(newest) == CHUNK_EVENTS:
-            self._packed.append(zlib.compress(_encoder.encode(newest), 1))
-            self._newest = []
-            self._cache(len(self._packed) - 1, newest)  # read again soon, as a rule
+    def extend(self, events: list[AnyEvent]) -> None:
+        """Add events at the end, a batch at a time (a chunk is packed as soon as it is full)."""
+        taken, count = 0, len(events)
+        while taken < count:
+            newest = self._newest
+            room = CHUNK_EVENTS - len(newest)
+            newest.extend(events[taken : taken + room])
+            taken += room
+            if len(newest) == CHUNK_EVENTS:
+                self._packed.append(zlib.compress(_encoder.encode(newest), 1))
+                self._newest = []
+                self._cache(len(self._packed) - 1, newest)  # read again soon, as a rule
 
     def __len__(self) -> int:
         return len(self._packed) * CHUNK_EVENTS + len(self._newest)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from operator import attrgetter
 
 from msgspec.structs import replace
 
@@ -82,30 +83,45 @@ class Merger:
     def take_frame(self, watermark: int, events: list[AnyEvent]) -> None:
         """One frame from the child: its events, and the promise that none before ``watermark``
         is still on its way."""
+        pending = self._pending
+        append = pending.append
+        sleeping = self._sleeping
         for event in events:
-            if isinstance(event, ev.Hello):
-                self.python_version = event.python
-                self._set_origin(event.t0)
-                continue
-            if isinstance(event, ev.Loop):
-                if self.loop_impl is None:
-                    self.loop_impl = event.impl
-                    self.unrecorded = event.unrecorded
-            elif isinstance(event, ev.End):
-                self._child_end = event
-                continue
-            elif isinstance(event, ev.Ready) and event.task in self._sleeping:
-                continue  # the sleep's ready made up at its deadline stands for it
-            elif isinstance(event, ev.BlockBegin) and event.start in self._blocks_ended:
-                continue  # the watchdog's notice came after the block itself
-            elif isinstance(event, ev.Block):
-                self._blocks_ended.add(event.start)
-            self._pending.append(event)
-            if isinstance(event, ev.Suspend):
-                self._follow_sleep(event.task, event.t, event.waiting_on)
-            elif isinstance(event, (ev.Resume, ev.Done)):
-                self._wake(event.task, event.t)
+            # (by exact type, not isinstance: the common kinds cost one or two tests)
+            if type(event) is ev.Resume or type(event) is ev.Done:
+                append(event)
+                ready = sleeping.pop(event.task, None) if sleeping else None
+                if ready is not None and ready.t > event.t:  # woken before its deadline
+                    self._cancelled[id(ready)] = ready
+            elif type(event) is ev.Suspend:
+                append(event)
+                self._follow_sleep(event)
+            elif type(event) in _RULED or (type(event) is ev.Ready and event.task in sleeping):
+                self._take_ruled(event)
+            else:
+                append(event)
         self._watermark = max(self._watermark, watermark)
+
+    def _take_ruled(self, event: AnyEvent) -> None:
+        """An event of a kind with a rule of its own (the module docstring)."""
+        if isinstance(event, ev.Hello):
+            self.python_version = event.python
+            self._set_origin(event.t0)
+            return
+        if isinstance(event, ev.Loop):
+            if self.loop_impl is None:
+                self.loop_impl = event.impl
+                self.unrecorded = event.unrecorded
+        elif isinstance(event, ev.End):
+            self._child_end = event
+            return
+        elif isinstance(event, ev.Ready):
+            return  # the sleep's ready made up at its deadline stands for it
+        elif isinstance(event, ev.BlockBegin) and event.start in self._blocks_ended:
+            return  # the watchdog's notice came after the block itself
+        elif isinstance(event, ev.Block):
+            self._blocks_ended.add(event.start)
+        self._pending.append(event)
 
     def take_output(self, stream: str, at: int, text: str) -> None:
         """Text the child wrote to its stdout or stderr, read at ``at`` on the parent's clock."""
@@ -121,33 +137,46 @@ class Merger:
         if t0 is None:  # the child died before saying hello: time from its start
             t0 = child.started_at
             self._set_origin(t0)
-        latest = max([self._released_t, *(e.t for e in self._pending if not _made_up(e))])
+        pending = self._pending
+        pending.sort(key=_time_of)  # (stable: as release would have it)
+        latest = self._released_t
+        for event in reversed(pending):  # the child's latest: past the made-up ones at the tail
+            if not _made_up(event):
+                latest = max(latest, event.t)
+                break
         end = self._child_end
         if end is None or child.killed:
             end = ev.End(max(latest, child.at - t0), child.status, child.reason)
         else:
             end = replace(end, t=max(end.t, latest))
-        end_t = end.t
-        self._pending = [e for e in self._pending if not (_made_up(e) and e.t > end_t)]
-        self._pending.append(end)
+        after = bisect_right(pending, end.t, key=_time_of)  # only made-up ones can be past it
+        del pending[after:]
+        pending.append(end)
         self.finished = True
 
     def release(self) -> list[AnyEvent]:
         """The events no later one can precede any more (all of them once finished), in order."""
         pending = self._pending
+        if not pending:
+            return []
         pending.sort(key=_time_of)
         n = len(pending) if self.finished else bisect_right(pending, self._watermark, key=_time_of)
-        released = []
+        released = pending[:n]
+        del pending[:n]
+        if not released or (not self._cancelled and released[0].t >= self._released_t):
+            if released:
+                self._released_t = released[-1].t
+            return released  # (in time order, after what came out before: nothing to change)
+        kept = []
         cancelled = self._cancelled
-        for event in pending[:n]:
+        for event in released:
             if cancelled and cancelled.pop(id(event), None) is event:
                 continue
             if event.t < self._released_t:  # a straggler: what comes out stays sorted
                 event = replace(event, t=self._released_t)
             self._released_t = event.t
-            released.append(event)
-        del pending[:n]
-        return released
+            kept.append(event)
+        return kept
 
     def _set_origin(self, t0: int) -> None:
         """The child's clock starts at ``t0`` (on the parent's clock): the output held waiting
@@ -157,20 +186,21 @@ class Merger:
             self._pending.append(_output(stream, at - t0, text))
         self._early_output = []
 
-    def _follow_sleep(self, task: int, t: int, wait: ev.Wait) -> None:
+    def _follow_sleep(self, suspend: ev.Suspend) -> None:
         """Make a sleep's ready at its deadline (a bare yield's at once; infinity's never)."""
+        wait = suspend.waiting_on
         if wait.kind != "sleep" or not (wait.deadline is not None or wait.delay_ns == 0):
             return
-        at = t if wait.deadline is None else max(wait.deadline, t)
-        ready = ev.Ready(at, task, SLEEP_ENDED)
-        self._sleeping[task] = ready
+        t = suspend.t
+        ready = ev.Ready(t if wait.deadline is None else max(wait.deadline, t), suspend.task,
+                         SLEEP_ENDED)  # fmt: skip
+        self._sleeping[suspend.task] = ready
         self._pending.append(ready)
 
-    def _wake(self, task: int, t: int) -> None:
-        """The task runs again (or ended): woken before its deadline, its sleep never ended."""
-        ready = self._sleeping.pop(task, None)
-        if ready is not None and ready.t > t:
-            self._cancelled[id(ready)] = ready
+
+# The kinds take_frame hands to _take_ruled (a child's ready only while its task's sleep is
+# followed).
+_RULED = frozenset({ev.Hello, ev.Loop, ev.End, ev.BlockBegin, ev.Block})
 
 
 def _output(stream: str, t: int, text: str) -> ev.Output:
@@ -182,5 +212,4 @@ def _made_up(event: AnyEvent) -> bool:
     return isinstance(event, ev.Ready) and event.cause == SLEEP_ENDED
 
 
-def _time_of(event: AnyEvent) -> int:
-    return event.t
+_time_of = attrgetter("t")

@@ -65,7 +65,9 @@ class Span:
 _STATES = (RUNNING, READY, WAITING, BLOCKED, DONE, BUSY, IDLE)
 _STATE_CODES = {state: code for code, state in enumerate(_STATES)}
 OPEN = -(2**63)  # the end (or deadline) a span does not have yet, in the int64 columns
-_WAITING = _STATE_CODES[WAITING]
+# Codes in the lanes' ``states`` column: the ingest's handlers open spans by code.
+_RUNNING, _READY, _WAITING = _STATE_CODES[RUNNING], _STATE_CODES[READY], _STATE_CODES[WAITING]
+_BLOCKED, _BUSY, _IDLE = _STATE_CODES[BLOCKED], _STATE_CODES[BUSY], _STATE_CODES[IDLE]
 
 
 def _times() -> array[int]:
@@ -87,13 +89,14 @@ class Lane:
     labels: list[str] = field(default_factory=list)
     deadlines: array[int] = field(default_factory=_times)  # OPEN: none known
 
-    def open(self, start: int, state: str, label: str = "", deadline: int | None = None,
-             end: int | None = None) -> None:  # fmt: skip
+    def open(self, start: int, code: int, label: str = "", deadline: int = OPEN,
+             end: int = OPEN) -> None:  # fmt: skip
+        """A span from ``start`` in the state of ``code`` (see _STATES), OPEN while going on."""
         self.starts.append(start)
-        self.ends.append(OPEN if end is None else end)
-        self.states.append(_STATE_CODES[state])
+        self.ends.append(end)
+        self.states.append(code)
         self.labels.append(label)
-        self.deadlines.append(OPEN if deadline is None else deadline)
+        self.deadlines.append(deadline)
 
     def span(self, i: int) -> Span:
         end, deadline = self.ends[i], self.deadlines[i]
@@ -116,9 +119,6 @@ class Lane:
             ends[-1] = t
             return len(ends) - 1
         return None
-
-    def set_state(self, i: int, state: str) -> None:
-        self.states[i] = _STATE_CODES[state]
 
     def span_at(self, t: int) -> Span | None:
         i = bisect_right(self.starts, t) - 1
@@ -360,12 +360,13 @@ class Timeline:
 
     def _ingest(self, events: Iterable[ev.AnyEvent]) -> None:
         handlers = self._handlers
-        append_event, append_time = self.events.append, self.times.append
+        taken: list[ev.AnyEvent] = []  # into the store in one go (none of the handlers reads it)
+        take, append_time = taken.append, self.times.append
         end_t = self.end_t
         try:
             for event in events:
                 t = event.t
-                append_event(event)
+                take(event)
                 append_time(t)
                 handler = handlers.get(type(event))
                 if handler is not None:
@@ -373,6 +374,7 @@ class Timeline:
                 if t > end_t:
                     end_t = t
         finally:  # the events may come from a file that turns out damaged: keep those taken
+            self.events.extend(taken)
             self.end_t = end_t
 
     def _string(self, text: str) -> str:
@@ -390,7 +392,7 @@ class Timeline:
             id=e.task, name=e.name, coro=e.coro, parent=e.parent, where=e.where, created=e.t,
             asyncio_internal=e.internal, args=e.args, twins=self.twins,
         )  # fmt: skip
-        lane.open(e.t, READY, "scheduled")
+        lane.open(e.t, _READY, "scheduled")
         self.tasks[lane.id] = lane
         self._count_label(lane)
 
@@ -421,9 +423,11 @@ class Timeline:
 
     def _on_ready(self, e: ev.Ready) -> None:
         lane = self.tasks.get(e.task)
-        if lane is not None and lane.ends and lane.ends[-1] == OPEN and lane.states[-1] == _WAITING:
-            lane.close(e.t)
-            lane.open(e.t, READY, self._string(e.cause))
+        if lane is not None:
+            ends = lane.ends
+            if ends and ends[-1] == OPEN and lane.states[-1] == _WAITING:
+                ends[-1] = t = e.t
+                lane.open(t, _READY, self._strings.setdefault(e.cause, e.cause))
 
     def _on_unretrieved(self, e: ev.Unretrieved) -> None:
         lane = self.tasks.get(e.task)
@@ -435,51 +439,65 @@ class Timeline:
         if lane is None:
             return
         t = e.t
-        waited = lane.close(t)
-        if waited is not None:
-            deadline = lane.deadlines[waited]
+        ends = lane.ends
+        if ends and ends[-1] == OPEN:  # the wait it resumes from ends
+            ends[-1] = t
+            deadline = lane.deadlines[-1]
             if deadline != OPEN and deadline < t:  # its sleep ended before the loop got to it
-                lane.ends[waited] = ready = max(deadline, lane.starts[waited])
-                lane.open(ready, READY, "ready", end=t)
-        lane.open(t, RUNNING)
+                ends[-1] = ready = max(deadline, lane.starts[-1])
+                lane.open(ready, _READY, "ready", end=t)
+        lane.open(t, _RUNNING)
         lane.waiting_on = None
-        self._close_blocks(None, t)  # a callback block ends when a step begins
+        blocks = self.blocks
+        if blocks and blocks[-1].end is None:
+            self._close_blocks(None, t)  # a callback block ends when a step begins
         running = self._running
         running[lane.id] = t
         if len(running) == 1:
-            self.loop.close(t)
-            self.loop.open(t, BUSY)
+            loop = self.loop
+            loop_ends = loop.ends
+            if loop_ends and loop_ends[-1] == OPEN:
+                loop_ends[-1] = t
+            loop.open(t, _BUSY)
             self._loop_tasks.append(lane.id)
         else:  # an eager task's first step, run inside another task's step
             self._nested_steps = True
 
     def _end_step(self, lane: TaskLane, t: int) -> None:
-        span = lane.close(t)
+        ends = lane.ends
         running = self._running
         start = running.pop(lane.id, t)
-        duration = t - start - self._nested_ns.pop(lane.id, 0)
+        nested = self._nested_ns
+        duration = t - start - (nested.pop(lane.id, 0) if nested else 0)
         for outer in running:  # an eager step ran inside these: not their own holding time
-            self._nested_ns[outer] = self._nested_ns.get(outer, 0) + duration
+            nested[outer] = nested.get(outer, 0) + duration
         lane.steps += 1
         lane.busy_ns += duration
         if duration > lane.longest_step_ns:
             lane.longest_step_ns = duration
         long = duration >= self.block_threshold_ns
-        if span is not None and long:
-            lane.set_state(span, BLOCKED)
-        self._close_blocks(lane.id, t)
-        self._loop_blocked = self._loop_blocked or long  # by this step, or one nested in it
-        if not self._running:
-            loop_span = self.loop.close(t)
-            if loop_span is not None and self._loop_blocked:
-                self.loop.set_state(loop_span, BLOCKED)
-            self._loop_blocked = False
+        if ends and ends[-1] == OPEN:
+            ends[-1] = t
+            if long:
+                lane.states[-1] = _BLOCKED
+        blocks = self.blocks
+        if blocks and blocks[-1].end is None:
+            self._close_blocks(lane.id, t)
+        loop_blocked = self._loop_blocked or long  # by this step, or one nested in it
+        if running:
+            self._loop_blocked = loop_blocked
+            return
+        self._loop_blocked = False
+        loop_ends = self.loop.ends
+        if loop_ends and loop_ends[-1] == OPEN:
+            loop_ends[-1] = t
+            if loop_blocked:
+                self.loop.states[-1] = _BLOCKED
 
     def _close_blocks(self, task_id: int | None, t: int) -> None:
         """A block cannot outlive its step (or, for a callback, the next step): close one the
-        watchdog opened if its end never came (a sample taken just as the step ended)."""
-        if not self.blocks or self.blocks[-1].end is not None:
-            return
+        watchdog opened if its end never came (a sample taken just as the step ended). Called
+        only while the last block is open."""
         for block in reversed(self.blocks):
             if block.end is not None:
                 break
@@ -493,7 +511,9 @@ class Timeline:
         t = e.t
         self._end_step(lane, t)
         wait = lane.waiting_on = e.waiting_on
-        lane.open(t, WAITING, self._string(wait.label), wait.deadline)
+        deadline = wait.deadline
+        label = self._strings.setdefault(wait.label, wait.label)
+        lane.open(t, _WAITING, label, OPEN if deadline is None else deadline)
         if wait.kind == "gather":  # few: kept whole, to explain how they end
             self._group_waits.setdefault(lane.id, []).append((t, wait))
 
@@ -536,11 +556,11 @@ class Timeline:
 
     def _on_idle(self, e: ev.Idle) -> None:
         if self.loop.current is None:
-            self.loop.open(e.start, IDLE, end=e.t)
+            self.loop.open(e.start, _IDLE, end=e.t)
             self._loop_tasks.append(-1)
 
     def _on_thread_start(self, e: ev.ThreadStart) -> None:
-        self._thread_lane(e.thread).open(e.t, RUNNING, self._job_label(e.func, e.task))
+        self._thread_lane(e.thread).open(e.t, _RUNNING, self._job_label(e.func, e.task))
 
     def _thread_lane(self, name: str) -> ThreadLane:
         lane = self.threads.get(name)
@@ -566,7 +586,7 @@ class Timeline:
             last_end = lane.ends[-1]
             start = max(start, lane.starts[-1] if last_end == OPEN else min(last_end, t))
             lane.close(start)
-        lane.open(start, RUNNING, self._job_label(self._named_job(e), e.task), end=t)
+        lane.open(start, _RUNNING, self._job_label(self._named_job(e), e.task), end=t)
 
     def _named_job(self, e: ev.ThreadJob) -> str:
         """A hand-back names what the thread ran by the wait of the task it ran for (``thread

@@ -325,13 +325,17 @@ class Session:
         }
 
 
-def _read_exactly(pipe: FileIO, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = pipe.read(size - len(data))
-        if not chunk:
+def _read_exactly(pipe: FileIO, size: int) -> bytearray | None:
+    """``size`` bytes from the pipe (read into one buffer: a frame can be megabytes), or None
+    if it ends first."""
+    data = bytearray(size)
+    view = memoryview(data)
+    got = 0
+    while got < size:
+        count = pipe.readinto(view[got:])
+        if not count:
             return None
-        data += chunk
+        got += count
     return data
 
 

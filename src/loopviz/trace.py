@@ -74,9 +74,8 @@ class TraceWriter:
         self._file.write(b"\n")
 
     def write(self, events: list[AnyEvent]) -> None:
-        if not events:
-            return
-        self._file.write(b"\n".join(_encoder.encode(event) for event in events) + b"\n")
+        if events:
+            self._file.write(_encoder.encode_lines(events))
 
     def flush(self) -> None:
         self._file.flush()

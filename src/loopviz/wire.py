@@ -89,7 +89,7 @@ def encode_frame(flat: list[Any]) -> bytes:
     return FRAME_HEADER.pack(len(body)) + body
 
 
-def decode_frame(body: bytes) -> tuple[int, list[AnyEvent]]:
+def decode_frame(body: bytes | bytearray) -> tuple[int, list[AnyEvent]]:
     """Turn one frame body into its watermark and its events, typed (loopviz.events)."""
     try:
         flat = _decoder.decode(body)

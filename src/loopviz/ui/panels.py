@@ -90,9 +90,27 @@ class Panel(Static):
         if frame is None:
             return
         said = self.words(frame)
-        if said != self._said:  # an update lays the screen out again: only on a change
+        if said != self._said:  # an update lays the screen out again: only on a change of size
+            layout = not self._same_room(self._said, said)
             self._said = said
-            self.update(said)
+            self.update(said, layout=layout)
+
+    def _same_room(self, old: Text | None, new: Text) -> bool:
+        """The new words take the room the old ones took: the panel's size is set (Textual
+        fills the space where none is), or only its height is ``auto`` and both hold as many
+        lines, none wider than the panel (so none wraps)."""
+        width, height = self.styles.width, self.styles.height
+        if width is not None and width.is_auto:
+            return False
+        if height is None or not height.is_auto:
+            return True
+        if old is None:
+            return False
+        room = self.content_size.width
+        old_lines, new_lines = old.split(allow_blank=True), new.split(allow_blank=True)
+        return len(old_lines) == len(new_lines) and all(
+            line.cell_len <= room for line in (*old_lines, *new_lines)
+        )
 
     def words(self, frame: Frame) -> Text:
         """What the panel says in this frame."""
