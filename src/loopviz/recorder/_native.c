@@ -585,6 +585,7 @@ typedef struct {
     PyObject *timeouts;        /* dict: task id -> its asyncio.timeout */
     PyObject *handed_back;     /* the dict inside the WeakKeyDictionary of handed-back futures */
     PyObject *wait_handlers;   /* WaitNamer.by_code: code -> its wait handler, or a file's name */
+    PyObject *wait_memo;       /* wait_handlers' entries by code address (see memo_get) */
     PyObject *step_proxy;      /* borrowed: the proxy whose step runs now, or NULL */
     int64_t *step_clock;       /* the native watchdog's slot for the step's start, or NULL */
     Py_buffer step_clock_view;
@@ -599,6 +600,7 @@ LoopSlots_traverse(LoopSlots *self, visitproc visit, void *arg)
     Py_VISIT(self->timeouts);
     Py_VISIT(self->handed_back);
     Py_VISIT(self->wait_handlers);
+    Py_VISIT(self->wait_memo);
     return 0;
 }
 
@@ -609,6 +611,7 @@ LoopSlots_clear(LoopSlots *self)
     Py_CLEAR(self->timeouts);
     Py_CLEAR(self->handed_back);
     Py_CLEAR(self->wait_handlers);
+    Py_CLEAR(self->wait_memo);
     return 0;
 }
 
@@ -820,6 +823,37 @@ set_step_start(LoopSlots *state, long long start)
 static PySendResult
 step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **result);
 
+/* -- caches keyed by a code object's address ------------------------------------------------ */
+
+/* A code object's hash is computed anew at each dict lookup (3.11 to 3.13: its name, its
+   constants...), about 150 ns, and the hot paths look up several per step. These caches key on
+   its address instead: {address: (code, value)}, the code held, so that its address is never
+   another object's while the entry lives. */
+
+/* The value kept for ``code`` (borrowed), or NULL (an error set only if the lookup failed). */
+static PyObject *
+memo_get(PyObject *memo, PyObject *code)
+{
+    PyObject *key = PyLong_FromVoidPtr(code);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(memo, key);
+    Py_DECREF(key);
+    return entry == NULL ? NULL : PyTuple_GET_ITEM(entry, 1);
+}
+
+static int
+memo_put(PyObject *memo, PyObject *code, PyObject *value)
+{
+    PyObject *key = PyLong_FromVoidPtr(code);
+    PyObject *entry = key == NULL ? NULL : PyTuple_Pack(2, code, value);
+    int failed = entry == NULL || PyDict_SetItem(memo, key, entry) < 0;
+    Py_XDECREF(key);
+    Py_XDECREF(entry);
+    return failed ? -1 : 0;
+}
+
 /* -- the fast path of wait naming ---------------------------------------------------------- */
 
 /* The code, frame and awaited object of one link of an await chain (new references), 0; or 1
@@ -915,6 +949,25 @@ future_wait(PyObject *yielded, PyObject *where)
     return wait;
 }
 
+/* wait_handlers[code] (borrowed), or NULL: waits.py never sets an entry twice, so each is
+   kept in state->wait_memo once seen. */
+static PyObject *
+wait_handler(LoopSlots *state, PyObject *code)
+{
+    if (state->wait_memo == NULL && (state->wait_memo = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    PyObject *handler = memo_get(state->wait_memo, code);
+    if (handler != NULL || PyErr_Occurred()) {
+        return handler;
+    }
+    handler = PyDict_GetItemWithError(state->wait_handlers, code);
+    if (handler != NULL && memo_put(state->wait_memo, code, handler) < 0) {
+        return NULL;
+    }
+    return handler;
+}
+
 /* What the suspended task waits on, as waits.WaitNamer.describe says it, for the common cases:
    an await chain of coroutines and generators through asyncio and the program's own code, down
    to a known primitive (its handler, in Python, names it from its frame), a task or a gather.
@@ -941,7 +994,7 @@ fast_wait(LoopSlots *state, TaskCoroutine *self, PyObject *yielded)
             give_up = status != 0;
             break;
         }
-        PyObject *handler = PyDict_GetItemWithError(handlers, code); /* borrowed */
+        PyObject *handler = wait_handler(state, code); /* borrowed */
         if (handler == NULL) { /* first seen: waits.py decides what it is, and caches it */
             give_up = 1;
         } else if (PyUnicode_CheckExact(handler)) {
@@ -1469,9 +1522,9 @@ typedef struct {
     PyObject *code_facts;       /* tasks.code_facts: code -> (seek_entry, internal) */
     PyObject *coroutine_args;   /* tasks.coroutine_args */
     PyObject *spawn_site;       /* tasks.spawn_site: frame -> "file:line" */
-    PyObject *outside;          /* tasks._outside_asyncio: code -> bool */
-    PyObject *sites;            /* tasks._spawn_sites: (code, line) -> "file:line" */
-    PyObject *facts;            /* code -> code_facts(code) */
+    PyObject *outside;          /* tasks._outside_asyncio: code -> bool, filled by spawn_site */
+    PyObject *facts;            /* code -> code_facts(code), by address (memo_get) */
+    PyObject *frames;           /* code -> None outside asyncio and loopviz, else {line: site} */
     PyObject *last_loop;        /* borrowed, for identity only: the loop last checked... */
     PyObject *last_state;       /* ...and its LoopState, which holds it weakly (loop_ref) */
     long long t0;
@@ -1489,14 +1542,13 @@ CreationRecorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {"state_of",       "task_ids",   "pending",    "get_running_loop",
                             "current_task",   "loop_class", "creation_facts", "code_facts",
-                            "coroutine_args", "spawn_site", "outside",    "sites",
-                            "t0",             NULL};
-    PyObject *o[12];
+                            "coroutine_args", "spawn_site", "outside",    "t0",
+                            NULL};
+    PyObject *o[11];
     long long t0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!OOOOOOOO!O!L:CreationRecorder", names,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!OOOOOOOO!L:CreationRecorder", names,
                                      &o[0], &o[1], &PyList_Type, &o[2], &o[3], &o[4], &o[5],
-                                     &o[6], &o[7], &o[8], &o[9], &PyDict_Type, &o[10],
-                                     &PyDict_Type, &o[11], &t0)) {
+                                     &o[6], &o[7], &o[8], &o[9], &PyDict_Type, &o[10], &t0)) {
         return NULL;
     }
     CreationRecorder *self = (CreationRecorder *)type->tp_alloc(type, 0);
@@ -1504,15 +1556,16 @@ CreationRecorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->facts = PyDict_New();
-    if (self->facts == NULL) {
+    self->frames = PyDict_New();
+    if (self->facts == NULL || self->frames == NULL) {
         Py_DECREF(self);
         return NULL;
     }
     PyObject **fields[] = {&self->state_of,       &self->task_ids,   &self->pending,
                            &self->get_running_loop, &self->current_task, &self->loop_class,
                            &self->creation_facts, &self->code_facts, &self->coroutine_args,
-                           &self->spawn_site,     &self->outside,    &self->sites};
-    for (int i = 0; i < 12; i++) {
+                           &self->spawn_site,     &self->outside};
+    for (int i = 0; i < 11; i++) {
         *fields[i] = Py_NewRef(o[i]);
     }
     self->t0 = t0;
@@ -1534,8 +1587,8 @@ CreationRecorder_traverse(CreationRecorder *self, visitproc visit, void *arg)
     Py_VISIT(self->coroutine_args);
     Py_VISIT(self->spawn_site);
     Py_VISIT(self->outside);
-    Py_VISIT(self->sites);
     Py_VISIT(self->facts);
+    Py_VISIT(self->frames);
     Py_VISIT(self->last_state);
     return 0;
 }
@@ -1554,8 +1607,8 @@ CreationRecorder_clear(CreationRecorder *self)
     Py_CLEAR(self->coroutine_args);
     Py_CLEAR(self->spawn_site);
     Py_CLEAR(self->outside);
-    Py_CLEAR(self->sites);
     Py_CLEAR(self->facts);
+    Py_CLEAR(self->frames);
     Py_CLEAR(self->last_state);
     self->last_loop = NULL;
     return 0;
@@ -1596,31 +1649,47 @@ state_for(CreationRecorder *self, PyObject *loop)
     return state;
 }
 
-/* spawn_site(frame) with its caches read here: the site of the first frame outside asyncio
-   and loopviz from ``frame`` out (new reference). A miss is left to tasks.spawn_site. */
+/* The site of the first frame outside asyncio and loopviz from ``frame`` out (new reference),
+   as tasks.spawn_site finds it, from its caches kept by code address here. A frame not in
+   them is left to tasks.spawn_site, which fills them. */
 static PyObject *
 spawn_site_from(CreationRecorder *self, PyFrameObject *frame)
 {
     Py_XINCREF(frame);
     while (frame != NULL) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        PyObject *outside = PyDict_GetItemWithError(self->outside, (PyObject *)code);
-        PyObject *site = NULL;
-        if (outside == Py_True) {
-            PyObject *key = Py_BuildValue("(Oi)", code, PyFrame_GetLineNumber(frame));
-            site = key == NULL ? NULL : PyDict_GetItemWithError(self->sites, key);
-            Py_XDECREF(key);
+        PyObject *lines = memo_get(self->frames, (PyObject *)code); /* borrowed */
+        if (lines == NULL && !PyErr_Occurred()) {
+            PyObject *outside = PyDict_GetItemWithError(self->outside, (PyObject *)code);
+            if (outside == Py_True || outside == Py_False) {
+                PyObject *made = outside == Py_True ? PyDict_New() : Py_NewRef(Py_None);
+                if (made != NULL && memo_put(self->frames, (PyObject *)code, made) == 0) {
+                    lines = made; /* the memo holds it now */
+                }
+                Py_XDECREF(made);
+            }
         }
         Py_DECREF(code);
-        if (site != NULL) {
-            Py_DECREF(frame);
-            return Py_NewRef(site);
+        PyObject *site = NULL;
+        PyObject *line = NULL;
+        if (lines != NULL && lines != Py_None) {
+            line = PyLong_FromLong(PyFrame_GetLineNumber(frame));
+            site = line == NULL ? NULL : PyDict_GetItemWithError(lines, line);
+            if (site != NULL) {
+                Py_DECREF(line);
+                Py_DECREF(frame);
+                return Py_NewRef(site);
+            }
         }
-        if (outside != Py_False || PyErr_Occurred()) { /* not seen yet: Python sees to it */
+        if (lines != Py_None) { /* not seen yet, or an error: Python sees to it */
             PyErr_Clear();
-            PyObject *found = PyObject_CallOneArg(self->spawn_site, (PyObject *)frame);
+            site = PyObject_CallOneArg(self->spawn_site, (PyObject *)frame);
+            if (site != NULL && line != NULL && PyDict_SetItem(lines, line, site) < 0) {
+                Py_CLEAR(site);
+            }
+            Py_XDECREF(line);
             Py_DECREF(frame);
-            return found;
+            return site;
         }
         PyFrameObject *back = PyFrame_GetBack(frame);
         Py_DECREF(frame);
@@ -1646,14 +1715,14 @@ facts_of(CreationRecorder *self, PyObject *coro)
         PyErr_Clear();
         return PyObject_CallOneArg(self->creation_facts, coro);
     }
-    PyObject *facts = PyDict_GetItemWithError(self->facts, code); /* borrowed */
+    PyObject *facts = memo_get(self->facts, code); /* borrowed */
     if (facts == NULL && !PyErr_Occurred()) {
         PyObject *found = PyObject_CallOneArg(self->code_facts, code);
         if (found != NULL && (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2)) {
             Py_CLEAR(found);
             PyErr_SetString(PyExc_TypeError, "code_facts() gives (seek_entry, internal)");
         }
-        if (found != NULL && PyDict_SetItem(self->facts, code, found) == 0) {
+        if (found != NULL && memo_put(self->facts, code, found) == 0) {
             facts = found; /* the dict holds it now */
         }
         Py_XDECREF(found);

@@ -123,7 +123,7 @@ def _creation_recorder(installer: LoopInstaller) -> Callable[[Any, Any, Any], An
             get_running_loop=get_running_loop, current_task=current_task,
             loop_class=asyncio.AbstractEventLoop, creation_facts=creation_facts,
             code_facts=code_facts, coroutine_args=coroutine_args, spawn_site=spawn_site,
-            outside=_outside_asyncio, sites=_spawn_sites, t0=recorder.t0,
+            outside=_outside_asyncio, t0=recorder.t0,
         )  # fmt: skip
         return native
     clock = recorder.now
