@@ -27,6 +27,16 @@
 #error "loopviz's native recorder needs Python 3.11 or newer"
 #endif
 
+/* Where the frame layouts are known (3.11 to 3.13, as _stackwatch.c reads them), a new task's
+   spawn site is found by walking the interpreter's frames, without making a frame object of
+   each (which costs more than all the rest of recording a task). Elsewhere, through the API. */
+#if PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
+#define WALK_INTERPRETER_FRAMES 1
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#endif
+
 /* What recorder/core.py expects (its NATIVE_VERSION): a build left over from an older checkout
    is not used. Raise it with any change to what Python and C ask of each other. */
 #define NATIVE_VERSION 2
@@ -1524,7 +1534,7 @@ typedef struct {
     PyObject *spawn_site;       /* tasks.spawn_site: frame -> "file:line" */
     PyObject *outside;          /* tasks._outside_asyncio: code -> bool, filled by spawn_site */
     PyObject *facts;            /* code -> code_facts(code), by address (memo_get) */
-    PyObject *frames;           /* code -> None outside asyncio and loopviz, else {line: site} */
+    PyObject *frames;           /* code -> None inside asyncio or loopviz, else {lasti: site} */
     PyObject *last_loop;        /* borrowed, for identity only: the loop last checked... */
     PyObject *last_state;       /* ...and its LoopState, which holds it weakly (loop_ref) */
     long long t0;
@@ -1673,7 +1683,7 @@ spawn_site_from(CreationRecorder *self, PyFrameObject *frame)
         PyObject *site = NULL;
         PyObject *line = NULL;
         if (lines != NULL && lines != Py_None) {
-            line = PyLong_FromLong(PyFrame_GetLineNumber(frame));
+            line = PyLong_FromLong(PyFrame_GetLasti(frame));
             site = line == NULL ? NULL : PyDict_GetItemWithError(lines, line);
             if (site != NULL) {
                 Py_DECREF(line);
@@ -1697,6 +1707,56 @@ spawn_site_from(CreationRecorder *self, PyFrameObject *frame)
     }
     return Py_NewRef(str_empty);
 }
+
+#ifdef WALK_INTERPRETER_FRAMES
+/* spawn_site_from(the caller of the Task's __init__), from the caches alone, reading the
+   interpreter's frames: a new reference, or NULL (no error) when a frame is not in them. */
+static PyObject *
+cached_spawn_site(CreationRecorder *self)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    _PyInterpreterFrame *frame = tstate->current_frame;
+#else
+    _PyInterpreterFrame *frame = tstate->cframe != NULL ? tstate->cframe->current_frame : NULL;
+#endif
+    int skipped_init = 0;
+    for (; frame != NULL; frame = frame->previous) {
+#if PY_VERSION_HEX >= 0x030C0000
+        if (frame->owner == FRAME_OWNED_BY_CSTACK) {
+            continue; /* the shim frame of a call from C into Python */
+        }
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *code = frame->f_executable;
+#else
+        PyObject *code = (PyObject *)frame->f_code;
+#endif
+        if (code == NULL || !PyCode_Check(code) || _PyFrame_IsIncomplete(frame)) {
+            continue;
+        }
+        if (!skipped_init) { /* the innermost: the Task's __init__, which called us */
+            skipped_init = 1;
+            continue;
+        }
+        PyObject *lines = memo_get(self->frames, code); /* borrowed */
+        if (lines == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+        if (lines == Py_None) {
+            continue;
+        }
+        PyObject *lasti = PyLong_FromLong(_PyInterpreterFrame_LASTI(frame) *
+                                          (long)sizeof(_Py_CODEUNIT));
+        PyObject *site = lasti == NULL ? NULL : PyDict_GetItemWithError(lines, lasti);
+        Py_XDECREF(lasti);
+        PyErr_Clear();
+        return Py_XNewRef(site);
+    }
+    return Py_NewRef(str_empty);
+}
+#endif
 
 /* (seek_entry, args, qualname, internal) of ``coro`` (new reference): for a coroutine, from
    its code object's cached facts; for anything else, from tasks.creation_facts. */
@@ -1835,12 +1895,17 @@ CreationRecorder_vectorcall(PyObject *callable, PyObject *const *args, size_t na
         goto done;
     }
     made->seek_entry = (char)seek;
-    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed: the Task's __init__ */
-    PyFrameObject *caller = frame == NULL ? NULL : PyFrame_GetBack(frame);
-    site = spawn_site_from(self, caller);
-    Py_XDECREF(caller);
-    if (site == NULL) {
-        goto done;
+#ifdef WALK_INTERPRETER_FRAMES
+    site = cached_spawn_site(self);
+#endif
+    if (site == NULL) { /* a frame seen for the first time, or no frame layout known */
+        PyFrameObject *frame = PyEval_GetFrame(); /* borrowed: the Task's __init__ */
+        PyFrameObject *caller = frame == NULL ? NULL : PyFrame_GetBack(frame);
+        site = spawn_site_from(self, caller);
+        Py_XDECREF(caller);
+        if (site == NULL) {
+            goto done;
+        }
     }
     PyObject *t_obj = PyLong_FromLongLong(t);
     if (t_obj == NULL) {
