@@ -1640,7 +1640,16 @@ cached_state(CreationRecorder *self, PyObject *loop)
         return NULL;
     }
     PyObject *ref = PyObject_GetAttr(self->last_state, str_loop_ref);
-    PyObject *alive = ref != NULL && PyWeakref_Check(ref) ? PyWeakref_GetObject(ref) : NULL;
+    PyObject *alive = NULL; /* compared, never used: ``loop`` is alive */
+    if (ref != NULL && PyWeakref_Check(ref)) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (PyWeakref_GetRef(ref, &alive) > 0) {
+            Py_DECREF(alive);
+        }
+#else
+        alive = PyWeakref_GetObject(ref);
+#endif
+    }
     Py_XDECREF(ref);
     PyErr_Clear();
     return alive == loop ? self->last_state : NULL;
