@@ -27,12 +27,23 @@
 #error "loopviz's native recorder needs Python 3.11 or newer"
 #endif
 
+/* Where the frame layouts are known (3.11 to 3.13, as _stackwatch.c reads them), a new task's
+   spawn site is found by walking the interpreter's frames, without making a frame object of
+   each (which costs more than all the rest of recording a task). Elsewhere, through the API. */
+#if PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
+#define WALK_INTERPRETER_FRAMES 1
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#endif
+
 /* What recorder/core.py expects (its NATIVE_VERSION): a build left over from an older checkout
    is not used. Raise it with any change to what Python and C ask of each other. */
-#define NATIVE_VERSION 1
+#define NATIVE_VERSION 2
 
 /* Wire kind codes (loopviz/wire.py LAYOUTS). */
 #define KIND_RESUME 4
+#define KIND_DONE 6 /* a record of this kind is a task that returned None */
 #define KIND_READY 15
 #define KIND_YIELD 17
 /* A record holding a Python tuple: one event as Python laid it out. */
@@ -90,10 +101,12 @@ static PyObject *wakeup_hook;          /* (state, callback, args) */
 static PyObject *fallback_encode;      /* msgspec's encode, for values the frame encoder lacks */
 static PyObject *asyncio_module;      /* its Task is looked up at each use, as waits.py does */
 static PyObject *asyncio_dir;         /* asyncio's folder, ending in a separator */
+static PyObject *current_task;        /* asyncio.current_task */
 static PyObject *str_woken;
 static PyObject *str_task_id_attr;
 static PyObject *str_throw;
 static PyObject *str_get_name;
+static PyObject *str_get_coro;
 static PyObject *str_Task;
 static PyObject *str_children;
 static PyObject *str_empty;
@@ -479,6 +492,12 @@ encode_record(EventBuffer *self, Record *record)
             return -1;
         }
         return encode_str(self, "woken", 5);
+    case KIND_DONE:
+        if (encode_int(self, KIND_DONE) < 0 || encode_int(self, record->t) < 0 ||
+            encode_int(self, record->task) < 0 || encode_str(self, "returned", 8) < 0) {
+            return -1;
+        }
+        return encode_str(self, "None", 4);
     default: /* RESUME, YIELD: kind, t, task */
         if (encode_int(self, record->kind) < 0 || encode_int(self, record->t) < 0) {
             return -1;
@@ -576,6 +595,7 @@ typedef struct {
     PyObject *timeouts;        /* dict: task id -> its asyncio.timeout */
     PyObject *handed_back;     /* the dict inside the WeakKeyDictionary of handed-back futures */
     PyObject *wait_handlers;   /* WaitNamer.by_code: code -> its wait handler, or a file's name */
+    PyObject *wait_memo;       /* wait_handlers' entries by code address (see memo_get) */
     PyObject *step_proxy;      /* borrowed: the proxy whose step runs now, or NULL */
     int64_t *step_clock;       /* the native watchdog's slot for the step's start, or NULL */
     Py_buffer step_clock_view;
@@ -590,6 +610,7 @@ LoopSlots_traverse(LoopSlots *self, visitproc visit, void *arg)
     Py_VISIT(self->timeouts);
     Py_VISIT(self->handed_back);
     Py_VISIT(self->wait_handlers);
+    Py_VISIT(self->wait_memo);
     return 0;
 }
 
@@ -600,6 +621,7 @@ LoopSlots_clear(LoopSlots *self)
     Py_CLEAR(self->timeouts);
     Py_CLEAR(self->handed_back);
     Py_CLEAR(self->wait_handlers);
+    Py_CLEAR(self->wait_memo);
     return 0;
 }
 
@@ -811,6 +833,37 @@ set_step_start(LoopSlots *state, long long start)
 static PySendResult
 step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **result);
 
+/* -- caches keyed by a code object's address ------------------------------------------------ */
+
+/* A code object's hash is computed anew at each dict lookup (3.11 to 3.13: its name, its
+   constants...), about 150 ns, and the hot paths look up several per step. These caches key on
+   its address instead: {address: (code, value)}, the code held, so that its address is never
+   another object's while the entry lives. */
+
+/* The value kept for ``code`` (borrowed), or NULL (an error set only if the lookup failed). */
+static PyObject *
+memo_get(PyObject *memo, PyObject *code)
+{
+    PyObject *key = PyLong_FromVoidPtr(code);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(memo, key);
+    Py_DECREF(key);
+    return entry == NULL ? NULL : PyTuple_GET_ITEM(entry, 1);
+}
+
+static int
+memo_put(PyObject *memo, PyObject *code, PyObject *value)
+{
+    PyObject *key = PyLong_FromVoidPtr(code);
+    PyObject *entry = key == NULL ? NULL : PyTuple_Pack(2, code, value);
+    int failed = entry == NULL || PyDict_SetItem(memo, key, entry) < 0;
+    Py_XDECREF(key);
+    Py_XDECREF(entry);
+    return failed ? -1 : 0;
+}
+
 /* -- the fast path of wait naming ---------------------------------------------------------- */
 
 /* The code, frame and awaited object of one link of an await chain (new references), 0; or 1
@@ -906,6 +959,25 @@ future_wait(PyObject *yielded, PyObject *where)
     return wait;
 }
 
+/* wait_handlers[code] (borrowed), or NULL: waits.py never sets an entry twice, so each is
+   kept in state->wait_memo once seen. */
+static PyObject *
+wait_handler(LoopSlots *state, PyObject *code)
+{
+    if (state->wait_memo == NULL && (state->wait_memo = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    PyObject *handler = memo_get(state->wait_memo, code);
+    if (handler != NULL || PyErr_Occurred()) {
+        return handler;
+    }
+    handler = PyDict_GetItemWithError(state->wait_handlers, code);
+    if (handler != NULL && memo_put(state->wait_memo, code, handler) < 0) {
+        return NULL;
+    }
+    return handler;
+}
+
 /* What the suspended task waits on, as waits.WaitNamer.describe says it, for the common cases:
    an await chain of coroutines and generators through asyncio and the program's own code, down
    to a known primitive (its handler, in Python, names it from its frame), a task or a gather.
@@ -932,7 +1004,7 @@ fast_wait(LoopSlots *state, TaskCoroutine *self, PyObject *yielded)
             give_up = status != 0;
             break;
         }
-        PyObject *handler = PyDict_GetItemWithError(handlers, code); /* borrowed */
+        PyObject *handler = wait_handler(state, code); /* borrowed */
         if (handler == NULL) { /* first seen: waits.py decides what it is, and caches it */
             give_up = 1;
         } else if (PyUnicode_CheckExact(handler)) {
@@ -1012,6 +1084,38 @@ record_suspend(TaskCoroutine *self, LoopSlots *state, PyObject *yielded, long lo
     Py_XDECREF(done);
 }
 
+/* Whether the task whose step ended renamed itself since its create was sent (then
+   proxy.record_raise says so in a ``rename``); 1 also when that cannot be told here. */
+static int
+renamed(TaskCoroutine *self)
+{
+    if (self->sent_name == NULL || self->sent_name == Py_None) {
+        return 0; /* its create is not sent yet: it carries the name the task has then */
+    }
+    if (current_task == NULL) {
+        return 1;
+    }
+    PyObject *task = PyObject_CallNoArgs(current_task);
+    int differs = 1;
+    if (task != NULL && task != Py_None) {
+        PyObject *coro = PyObject_CallMethodNoArgs(task, str_get_coro);
+        if (coro != (PyObject *)self) {
+            differs = coro == NULL ? 1 : 0; /* not this proxy's task: nothing to say */
+        } else {
+            PyObject *name = PyObject_CallMethodNoArgs(task, str_get_name);
+            differs = name == NULL ? 1 : PyObject_RichCompareBool(name, self->sent_name, Py_NE);
+            Py_XDECREF(name);
+        }
+        Py_XDECREF(coro);
+    }
+    Py_XDECREF(task);
+    if (PyErr_Occurred()) {
+        PyErr_Clear(); /* Python asks again, and reports what fails there */
+        return 1;
+    }
+    return differs != 0;
+}
+
 static PySendResult
 nested_step(TaskCoroutine *self, LoopSlots *state, PyObject *value, PyObject *throw_args,
             PyObject **result)
@@ -1086,10 +1190,19 @@ step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **resu
         if (end - start >= state->block_threshold_ns) {
             record_block(self, state, start, end);
         }
+        int no_timeouts = state->timeouts != NULL && PyDict_CheckExact(state->timeouts) &&
+                          PyDict_GET_SIZE(state->timeouts) == 0;
         if (status == PYGEN_RETURN) {
-            call_hook4(record_return_hook, (PyObject *)self, (PyObject *)state, *result, end);
-        } else if (*result == Py_None && state->timeouts != NULL &&
-                   PyDict_CheckExact(state->timeouts) && PyDict_GET_SIZE(state->timeouts) == 0) {
+            if (*result == Py_None && no_timeouts && !renamed(self)) {
+                /* the common end: returned None, no timeout to forget, no new name */
+                if (buffer_push(events, KIND_DONE, end, task_id, 5) < 0) {
+                    PyErr_WriteUnraisable((PyObject *)self);
+                }
+            } else {
+                call_hook4(record_return_hook, (PyObject *)self, (PyObject *)state, *result,
+                           end);
+            }
+        } else if (*result == Py_None && no_timeouts) {
             /* a bare yield: asyncio.sleep(0) */
             if (buffer_push(events, KIND_YIELD, end, task_id, 3) < 0) {
                 PyErr_WriteUnraisable((PyObject *)self);
@@ -1404,6 +1517,445 @@ static PyTypeObject WakeupHookType = {
 };
 
 /* ---------------------------------------------------------------------------------------- */
+/* CreationRecorder: what recorder/tasks.py records of a new task                           */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *state_of;         /* LoopInstaller.state_of */
+    PyObject *task_ids;         /* the recorder's itertools.count */
+    PyObject *pending;          /* Recorder.pending_creates */
+    PyObject *get_running_loop; /* asyncio.events._get_running_loop */
+    PyObject *current_task;     /* asyncio.current_task */
+    PyObject *loop_class;       /* asyncio.AbstractEventLoop */
+    PyObject *creation_facts;   /* tasks.creation_facts: coro -> (seek, args, name, internal) */
+    PyObject *code_facts;       /* tasks.code_facts: code -> (seek_entry, internal) */
+    PyObject *coroutine_args;   /* tasks.coroutine_args */
+    PyObject *spawn_site;       /* tasks.spawn_site: frame -> "file:line" */
+    PyObject *outside;          /* tasks._outside_asyncio: code -> bool, filled by spawn_site */
+    PyObject *facts;            /* code -> code_facts(code), by address (memo_get) */
+    PyObject *frames;           /* code -> None inside asyncio or loopviz, else {lasti: site} */
+    PyObject *last_loop;        /* borrowed, for identity only: the loop last checked... */
+    PyObject *last_state;       /* ...and its LoopState, which holds it weakly (loop_ref) */
+    long long t0;
+} CreationRecorder;
+
+static PyTypeObject CreationRecorderType;
+static PyObject *str_loop_ref;
+static PyObject *str_qualname;
+
+static PyObject *CreationRecorder_vectorcall(PyObject *self, PyObject *const *args,
+                                             size_t nargsf, PyObject *kwnames);
+
+static PyObject *
+CreationRecorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"state_of",       "task_ids",   "pending",    "get_running_loop",
+                            "current_task",   "loop_class", "creation_facts", "code_facts",
+                            "coroutine_args", "spawn_site", "outside",    "t0",
+                            NULL};
+    PyObject *o[11];
+    long long t0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!OOOOOOOO!L:CreationRecorder", names,
+                                     &o[0], &o[1], &PyList_Type, &o[2], &o[3], &o[4], &o[5],
+                                     &o[6], &o[7], &o[8], &o[9], &PyDict_Type, &o[10], &t0)) {
+        return NULL;
+    }
+    CreationRecorder *self = (CreationRecorder *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->facts = PyDict_New();
+    self->frames = PyDict_New();
+    if (self->facts == NULL || self->frames == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    PyObject **fields[] = {&self->state_of,       &self->task_ids,   &self->pending,
+                           &self->get_running_loop, &self->current_task, &self->loop_class,
+                           &self->creation_facts, &self->code_facts, &self->coroutine_args,
+                           &self->spawn_site,     &self->outside};
+    for (int i = 0; i < 11; i++) {
+        *fields[i] = Py_NewRef(o[i]);
+    }
+    self->t0 = t0;
+    self->vectorcall = CreationRecorder_vectorcall;
+    return (PyObject *)self;
+}
+
+static int
+CreationRecorder_traverse(CreationRecorder *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->state_of);
+    Py_VISIT(self->task_ids);
+    Py_VISIT(self->pending);
+    Py_VISIT(self->get_running_loop);
+    Py_VISIT(self->current_task);
+    Py_VISIT(self->loop_class);
+    Py_VISIT(self->creation_facts);
+    Py_VISIT(self->code_facts);
+    Py_VISIT(self->coroutine_args);
+    Py_VISIT(self->spawn_site);
+    Py_VISIT(self->outside);
+    Py_VISIT(self->facts);
+    Py_VISIT(self->frames);
+    Py_VISIT(self->last_state);
+    return 0;
+}
+
+static int
+CreationRecorder_clear(CreationRecorder *self)
+{
+    Py_CLEAR(self->state_of);
+    Py_CLEAR(self->task_ids);
+    Py_CLEAR(self->pending);
+    Py_CLEAR(self->get_running_loop);
+    Py_CLEAR(self->current_task);
+    Py_CLEAR(self->loop_class);
+    Py_CLEAR(self->creation_facts);
+    Py_CLEAR(self->code_facts);
+    Py_CLEAR(self->coroutine_args);
+    Py_CLEAR(self->spawn_site);
+    Py_CLEAR(self->outside);
+    Py_CLEAR(self->facts);
+    Py_CLEAR(self->frames);
+    Py_CLEAR(self->last_state);
+    self->last_loop = NULL;
+    return 0;
+}
+
+static void
+CreationRecorder_dealloc(CreationRecorder *self)
+{
+    PyObject_GC_UnTrack(self);
+    CreationRecorder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The LoopState last asked for (borrowed), if it is still ``loop``'s; else NULL. */
+static PyObject *
+cached_state(CreationRecorder *self, PyObject *loop)
+{
+    if (self->last_state == NULL || loop != self->last_loop) {
+        return NULL;
+    }
+    PyObject *ref = PyObject_GetAttr(self->last_state, str_loop_ref);
+    PyObject *alive = NULL; /* compared, never used: ``loop`` is alive */
+    if (ref != NULL && PyWeakref_Check(ref)) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (PyWeakref_GetRef(ref, &alive) > 0) {
+            Py_DECREF(alive);
+        }
+#else
+        alive = PyWeakref_GetObject(ref);
+#endif
+    }
+    Py_XDECREF(ref);
+    PyErr_Clear();
+    return alive == loop ? self->last_state : NULL;
+}
+
+/* The LoopState of ``loop``, an event loop (new reference), from installer.state_of. */
+static PyObject *
+state_for(CreationRecorder *self, PyObject *loop)
+{
+    PyObject *state = PyObject_CallOneArg(self->state_of, loop);
+    if (state == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(self->last_state, Py_NewRef(state));
+    self->last_loop = loop;
+    return state;
+}
+
+/* The site of the first frame outside asyncio and loopviz from ``frame`` out (new reference),
+   as tasks.spawn_site finds it, from its caches kept by code address here. A frame not in
+   them is left to tasks.spawn_site, which fills them. */
+static PyObject *
+spawn_site_from(CreationRecorder *self, PyFrameObject *frame)
+{
+    Py_XINCREF(frame);
+    while (frame != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        PyObject *lines = memo_get(self->frames, (PyObject *)code); /* borrowed */
+        if (lines == NULL && !PyErr_Occurred()) {
+            PyObject *outside = PyDict_GetItemWithError(self->outside, (PyObject *)code);
+            if (outside == Py_True || outside == Py_False) {
+                PyObject *made = outside == Py_True ? PyDict_New() : Py_NewRef(Py_None);
+                if (made != NULL && memo_put(self->frames, (PyObject *)code, made) == 0) {
+                    lines = made; /* the memo holds it now */
+                }
+                Py_XDECREF(made);
+            }
+        }
+        Py_DECREF(code);
+        PyObject *site = NULL;
+        PyObject *line = NULL;
+        if (lines != NULL && lines != Py_None) {
+            line = PyLong_FromLong(PyFrame_GetLasti(frame));
+            site = line == NULL ? NULL : PyDict_GetItemWithError(lines, line);
+            if (site != NULL) {
+                Py_DECREF(line);
+                Py_DECREF(frame);
+                return Py_NewRef(site);
+            }
+        }
+        if (lines != Py_None) { /* not seen yet, or an error: Python sees to it */
+            PyErr_Clear();
+            site = PyObject_CallOneArg(self->spawn_site, (PyObject *)frame);
+            if (site != NULL && line != NULL && PyDict_SetItem(lines, line, site) < 0) {
+                Py_CLEAR(site);
+            }
+            Py_XDECREF(line);
+            Py_DECREF(frame);
+            return site;
+        }
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    return Py_NewRef(str_empty);
+}
+
+#ifdef WALK_INTERPRETER_FRAMES
+/* spawn_site_from(the caller of the Task's __init__), from the caches alone, reading the
+   interpreter's frames: a new reference, or NULL (no error) when a frame is not in them. */
+static PyObject *
+cached_spawn_site(CreationRecorder *self)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    _PyInterpreterFrame *frame = tstate->current_frame;
+#else
+    _PyInterpreterFrame *frame = tstate->cframe != NULL ? tstate->cframe->current_frame : NULL;
+#endif
+    int skipped_init = 0;
+    for (; frame != NULL; frame = frame->previous) {
+#if PY_VERSION_HEX >= 0x030C0000
+        if (frame->owner == FRAME_OWNED_BY_CSTACK) {
+            continue; /* the shim frame of a call from C into Python */
+        }
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *code = frame->f_executable;
+#else
+        PyObject *code = (PyObject *)frame->f_code;
+#endif
+        if (code == NULL || !PyCode_Check(code) || _PyFrame_IsIncomplete(frame)) {
+            continue;
+        }
+        if (!skipped_init) { /* the innermost: the Task's __init__, which called us */
+            skipped_init = 1;
+            continue;
+        }
+        PyObject *lines = memo_get(self->frames, code); /* borrowed */
+        if (lines == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+        if (lines == Py_None) {
+            continue;
+        }
+        PyObject *lasti = PyLong_FromLong(_PyInterpreterFrame_LASTI(frame) *
+                                          (long)sizeof(_Py_CODEUNIT));
+        PyObject *site = lasti == NULL ? NULL : PyDict_GetItemWithError(lines, lasti);
+        Py_XDECREF(lasti);
+        PyErr_Clear();
+        return Py_XNewRef(site);
+    }
+    return Py_NewRef(str_empty);
+}
+#endif
+
+/* (seek_entry, args, qualname, internal) of ``coro`` (new reference): for a coroutine, from
+   its code object's cached facts; for anything else, from tasks.creation_facts. */
+static PyObject *
+facts_of(CreationRecorder *self, PyObject *coro)
+{
+    if (!PyCoro_CheckExact(coro)) {
+        return PyObject_CallOneArg(self->creation_facts, coro);
+    }
+    PyObject *code = PyObject_GetAttr(coro, str_cr_code);
+    PyObject *name = code == NULL ? NULL : PyObject_GetAttr(coro, str_qualname);
+    if (name == NULL || !PyUnicode_CheckExact(name) || PyUnicode_GET_LENGTH(name) == 0 ||
+        !PyCode_Check(code)) {
+        Py_XDECREF(code);
+        Py_XDECREF(name);
+        PyErr_Clear();
+        return PyObject_CallOneArg(self->creation_facts, coro);
+    }
+    PyObject *facts = memo_get(self->facts, code); /* borrowed */
+    if (facts == NULL && !PyErr_Occurred()) {
+        PyObject *found = PyObject_CallOneArg(self->code_facts, code);
+        if (found != NULL && (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2)) {
+            Py_CLEAR(found);
+            PyErr_SetString(PyExc_TypeError, "code_facts() gives (seek_entry, internal)");
+        }
+        if (found != NULL && memo_put(self->facts, code, found) == 0) {
+            facts = found; /* the dict holds it now */
+        }
+        Py_XDECREF(found);
+    }
+    PyObject *args = NULL;
+    if (facts != NULL) {
+        args = ((PyCodeObject *)code)->co_argcount == 0
+                   ? Py_NewRef(str_empty)
+                   : PyObject_CallOneArg(self->coroutine_args, coro);
+    }
+    PyObject *result = args == NULL ? NULL
+                                    : PyTuple_Pack(4, PyTuple_GET_ITEM(facts, 0), args, name,
+                                                   PyTuple_GET_ITEM(facts, 1));
+    Py_XDECREF(args);
+    Py_DECREF(code);
+    Py_DECREF(name);
+    return result;
+}
+
+/* (task, coro, loop) -> the proxy for ``coro``, its ``create`` queued in ``pending`` (sent once
+   the task exists); None for a loop that is not an event loop (a test's mock). What
+   tasks.make_task_class's _record_creation does in Python, called from the Task's __init__. */
+static PyObject *
+CreationRecorder_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                            PyObject *kwnames)
+{
+    CreationRecorder *self = (CreationRecorder *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 3 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "CreationRecorder takes (task, coro, loop)");
+        return NULL;
+    }
+    PyObject *task = args[0], *coro = args[1];
+    long long t = perf_counter_ns() - self->t0;
+    int given = PyObject_IsTrue(args[2]);
+    if (given < 0) {
+        return NULL;
+    }
+    PyObject *loop = given ? Py_NewRef(args[2]) : PyObject_CallNoArgs(self->get_running_loop);
+    if (loop == NULL) {
+        return NULL;
+    }
+    PyObject *known = loop == Py_None ? NULL : cached_state(self, loop); /* borrowed */
+    if (loop == Py_None) {
+        Py_CLEAR(loop);
+    } else if (known == NULL) {
+        int is_loop = PyObject_IsInstance(loop, self->loop_class);
+        if (is_loop <= 0) {
+            Py_DECREF(loop);
+            return is_loop < 0 ? NULL : Py_NewRef(Py_None);
+        }
+    }
+    PyObject *task_id = PyIter_Next(self->task_ids);
+    PyObject *state = NULL, *parent = NULL, *proxy = NULL, *site = NULL, *facts = NULL;
+    PyObject *result = NULL;
+    if (task_id == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "no task ids left");
+        }
+        goto done;
+    }
+    if (PyObject_SetAttr(task, str_task_id_attr, task_id) < 0) {
+        goto done;
+    }
+    if (loop != NULL) {
+        state = known != NULL ? Py_NewRef(known) : state_for(self, loop);
+        PyObject *parent_task = state == NULL ? NULL : PyObject_CallOneArg(self->current_task, loop);
+        if (parent_task == NULL) {
+            goto done;
+        }
+        parent = parent_task == Py_None ? NULL : PyObject_GetAttr(parent_task, str_task_id_attr);
+        Py_DECREF(parent_task);
+        if (parent == NULL) {
+            if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                goto done;
+            }
+            PyErr_Clear();
+        }
+    }
+    if (parent == NULL) {
+        parent = PyLong_FromLong(NONE_ID);
+        if (parent == NULL) {
+            goto done;
+        }
+    }
+    long long id = PyLong_AsLongLong(task_id);
+    if (id == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    TaskCoroutine *made = (TaskCoroutine *)TaskCoroutineType.tp_alloc(&TaskCoroutineType, 0);
+    if (made == NULL) {
+        goto done;
+    }
+    made->coro = Py_NewRef(coro);
+    made->state = Py_XNewRef(state);
+    made->sent_name = Py_NewRef(Py_None);
+    made->created = Py_NewRef(Py_False);
+    made->task_id = id;
+    made->suspended_at = NONE_ID;
+    proxy = (PyObject *)made;
+    facts = facts_of(self, coro);
+    if (facts == NULL) {
+        goto done;
+    }
+    if (!PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 4) {
+        PyErr_SetString(PyExc_TypeError, "creation_facts() gives (seek, args, name, internal)");
+        goto done;
+    }
+    int seek = PyObject_IsTrue(PyTuple_GET_ITEM(facts, 0));
+    if (seek < 0) {
+        goto done;
+    }
+    made->seek_entry = (char)seek;
+#ifdef WALK_INTERPRETER_FRAMES
+    site = cached_spawn_site(self);
+#endif
+    if (site == NULL) { /* a frame seen for the first time, or no frame layout known */
+        PyFrameObject *frame = PyEval_GetFrame(); /* borrowed: the Task's __init__ */
+        PyFrameObject *caller = frame == NULL ? NULL : PyFrame_GetBack(frame);
+        site = spawn_site_from(self, caller);
+        Py_XDECREF(caller);
+        if (site == NULL) {
+            goto done;
+        }
+    }
+    PyObject *t_obj = PyLong_FromLongLong(t);
+    if (t_obj == NULL) {
+        goto done;
+    }
+    PyObject *group[9] = {t_obj, task_id, parent, site, PyTuple_GET_ITEM(facts, 1),
+                          PyTuple_GET_ITEM(facts, 2), PyTuple_GET_ITEM(facts, 3), task, proxy};
+    int failed = 0;
+    for (int i = 0; i < 9 && !failed; i++) {
+        failed = PyList_Append(self->pending, group[i]) < 0;
+    }
+    Py_DECREF(t_obj);
+    if (!failed) {
+        result = Py_NewRef(proxy);
+    }
+done:
+    Py_XDECREF(loop);
+    Py_XDECREF(task_id);
+    Py_XDECREF(state);
+    Py_XDECREF(parent);
+    Py_XDECREF(proxy);
+    Py_XDECREF(site);
+    Py_XDECREF(facts);
+    return result;
+}
+
+static PyTypeObject CreationRecorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "loopviz.recorder._native.CreationRecorder",
+    .tp_doc = "Records a new task: its id, its proxy, and its create (queued for the writer).",
+    .tp_basicsize = sizeof(CreationRecorder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = CreationRecorder_new,
+    .tp_dealloc = (destructor)CreationRecorder_dealloc,
+    .tp_traverse = (traverseproc)CreationRecorder_traverse,
+    .tp_clear = (inquiry)CreationRecorder_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(CreationRecorder, vectorcall),
+};
+
+/* ---------------------------------------------------------------------------------------- */
 /* The module                                                                               */
 
 static PyObject *
@@ -1418,6 +1970,11 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
                                      &PyModule_Type, &hooks[6], &hooks[7])) {
         return NULL;
     }
+    PyObject *found_current_task = PyObject_GetAttrString(hooks[6], "current_task");
+    if (found_current_task == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(current_task, found_current_task);
     Py_XSETREF(asyncio_module, Py_NewRef(hooks[6]));
     Py_XSETREF(asyncio_dir, Py_NewRef(hooks[7]));
     Py_XSETREF(record_suspend_hook, Py_NewRef(hooks[0]));
@@ -1452,6 +2009,9 @@ PyInit__native(void)
     str_task_id_attr = PyUnicode_InternFromString("_loopviz_task_id");
     str_throw = PyUnicode_InternFromString("throw");
     str_get_name = PyUnicode_InternFromString("get_name");
+    str_get_coro = PyUnicode_InternFromString("get_coro");
+    str_loop_ref = PyUnicode_InternFromString("loop_ref");
+    str_qualname = PyUnicode_InternFromString("__qualname__");
     str_Task = PyUnicode_InternFromString("Task");
     str_children = PyUnicode_InternFromString("_children");
     str_empty = PyUnicode_InternFromString("");
@@ -1465,14 +2025,14 @@ PyInit__native(void)
     str_ag_frame = PyUnicode_InternFromString("ag_frame");
     str_ag_await = PyUnicode_InternFromString("ag_await");
     if (str_woken == NULL || str_task_id_attr == NULL || str_throw == NULL ||
-        str_get_name == NULL || str_Task == NULL || str_children == NULL || str_empty == NULL || str_cr_code == NULL ||
+        str_get_name == NULL || str_get_coro == NULL || str_loop_ref == NULL || str_qualname == NULL || str_Task == NULL || str_children == NULL || str_empty == NULL || str_cr_code == NULL ||
         str_cr_frame == NULL || str_cr_await == NULL || str_gi_code == NULL ||
         str_gi_frame == NULL || str_gi_yieldfrom == NULL || str_ag_code == NULL ||
         str_ag_frame == NULL || str_ag_await == NULL) {
         return NULL;
     }
     PyTypeObject *types[] = {&EventBufferType, &LoopSlotsType, &TaskCoroutineType,
-                             &WakeupHookType};
+                             &WakeupHookType, &CreationRecorderType};
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) {
         return NULL;

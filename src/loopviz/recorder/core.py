@@ -24,7 +24,7 @@ from loopviz import wire
 
 SWITCH = "LOOPVIZ_RECORDER"
 # The _native.c this Python code goes with (its NATIVE_VERSION).
-NATIVE_VERSION = 1
+NATIVE_VERSION = 2
 
 
 def _load_native() -> tuple[ModuleType | None, str]:

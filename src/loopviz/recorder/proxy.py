@@ -271,5 +271,10 @@ def is_asyncio_internal(coro: object) -> bool:
     code = getattr(coro, "cr_code", None)
     if not isinstance(code, types.CodeType):
         return _closed_generator(coro) is not None  # asyncio's finalizer closing a generator
+    return is_internal_code(code)
+
+
+def is_internal_code(code: types.CodeType) -> bool:
+    """``is_asyncio_internal`` for a coroutine running ``code``."""
     return code.co_filename.startswith(_ASYNCIO_DIR) or code.co_filename.startswith("uvloop/")
 

@@ -25,11 +25,13 @@ import os
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
 from loopviz import wire
-from loopviz.recorder import sources
+from loopviz.recorder import core, sources
+from loopviz.recorder.proxy import is_asyncio_internal, is_internal_code, qualname_of
 from loopviz.wire import NONE
 
 if TYPE_CHECKING:
@@ -62,13 +64,9 @@ def _replace_in_asyncio(name: str, value: object) -> None:
 def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
     """The recording subclass of ``asyncio.Task`` for ``installer``'s recorder."""
     from loopviz.recorder.failures import report_recording_failure
-    from loopviz.recorder.proxy import TaskProxy, is_asyncio_internal, qualname_of
+    from loopviz.recorder.proxy import TaskProxy
 
-    recorder = installer.recorder
-    task_ids = recorder.task_ids
-    pending = recorder.pending_creates
-    clock = recorder.now
-    current_task, get_running_loop = asyncio.current_task, asyncio.events._get_running_loop
+    record_creation = _creation_recorder(installer)
     iscoroutine = asyncio.iscoroutine
 
     class Task(_CTask[Any]):
@@ -78,7 +76,7 @@ def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
             try:
                 proxy = None
                 if iscoroutine(coro) and type(coro) is not TaskProxy:
-                    proxy = self._record_creation(coro, kwargs.get("loop"))
+                    proxy = record_creation(self, coro, kwargs.get("loop"))
             except Exception:  # never the program's failure: this task goes unrecorded
                 report_recording_failure("a task's creation")
                 proxy = None
@@ -103,30 +101,69 @@ def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
                 report_recording_failure("a task's creation")
                 proxy.created = None
 
-        def _record_creation(self, coro: Any, loop: object) -> TaskCoroutine | None:
-            """The proxy for ``coro``, its ``create`` queued (sent once the task exists); None
-            for a loop that is not an event loop (a test's mock), which loopviz leaves alone."""
-            t = clock()
-            loop = loop or get_running_loop()
-            if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
-                return None
-            task_id = next(task_ids)
-            self._loopviz_task_id = task_id
-            state = installer.state_of(loop) if loop is not None else None
-            parent_task = current_task(loop) if loop is not None else None
-            parent = getattr(parent_task, "_loopviz_task_id", NONE)
-            proxy: TaskCoroutine = TaskProxy(coro, task_id, state)
-            proxy.seek_entry = not sources.is_user_code(getattr(coro, "cr_code", None))
-            site = spawn_site(sys._getframe(2))
-            # Named now: a compiled coroutine (uvloop's) loses its name once it has run.
-            pending.extend((t, task_id, parent, site, coroutine_args(coro), qualname_of(coro),
-                            is_asyncio_internal(coro), self, proxy))  # fmt: skip
-            return proxy
-
     Task.__name__ = Task.__qualname__ = "Task"
     Task.__module__ = _CTask.__module__
     Task.__doc__ = _CTask.__doc__
     return Task
+
+
+def _creation_recorder(installer: LoopInstaller) -> Callable[[Any, Any, Any], Any]:
+    """``record_creation(task, coro, loop)``: the proxy for ``coro``, its ``create`` queued
+    (sent once the task exists); None for a loop that is not an event loop (a test's mock),
+    which loopviz leaves alone. The native core's does the same in C."""
+    from loopviz.recorder.proxy import TaskProxy
+
+    recorder = installer.recorder
+    task_ids = recorder.task_ids
+    pending = recorder.pending_creates
+    current_task, get_running_loop = asyncio.current_task, asyncio.events._get_running_loop
+    if core.native is not None:
+        native: Callable[[Any, Any, Any], Any] = core.native.CreationRecorder(
+            state_of=installer.state_of, task_ids=task_ids, pending=pending,
+            get_running_loop=get_running_loop, current_task=current_task,
+            loop_class=asyncio.AbstractEventLoop, creation_facts=creation_facts,
+            code_facts=code_facts, coroutine_args=coroutine_args, spawn_site=spawn_site,
+            outside=_outside_asyncio, t0=recorder.t0,
+        )  # fmt: skip
+        return native
+    clock = recorder.now
+
+    def record_creation(task: Any, coro: Any, loop: object) -> TaskCoroutine | None:
+        t = clock()
+        loop = loop or get_running_loop()
+        if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
+            return None
+        task_id = next(task_ids)
+        task._loopviz_task_id = task_id
+        state = installer.state_of(loop) if loop is not None else None
+        parent_task = current_task(loop) if loop is not None else None
+        parent = getattr(parent_task, "_loopviz_task_id", NONE)
+        proxy: TaskCoroutine = TaskProxy(coro, task_id, state)
+        seek_entry, args, qualname, internal = creation_facts(coro)
+        proxy.seek_entry = seek_entry
+        site = spawn_site(sys._getframe(2))  # (the frame that called Task(), past __init__)
+        # Named now: a compiled coroutine (uvloop's) loses its name once it has run.
+        pending.extend((t, task_id, parent, site, args, qualname, internal, task, proxy))
+        return proxy
+
+    return record_creation
+
+
+def creation_facts(coro: object) -> tuple[bool, str, str, bool]:
+    """What a new task's ``create`` says of its coroutine: (seek its entry, its arguments, its
+    name, asyncio's own)."""
+    return (
+        not sources.is_user_code(getattr(coro, "cr_code", None)),
+        coroutine_args(coro),
+        qualname_of(coro),
+        is_asyncio_internal(coro),
+    )
+
+
+def code_facts(code: CodeType) -> tuple[bool, bool]:
+    """``creation_facts``' first and last for any coroutine running ``code`` (the native core
+    keeps them per code object)."""
+    return not sources.is_user_code(code), is_internal_code(code)
 
 
 def _count_unseen_tasks(recorder: Recorder, task_class: type) -> None:
