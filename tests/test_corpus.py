@@ -1,4 +1,4 @@
-"""The real-world corpus (issue 13): real frameworks, recorded, and exact facts on their traces.
+"""The real-world corpus: real frameworks, recorded, and exact facts on their traces.
 
 Each program in tests/corpus/ uses a framework the way its users do. Every test here records one
 of them for real and asserts what the trace must say when the recorder is faithful: which tasks

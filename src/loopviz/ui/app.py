@@ -545,7 +545,7 @@ class LoopvizApp(ColouredApp[None]):
             self.frame = replace(self.frame, selected=lane)
         self._update_code()
 
-    # -- the source pane and the await tree (issue 16) ------------------------------------------
+    # -- the source pane and the await tree ------------------------------------------
 
     def _update_code(self) -> None:
         """The source pane and the await tree at the cursor's event (live: the newest)."""
