@@ -310,3 +310,13 @@ def test_a_damaged_small_trace_replays_up_to_its_damage(tmp_path):
     write_big_trace(path, tasks=2, steps=3, damage_at=0)
     with pytest.raises(cli.UsageError, match="line 2 is not JSON"):
         cli._start_loading(str(path))
+
+
+def test_the_replay_command_suggested_on_quitting_runs_as_the_user_typed_loopviz(monkeypatch):
+    from loopviz import cli
+
+    for typed_as, suggested in [(".venv/bin/loopviz", ".venv/bin/loopviz"),
+                                ("/my venv/bin/loopviz", "'/my venv/bin/loopviz'"),
+                                ("/src/loopviz/__main__.py", "loopviz")]:  # fmt: skip
+        monkeypatch.setattr("sys.argv", [typed_as, "scenarios/blocking.py"])
+        assert cli._as_typed() == suggested

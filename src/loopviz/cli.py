@@ -247,8 +247,8 @@ def run_live(app: LoopvizApp, session: Session, label: str, headless: bool = Fal
         print(f"loopviz: {session.trace_error}; the trace is incomplete.", file=sys.stderr)
         return 1
     if saved:
-        print(f"loopviz: trace saved to {trace}\n  replay it with: loopviz replay {trace}",
-              file=sys.stderr)  # fmt: skip
+        again = f"{_as_typed()} replay {shlex.quote(str(trace))}"
+        print(f"loopviz: trace saved to {trace}\n  replay it with: {again}", file=sys.stderr)
     timeline = session.timeline
     if timeline.exit_code:
         error = f" ({timeline.error})" if timeline.error else ""
@@ -505,6 +505,13 @@ def _end_pages_for_sure() -> None:
 
     # server looks AppService up by name when a page opens, without exporting it: patch that name
     server.AppService = EndingAppService  # type: ignore[attr-defined]
+
+
+def _as_typed() -> str:
+    """loopviz as the user called it (``.venv/bin/loopviz``), so a command we suggest runs when
+    pasted; ``loopviz`` when it was started some other way (``python -m loopviz``)."""
+    called = sys.argv[0] if sys.argv else ""
+    return shlex.quote(called) if Path(called).name == "loopviz" else "loopviz"
 
 
 def main(argv: list[str] | None = None) -> int:
