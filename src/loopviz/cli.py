@@ -82,7 +82,7 @@ def _run_parser() -> argparse.ArgumentParser:
         prog="loopviz",
         description="Run an asyncio program and watch its event loop live.",
         epilog="Other commands: record SCRIPT -o TRACE (headless), replay TRACE, "
-        "export TRACE --format perfetto|svg|png|txt -o OUT, compare A B, serve SCRIPT_OR_TRACE, "
+        "export TRACE --format FORMAT -o OUT, compare A B, serve SCRIPT_OR_TRACE, "
         "list (the scenarios); loopviz COMMAND --help for each. With no arguments, loopviz "
         "offers the scenarios to choose from.",
     )
