@@ -22,10 +22,11 @@
  *   whose frame it is, or 0) tuples, or None.
  *
  * The frames are walked as CPython's own _Py_DumpTraceback walks them (3.11 to 3.13 layouts of
- * _PyInterpreterFrame, from the internal headers of the Python it is built for). Like
- * faulthandler, the walk reads memory another thread owns; it is made only while that thread
- * holds the GIL inside C code, and a sample is dropped if the step ended or the Python watchdog
- * ran while it was read.
+ * _PyInterpreterFrame, from the internal headers of the Python it is built for), but unlike
+ * faulthandler, never by dereferencing memory another thread owns: that thread may be running
+ * and freeing its frames (see "reading a stack without the GIL" below). Every read is a copy
+ * that fails where the memory is gone, and a sample is dropped if the step ended, the Python
+ * watchdog ran or the innermost frame changed while it was read.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -88,6 +89,8 @@ static Slot *attached = NULL;   /* guarded by watch_lock */
 static int64_t origin_ns = 0, threshold_ns = 0, stale_ns = 0, interval_ns = 0;
 static int64_t heartbeat = 0;   /* atomic: the Python watchdog's last tick, trace clock */
 static uint64_t samples_taken = 0; /* guarded by watch_lock */
+static uint64_t walks_made = 0;    /* guarded by watch_lock */
+static int reads_memory = 0;       /* guarded by watch_lock: read_memory works here */
 
 static int64_t
 monotonic_ns(void)
@@ -100,99 +103,252 @@ monotonic_ns(void)
 
 /* -- reading a stack without the GIL ------------------------------------------------------- */
 
-/* Copy a str into `out` as UTF-8 (a lone surrogate as its three bytes, read back with
- * "surrogatepass"), cut at a character boundary if it does not fit. Reads only the object. */
+/* The loop thread's stack is read while that thread runs on. A stale heartbeat usually means it
+ * is inside a C call that holds the GIL, but not always: the Python watchdog is also late when
+ * the machine is loaded and it is not scheduled, and a C call may return while we read. The
+ * loop thread may then push and pop frames as we walk them, and popping the last frame of a
+ * chunk of its frame stack unmaps that chunk: reading it directly faulted, killing the program
+ * (about one run in a hundred of the worst-case benchmark under load, the main thread caught in
+ * whatever it ran, tasks.spawn_site). So no memory of the loop thread's is ever dereferenced
+ * here: every frame, code object, string and line table is copied through read_memory(), which
+ * fails (EFAULT) instead of faulting on memory that is gone, and a read that fails, or yields
+ * something that is not a frame of a code object, ends the walk. What a moving stack yields is
+ * dropped by check_slots; it is never a crash. */
+
+#ifdef __linux__
+#include <sys/uio.h>
+#include <unistd.h>
+#define CAN_READ_SAFELY 1
+#endif
+
+static pid_t own_pid = 0; /* set at start() and in a forked child */
+
+/* Copy `size` bytes at `address` into `out`: 0, or -1 where that memory is not (all) mapped. */
+static int
+read_memory(const void *address, void *out, size_t size)
+{
+#ifdef CAN_READ_SAFELY
+    struct iovec local = {out, size};
+    struct iovec remote = {(void *)address, size};
+    return process_vm_readv(own_pid, &local, 1, &remote, 1, 0) == (ssize_t)size ? 0 : -1;
+#else
+    (void)address, (void)out, (void)size;
+    return -1; /* no way to read without risking a fault: no stack is read */
+#endif
+}
+
+#define READ(address, out) read_memory((address), (out), sizeof(*(out)))
+
+/* Copy the str at `address` into `out` as UTF-8 (a lone surrogate as its three bytes, read back
+ * with "surrogatepass"), cut at a character boundary if it does not fit; "" if it cannot be
+ * read or is not a compact str (every str the compiler makes is). */
+#define MAX_TEXT_CHARS 1024
 static void
-copy_text(PyObject *text, char *out, size_t cap)
+copy_text(PyObject *address, char *out, size_t cap)
 {
     size_t used = 0;
-    if (text != NULL && PyUnicode_Check(text)) {
-        int kind = PyUnicode_KIND(text);
-        const void *data = PyUnicode_DATA(text);
-        Py_ssize_t length = PyUnicode_GET_LENGTH(text);
-        for (Py_ssize_t i = 0; i < length; i++) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, i);
-            char bytes[4];
-            size_t n;
-            if (c < 0x80) {
-                bytes[0] = (char)c;
-                n = 1;
-            } else if (c < 0x800) {
-                bytes[0] = (char)(0xC0 | (c >> 6));
-                bytes[1] = (char)(0x80 | (c & 0x3F));
-                n = 2;
-            } else if (c < 0x10000) {
-                bytes[0] = (char)(0xE0 | (c >> 12));
-                bytes[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-                bytes[2] = (char)(0x80 | (c & 0x3F));
-                n = 3;
-            } else {
-                bytes[0] = (char)(0xF0 | (c >> 18));
-                bytes[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-                bytes[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-                bytes[3] = (char)(0x80 | (c & 0x3F));
-                n = 4;
+    PyCompactUnicodeObject head;
+    static Py_UCS4 chars[MAX_TEXT_CHARS]; /* only the watcher thread, under watch_lock */
+    if (address != NULL && READ(address, &head) == 0 && Py_TYPE((PyObject *)&head) == &PyUnicode_Type
+        && head._base.state.compact) {
+        int kind = head._base.state.kind;
+        Py_ssize_t length = head._base.length;
+        if (length > MAX_TEXT_CHARS) {
+            length = MAX_TEXT_CHARS;
+        }
+        const char *data = (const char *)address + (head._base.state.ascii
+                                                        ? sizeof(PyASCIIObject)
+                                                        : sizeof(PyCompactUnicodeObject));
+        if ((kind == 1 || kind == 2 || kind == 4) && length >= 0
+            && read_memory(data, chars, (size_t)length * (size_t)kind) == 0) {
+            for (Py_ssize_t i = 0; i < length; i++) {
+                Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+                char bytes[4];
+                size_t n;
+                if (c < 0x80) {
+                    bytes[0] = (char)c;
+                    n = 1;
+                } else if (c < 0x800) {
+                    bytes[0] = (char)(0xC0 | (c >> 6));
+                    bytes[1] = (char)(0x80 | (c & 0x3F));
+                    n = 2;
+                } else if (c < 0x10000) {
+                    bytes[0] = (char)(0xE0 | (c >> 12));
+                    bytes[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+                    bytes[2] = (char)(0x80 | (c & 0x3F));
+                    n = 3;
+                } else if (c < 0x110000) {
+                    bytes[0] = (char)(0xF0 | (c >> 18));
+                    bytes[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+                    bytes[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+                    bytes[3] = (char)(0x80 | (c & 0x3F));
+                    n = 4;
+                } else {
+                    break; /* not a character: torn memory */
+                }
+                if (used + n >= cap) {
+                    break;
+                }
+                memcpy(out + used, bytes, n);
+                used += n;
             }
-            if (used + n >= cap) {
-                break;
-            }
-            memcpy(out + used, bytes, n);
-            used += n;
         }
     }
     out[used] = '\0';
 }
 
+/* A code object's line table, read a piece at a time. */
+typedef struct {
+    const char *at; /* the next bytes to read */
+    Py_ssize_t left;
+    unsigned char buffer[512];
+    int held, next;
+} TableReader;
+
+/* The next byte, or -1 at the end of the table or where it cannot be read. */
+static int
+next_byte(TableReader *reader)
+{
+    if (reader->next == reader->held) {
+        int n = reader->left < (Py_ssize_t)sizeof(reader->buffer) ? (int)reader->left
+                                                                  : (int)sizeof(reader->buffer);
+        if (n <= 0 || read_memory(reader->at, reader->buffer, (size_t)n) < 0) {
+            return -1;
+        }
+        reader->at += n;
+        reader->left -= n;
+        reader->held = n;
+        reader->next = 0;
+    }
+    return reader->buffer[reader->next++];
+}
+
+/* The line of the instruction at byte offset `addr` of `code` (a copy of its head; its line
+ * table still where the code object points), as PyCode_Addr2Line finds it in the location table
+ * of 3.11 to 3.13 (Objects/locations.md): -1 for an instruction without a line, or when the
+ * table cannot be read. */
+static int
+line_at(const PyCodeObject *code, int addr)
+{
+    if (addr < 0) {
+        return code->co_firstlineno;
+    }
+    PyBytesObject head;
+    if (code->co_linetable == NULL || READ(code->co_linetable, &head) < 0
+        || Py_TYPE((PyObject *)&head) != &PyBytes_Type) {
+        return -1;
+    }
+    TableReader reader = {.at = (const char *)code->co_linetable + offsetof(PyBytesObject, ob_sval),
+                          .left = Py_SIZE((PyObject *)&head)};
+    int line = code->co_firstlineno, start = 0;
+    int byte = next_byte(&reader);
+    while (byte >= 0) {
+        if (!(byte & 0x80)) {
+            return -1; /* not the first byte of an entry: not a line table */
+        }
+        int kind = (byte >> 3) & 15;
+        int end = start + ((byte & 7) + 1) * (int)sizeof(_Py_CODEUNIT);
+        int delta = 0;
+        byte = next_byte(&reader);
+        if (kind == 13 || kind == 14) { /* no columns, long form: a signed varint first */
+            unsigned int value = 0;
+            int shift = 0;
+            while (byte >= 0 && !(byte & 0x80)) {
+                value |= (unsigned int)(byte & 63) << shift;
+                shift += 6;
+                int more = byte & 64;
+                byte = next_byte(&reader);
+                if (!more || shift > 30) {
+                    break;
+                }
+            }
+            delta = value & 1 ? -(int)(value >> 1) : (int)(value >> 1);
+        } else if (kind >= 10 && kind <= 12) { /* one line: 0, 1 or 2 past the last */
+            delta = kind - 10;
+        }
+        line += delta;
+        if (addr < end) {
+            return kind == 15 ? -1 : line;
+        }
+        while (byte >= 0 && !(byte & 0x80)) { /* the rest of this entry */
+            byte = next_byte(&reader);
+        }
+        start = end;
+    }
+    return -1;
+}
+
+/* The address of the innermost frame of `tstate`, or NULL. */
 static _PyInterpreterFrame *
 innermost_frame(PyThreadState *tstate)
 {
+    _PyInterpreterFrame *frame = NULL;
 #if PY_VERSION_HEX >= 0x030D0000
-    return tstate->current_frame;
+    if (READ(&tstate->current_frame, &frame) < 0) {
+        return NULL;
+    }
 #else
-    return tstate->cframe != NULL ? tstate->cframe->current_frame : NULL;
+    _PyCFrame *cframe = NULL;
+    if (READ(&tstate->cframe, &cframe) < 0 || cframe == NULL
+        || READ(&cframe->current_frame, &frame) < 0) {
+        return NULL;
+    }
 #endif
+    return frame;
 }
 
-static PyObject *
-code_of(_PyInterpreterFrame *frame)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return frame->f_executable;
-#else
-    return (PyObject *)frame->f_code;
-#endif
-}
-
-/* The thread's frames, innermost first, into `out`; how many were kept. */
+/* The frames from the one at `address` outwards, innermost first, into `out`; how many were
+ * kept. Every read is a copy through read_memory: see above. */
 static int
-walk_stack(PyThreadState *tstate, Frame *out)
+walk_frames(_PyInterpreterFrame *address, Frame *out)
 {
     int kept = 0;
-    int depth = 0;
-    for (_PyInterpreterFrame *frame = innermost_frame(tstate);
-         frame != NULL && kept < MAX_FRAMES && depth < MAX_DEPTH;
-         frame = frame->previous, depth++) {
+    for (int depth = 0; address != NULL && kept < MAX_FRAMES && depth < MAX_DEPTH; depth++) {
+        _PyInterpreterFrame frame;
+        if (READ(address, &frame) < 0) {
+            break; /* gone while we read: the caller drops what was read */
+        }
+        _PyInterpreterFrame *here = address;
+        address = frame.previous;
 #if PY_VERSION_HEX >= 0x030C0000
-        if (frame->owner == FRAME_OWNED_BY_CSTACK) {
+        if (frame.owner == FRAME_OWNED_BY_CSTACK) {
             continue; /* the shim frame of a call from C into Python */
         }
 #endif
-        PyObject *code = code_of(frame);
-        if (code == NULL || Py_TYPE(code) != &PyCode_Type || _PyFrame_IsIncomplete(frame)) {
-            continue;
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *code = frame.f_executable;
+        _Py_CODEUNIT *instr = frame.instr_ptr;
+#else
+        PyObject *code = (PyObject *)frame.f_code;
+        _Py_CODEUNIT *instr = frame.prev_instr;
+#endif
+        PyCodeObject co;
+        if (code == NULL || READ(code, &co) < 0 || Py_TYPE((PyObject *)&co) != &PyCode_Type) {
+            continue; /* not a code object's frame (3.13: None for a C function's) */
         }
-        PyCodeObject *co = (PyCodeObject *)code;
+        _Py_CODEUNIT *first = (_Py_CODEUNIT *)((char *)code + offsetof(PyCodeObject, co_code_adaptive));
+        if (frame.owner != FRAME_OWNED_BY_GENERATOR && instr < first + co._co_firsttraceable) {
+            continue; /* incomplete: not started yet (_PyFrame_IsIncomplete) */
+        }
         Frame *f = &out[kept++];
-        copy_text(co->co_filename, f->filename, MAX_FILENAME);
-        copy_text(co->co_name, f->name, MAX_NAME);
-        f->lineno = PyCode_Addr2Line(co, _PyInterpreterFrame_LASTI(frame) * (int)sizeof(_Py_CODEUNIT));
+        copy_text(co.co_filename, f->filename, MAX_FILENAME);
+        copy_text(co.co_name, f->name, MAX_NAME);
+        f->lineno = line_at(&co, (int)(instr - first) * (int)sizeof(_Py_CODEUNIT));
         f->code = (uintptr_t)code;
         /* a coroutine's frame lives inside the coroutine object */
-        f->generator = frame->owner == FRAME_OWNED_BY_GENERATOR
-                           ? (uintptr_t)frame - offsetof(PyGenObject, gi_iframe)
+        f->generator = frame.owner == FRAME_OWNED_BY_GENERATOR
+                           ? (uintptr_t)here - offsetof(PyGenObject, gi_iframe)
                            : 0;
     }
     return kept;
+}
+
+/* Whether read_memory works here (process_vm_readv may be refused: a seccomp filter). */
+static int
+can_read_memory(void)
+{
+    int64_t probe = 42, copy = 0;
+    return READ(&probe, &copy) == 0 && copy == 42;
 }
 
 static int
@@ -212,7 +368,7 @@ check_slots(void)
 {
     int64_t beat = __atomic_load_n(&heartbeat, __ATOMIC_ACQUIRE);
     int64_t now = monotonic_ns() - origin_ns;
-    if (now - beat < stale_ns || interpreter_finalizing()) {
+    if (!reads_memory || now - beat < stale_ns || interpreter_finalizing()) {
         return; /* the GIL changes hands: the Python watchdog samples what it can see */
     }
     for (Slot *slot = attached; slot != NULL; slot = slot->next) {
@@ -228,10 +384,14 @@ check_slots(void)
             }
         }
         slot->sampled_start = 0;
-        int kept = walk_stack(slot->tstate, slot->frames);
+        _PyInterpreterFrame *innermost = innermost_frame(slot->tstate);
+        int kept = walk_frames(innermost, slot->frames);
+        walks_made++;
         if (__atomic_load_n(&slot->start, __ATOMIC_ACQUIRE) != start
-            || __atomic_load_n(&heartbeat, __ATOMIC_ACQUIRE) != beat) {
-            continue; /* the step ended or the GIL moved while we read: the frames may be torn */
+            || __atomic_load_n(&heartbeat, __ATOMIC_ACQUIRE) != beat
+            || innermost_frame(slot->tstate) != innermost) {
+            continue; /* the step ended, the GIL moved or the stack moved while we read: the
+                         frames may be torn */
         }
         slot->nframes = kept;
         slot->sampled_start = start;
@@ -289,6 +449,9 @@ after_fork_in_child(void)
     /* The watcher thread and every other thread are gone, and the child is not recorded. */
     running = 0;
     thread_started = 0;
+#ifdef CAN_READ_SAFELY
+    own_pid = getpid();
+#endif
     for (Slot *slot = attached; slot != NULL;) {
         Slot *next = slot->next;
         slot->tstate = NULL;
@@ -441,6 +604,28 @@ text_of(void *utf8)
                                 "surrogatepass");
 }
 
+/* (filename, lineno, name, id of the code, id of the coroutine or 0) for each of `frames`. */
+static PyObject *
+frames_tuple(const Frame *frames, int n)
+{
+    PyObject *result = PyTuple_New(n);
+    for (int i = 0; result != NULL && i < n; i++) {
+        PyObject *item = Py_BuildValue(
+            "(O&iO&KK)",
+            text_of, frames[i].filename,
+            frames[i].lineno,
+            text_of, frames[i].name,
+            (unsigned long long)frames[i].code,
+            (unsigned long long)frames[i].generator);
+        if (item == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, i, item);
+    }
+    return result;
+}
+
 static PyObject *
 slot_sample_of(Slot *slot, PyObject *arg)
 {
@@ -463,30 +648,7 @@ slot_sample_of(Slot *slot, PyObject *arg)
     if (n >= 0 && frames == NULL) {
         return PyErr_NoMemory();
     }
-    PyObject *result = NULL;
-    if (n < 0) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    result = PyTuple_New(n);
-    if (result == NULL) {
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        PyObject *item = Py_BuildValue(
-            "(O&iO&KK)",
-            text_of, frames[i].filename,
-            frames[i].lineno,
-            text_of, frames[i].name,
-            (unsigned long long)frames[i].code,
-            (unsigned long long)frames[i].generator);
-        if (item == NULL) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        PyTuple_SET_ITEM(result, i, item);
-    }
-done:
+    PyObject *result = n < 0 ? Py_NewRef(Py_None) : frames_tuple(frames, n);
     PyMem_RawFree(frames);
     return result;
 }
@@ -602,6 +764,10 @@ start_watching(PyObject *module, PyObject *args, PyObject *kwargs)
     stale_ns = stale;
     interval_ns = interval;
     __atomic_store_n(&heartbeat, monotonic_ns() - origin, __ATOMIC_RELEASE);
+#ifdef CAN_READ_SAFELY
+    own_pid = getpid();
+#endif
+    reads_memory = can_read_memory();
     int error = 0;
     if (!thread_started) {
         running = 1;
@@ -649,14 +815,48 @@ stats(PyObject *module, PyObject *unused)
 {
     pthread_mutex_lock(&watch_lock);
     int watching = thread_started;
-    unsigned long long taken = samples_taken;
+    unsigned long long taken = samples_taken, walks = walks_made;
+    int reads = reads_memory;
     Py_ssize_t slots = 0;
     for (Slot *slot = attached; slot != NULL; slot = slot->next) {
         slots++;
     }
     pthread_mutex_unlock(&watch_lock);
-    return Py_BuildValue("{s:O,s:n,s:K}", "running", watching ? Py_True : Py_False,
-                         "attached", slots, "samples", taken);
+    return Py_BuildValue("{s:O,s:n,s:K,s:K,s:O}", "running", watching ? Py_True : Py_False,
+                         "attached", slots, "samples", taken, "walks", walks, "reads_memory",
+                         reads ? Py_True : Py_False);
+}
+
+/* The watcher's walk, run here: for tests of what it reads, and of what it survives. */
+static PyObject *
+read_stack(PyObject *module, PyObject *args)
+{
+    PyObject *where = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:read_stack", &where)) {
+        return NULL;
+    }
+    _PyInterpreterFrame *address;
+    if (where == Py_None) {
+        address = innermost_frame(PyThreadState_Get());
+    } else {
+        address = (_PyInterpreterFrame *)PyLong_AsVoidPtr(where);
+        if (address == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    Frame *frames = PyMem_RawMalloc(MAX_FRAMES * sizeof(Frame));
+    if (frames == NULL) {
+        return PyErr_NoMemory();
+    }
+    int n;
+    Py_BEGIN_ALLOW_THREADS /* the watcher may hold the lock while it reads */
+    pthread_mutex_lock(&watch_lock);
+    n = walk_frames(address, frames);
+    pthread_mutex_unlock(&watch_lock);
+    Py_END_ALLOW_THREADS
+    PyObject *result = frames_tuple(frames, n);
+    PyMem_RawFree(frames);
+    return result;
 }
 
 static PyMethodDef module_methods[] = {
@@ -665,7 +865,11 @@ static PyMethodDef module_methods[] = {
      "watcher. Times are perf_counter_ns() - origin_ns."},
     {"stop", stop_watching, METH_NOARGS, "Stop the native watcher and wait for it to end."},
     {"beat", beat, METH_NOARGS, "The Python watchdog ticked: the GIL is not stuck."},
-    {"stats", stats, METH_NOARGS, "{'running', 'attached', 'samples'}: for tests."},
+    {"stats", stats, METH_NOARGS,
+     "{'running', 'attached', 'samples', 'walks', 'reads_memory'}: for tests."},
+    {"read_stack", read_stack, METH_VARARGS,
+     "read_stack(address=None): the frames the watcher would read from the interpreter frame at "
+     "`address` (this thread's innermost when None), as sample_of gives them. For tests."},
     {NULL},
 };
 
@@ -689,6 +893,9 @@ PyInit__stackwatch(void)
         }
         process_ready = 1;
     }
+#ifdef CAN_READ_SAFELY
+    own_pid = getpid();
+#endif
     if (PyType_Ready(&SlotType) < 0 || PyType_Ready(&ThreadGuardType) < 0) {
         return NULL;
     }

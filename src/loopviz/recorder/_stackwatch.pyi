@@ -10,6 +10,8 @@ class Stats(TypedDict):
     running: bool
     attached: int
     samples: int
+    walks: int  # stacks read, kept as samples or dropped as torn
+    reads_memory: bool  # the watcher can read memory without risking a fault (Linux)
 
 class Slot:
     """One watched loop: ``slot[0]`` (or ``memoryview(slot)[0]``, an int64) is the start of its
@@ -29,3 +31,4 @@ def start(origin_ns: int, threshold_ns: int, stale_ns: int, interval_ns: int) ->
 def stop() -> None: ...
 def beat() -> None: ...
 def stats() -> Stats: ...
+def read_stack(address: int | None = None, /) -> tuple[NativeFrame, ...]: ...
