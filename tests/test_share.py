@@ -177,6 +177,17 @@ def test_module_runs_as_main_with_arguments_after_the_double_dash(tmp_path):
     assert header["scenario"] == "-m shop.server"
 
 
+def test_a_scripts_options_given_without_the_double_dash_are_refused_saying_where_they_go(capsys):
+    from loopviz import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["record", "server.py", "--port", "8080", "-o", "t.jsonl"])
+    assert exited.value.code == 2
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert said == ("loopviz record: error: unrecognized arguments: --port 8080 (the script's own "
+                    "arguments go after --: loopviz record [options] script.py -- --port 8080)")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -52,7 +52,10 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
         own, script_args = argv[:split], argv[split + 1 :]
     else:
         own, script_args = argv, []
-    options = parser.parse_args(own)
+    options, unknown = parser.parse_known_args(own)
+    if unknown:  # most often the script's own options, given without the -- before them
+        parser.error(f"unrecognized arguments: {' '.join(unknown)} (the script's own arguments "
+                     f"go after --: {parser.prog} [options] script.py -- {' '.join(unknown)})")
     options.args = script_args
     return options
 
