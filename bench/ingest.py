@@ -24,6 +24,7 @@ from pathlib import Path
 from throughput import FLOOD
 
 from loopviz import wire
+from loopviz.decoding import decode_frame
 from loopviz.events import AnyEvent
 from loopviz.merger import ChildExit, Merger
 from loopviz.model import Timeline
@@ -70,7 +71,7 @@ def one_round(bodies: list[bytes], trace: Path) -> tuple[int, dict[str, float]]:
 
     for body in bodies:
         started = clock()
-        watermark, events = wire.decode_frame(body)
+        watermark, events = decode_frame(body)
         decoded = clock()
         merger.take_frame(watermark, events)
         released = merger.release()

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO
 from loopviz import events, wire
+from loopviz.decoding import decode_frame
 from loopviz.events import Wait
 
 DOC = (REPO / "docs" / "trace-format.md").read_text()
@@ -55,7 +56,7 @@ def frame(*values) -> bytes:
 
 
 def test_a_frame_decodes_into_typed_events_with_nulls_and_named_refs():
-    watermark, decoded = wire.decode_frame(frame(
+    watermark, decoded = decode_frame(frame(
         wire.CREATE, 10, 1, "Task-1", "main", wire.NONE, "a.py:3", False, 1, "",
         wire.SUSPEND, 12, 1, "sleep", "sleep 1s", wire.NONE, 1000, 999, "a.py:4", wire.NONE,
         wire.SUSPEND, 13, 1, "gather", "TaskGroup (2 left)", 5, wire.NONE, [2, 3], "", 70,
@@ -85,7 +86,7 @@ def test_a_frame_decodes_into_typed_events_with_nulls_and_named_refs():
 )
 def test_a_frame_off_the_layouts_is_a_wire_error(values):
     with pytest.raises(wire.WireError, match="does not follow the event layouts"):
-        wire.decode_frame(frame(*values))
+        decode_frame(frame(*values))
 
 
 def test_events_are_frozen_and_keep_their_json_shape():

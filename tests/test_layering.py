@@ -32,3 +32,11 @@ def test_core_modules_import_no_ui_code():
 def test_the_painter_uses_rich_alone():
     """Exports draw with the painter outside any app: it must never pull in Textual."""
     assert loaded_by("import loopviz.painter", ("textual",)) == []
+
+
+def test_the_recorded_program_loads_no_parent_code():
+    """The child only encodes: the event definitions and the decoding tables are the parent's,
+    and loading them would cost every recorded program's start-up."""
+    loaded = loaded_by("import loopviz.recorder.child", ("loopviz",))
+    assert "loopviz.wire" in loaded
+    assert {"loopviz.events", "loopviz.decoding", "loopviz.model"} & set(loaded) == set()

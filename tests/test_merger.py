@@ -1,6 +1,6 @@
 """The merger's rules of time order, from hand-written frames to the exact events released.
 
-No process, thread or clock: each test feeds frames (a watermark and events, as wire.decode_frame
+No process, thread or clock: each test feeds frames (a watermark and events, as decode_frame
 gives them) and output chunks stamped on the parent's clock, and compares the whole list that comes
 out, as Trio's instrument tests do.
 """

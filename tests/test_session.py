@@ -10,6 +10,7 @@ import threading
 
 from conftest import recorded_loop
 from loopviz import wire
+from loopviz.decoding import decode_frame
 from loopviz.recorder import writer
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
@@ -91,7 +92,7 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
     while data:
         (length,) = wire.FRAME_HEADER.unpack(data[: wire.FRAME_HEADER.size])
         body, data = data[4 : 4 + length], data[4 + length :]
-        resumes += sum(event.ev == "resume" for event in wire.decode_frame(body)[1])
+        resumes += sum(event.ev == "resume" for event in decode_frame(body)[1])
     assert resumes == tasks * (steps + 1) + 2  # every worker step, and flood()'s two
 
 

@@ -162,7 +162,11 @@ class End(Event, tag="end", frozen=True):
 
 class Ready(Event, tag="ready", frozen=True):
     task: int
-    cause: str  # sleep ended | woken
+    cause: str  # SLEEP_ENDED (made up by the merger at a sleep's deadline) | "woken"
+
+
+# The cause of a ready event the merger makes up at a sleep's deadline.
+SLEEP_ENDED = "sleep ended"
 
 
 class Unretrieved(Event, tag="unretrieved", frozen=True):

@@ -38,9 +38,6 @@ from msgspec.structs import replace
 from loopviz import events as ev
 from loopviz.events import AnyEvent
 
-# The cause of a ready event made up here, at a sleep's deadline.
-SLEEP_ENDED = "sleep ended"
-
 
 @dataclass(frozen=True)
 class ChildExit:
@@ -193,7 +190,7 @@ class Merger:
             return
         t = suspend.t
         ready = ev.Ready(t if wait.deadline is None else max(wait.deadline, t), suspend.task,
-                         SLEEP_ENDED)  # fmt: skip
+                         ev.SLEEP_ENDED)  # fmt: skip
         self._sleeping[suspend.task] = ready
         self._pending.append(ready)
 
@@ -209,7 +206,7 @@ def _output(stream: str, t: int, text: str) -> ev.Output:
 
 def _made_up(event: AnyEvent) -> bool:
     """A ready event made here at a sleep's deadline, not seen by the recorder."""
-    return isinstance(event, ev.Ready) and event.cause == SLEEP_ENDED
+    return isinstance(event, ev.Ready) and event.cause == ev.SLEEP_ENDED
 
 
 _time_of = attrgetter("t")

@@ -437,7 +437,7 @@ def explain_event(timeline: Timeline, event: ev.AnyEvent, moment: Moment | None 
             return f"{name} awaits{where}: it waits on {wait.label}{until} and gives the loop back"
         case ev.Ready():
             block = moment.block if moment is not None else timeline.current_block(t)
-            slept = event.cause == "sleep ended"
+            slept = event.cause == ev.SLEEP_ENDED
             why = "its sleep ended" if slept else _why_ready(timeline, event)
             if block is not None:
                 return f"{name} is ready ({why}), but the loop is blocked: {name} is starved"

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from loopviz import events as ev
 from loopviz import wire
+from loopviz.decoding import decode_frame
 from loopviz.events import AnyEvent
 from loopviz.merger import ChildExit, Merger
 from loopviz.model import Timeline
@@ -184,7 +185,7 @@ class Session:
                     body = _read_exactly(pipe, length)
                     if body is None:
                         break
-                    watermark, events = wire.decode_frame(body)
+                    watermark, events = decode_frame(body)
                     self._inbox.put(_Frame(watermark, events))
                     self.events_read += len(events)
                     self._wait_for_room()

@@ -70,12 +70,8 @@ def where_at(filename: str, lineno: int) -> str:
     return f"{display_path(filename)}:{lineno}"
 
 
-def source_line(frame: FrameType) -> str:
-    """The frame's line of source, without a trailing comment, as a header has room for."""
-    return source_line_at(frame.f_code.co_filename, frame.f_lineno)
-
-
 def source_line_at(filename: str, lineno: int) -> str:
+    """A line of source, without a trailing comment, as a header has room for."""
     return _without_comment(linecache.getline(filename, lineno).strip())
 
 
@@ -105,11 +101,7 @@ def is_user_code(code: CodeType | None) -> bool:
     return user
 
 
-def describe_frame(frame: FrameType) -> str:
-    """A frame as a block's stack lists it: ``file:line in func: source``."""
-    return describe_line(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
-
-
 def describe_line(filename: str, lineno: int, function: str) -> str:
-    """A line as a block's stack lists it (a frame read by the native watchdog has no object)."""
+    """A line as a block's stack lists it, ``file:line in func: source`` (from names, not a
+    frame object: a frame read by the native watchdog has none)."""
     return f"{where_at(filename, lineno)} in {function}: {source_line_at(filename, lineno)}"

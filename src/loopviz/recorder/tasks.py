@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from loopviz import wire
 from loopviz.recorder import core, sources
-from loopviz.recorder.proxy import is_asyncio_internal, is_internal_code, qualname_of
+from loopviz.recorder.failures import report_recording_failure
+from loopviz.recorder.proxy import TaskProxy, is_asyncio_internal, is_internal_code, qualname_of
 from loopviz.wire import NONE
 
 if TYPE_CHECKING:
@@ -63,9 +64,6 @@ def _replace_in_asyncio(name: str, value: object) -> None:
 
 def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
     """The recording subclass of ``asyncio.Task`` for ``installer``'s recorder."""
-    from loopviz.recorder.failures import report_recording_failure
-    from loopviz.recorder.proxy import TaskProxy
-
     record_creation = _creation_recorder(installer)
     iscoroutine = asyncio.iscoroutine
 
@@ -111,8 +109,6 @@ def _creation_recorder(installer: LoopInstaller) -> Callable[[Any, Any, Any], An
     """``record_creation(task, coro, loop)``: the proxy for ``coro``, its ``create`` queued
     (sent once the task exists); None for a loop that is not an event loop (a test's mock),
     which loopviz leaves alone. The native core's does the same in C."""
-    from loopviz.recorder.proxy import TaskProxy
-
     recorder = installer.recorder
     task_ids = recorder.task_ids
     pending = recorder.pending_creates

@@ -366,7 +366,7 @@ class LoopvizApp(ColouredApp[None]):
         self._outputs_shown = -1
         view = self.query_one(TimelineView)
         if self.source.live and not self.source.done:
-            view.frozen_end = max(self.source.now(), self.timeline.end_t)  # no rescaling
+            view.frozen_end = self.source.now()  # (never before the last event): no rescaling
         else:
             view.frozen_end = None
         return replay
