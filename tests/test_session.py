@@ -3,15 +3,19 @@ the parent cannot keep up with holds the recorded loop rather than growing any b
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import os
+import termios
 import textwrap
 import threading
+import time
 
 from conftest import recorded_loop
 from loopviz import wire
 from loopviz.decoding import decode_frame
-from loopviz.recorder import writer
+from loopviz.recorder import watchdog, writer
 from loopviz.session import Session, Target
 from loopviz.trace import read_trace
 
@@ -46,20 +50,26 @@ def test_the_model_stops_at_its_cap_and_the_trace_keeps_everything(tmp_path):
 
 
 def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_buffer(monkeypatch):
-    """Nobody reads the event pipe: the recorder's buffer stops near MAX_BUFFERED, with the loop
-    held between iterations; once the pipe is read again, every event arrives."""
+    """Nobody reads the event pipe: the loop thread sends a frame whenever its buffer passes
+    MAX_BUFFERED, and its write waits while the pipe is full, holding the loop between two
+    iterations; once the pipe is read again, every event arrives."""
     tasks, steps, limit = 500, 20, 20_000
     monkeypatch.setattr(writer, "MAX_BUFFERED", limit)
+    monkeypatch.setattr(watchdog, "FLUSH_STALE_NS", 10**12)  # no frame but the loop's own
     read_end, write_end = os.pipe()
-    recorder = writer.Recorder(write_end, 100_000_000, flush_interval=0.001)
-    held = threading.Event()
-    wait_for_writer = recorder.wait_for_writer
+    recorder = writer.Recorder(write_end, 100_000_000, flush_interval=1000.0)
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)  # full after a frame or two
+    sizes: list[int] = []  # the buffer's size at each frame the loop thread sent
+    sending = threading.Event()
+    drain = recorder.drain
 
-    def holding() -> None:
-        held.set()
-        wait_for_writer()
+    def loop_thread_drain() -> None:
+        if threading.current_thread() is runner:
+            sizes.append(len(recorder.events))
+            sending.set()
+        drain()
 
-    recorder.wait_for_writer = holding
+    recorder.drain = loop_thread_drain
     recorder.start()
     loop = recorded_loop(recorder)
 
@@ -72,10 +82,15 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
 
     runner = threading.Thread(target=loop.run_until_complete, args=(flood(),))
     runner.start()
-    assert held.wait(10), "the loop never waited for the writer"
-    # held: the buffer can be one loop iteration (a step of every task) past the limit, no more
+    assert sending.wait(10), "the loop thread never sent a frame"
+    pipe_size = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ)
+    deadline = time.monotonic() + 10
+    while unread_bytes(read_end) < pipe_size and time.monotonic() < deadline:
+        runner.join(0.01)
+    assert runner.is_alive(), "the flood ran to its end with nobody reading its events"
+    # held: the buffer was at most one loop iteration (a step of every task) past the limit
     one_iteration = tasks * 13
-    assert len(recorder.events) <= limit + one_iteration
+    assert sizes and max(sizes) <= limit + one_iteration
 
     chunks = []
     reader = threading.Thread(
@@ -94,6 +109,12 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
         body, data = data[4 : 4 + length], data[4 + length :]
         resumes += sum(event.ev == "resume" for event in decode_frame(body)[1])
     assert resumes == tasks * (steps + 1) + 2  # every worker step, and flood()'s two
+
+
+def unread_bytes(fd: int) -> int:
+    count = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, count)
+    return count[0]
 
 
 def test_past_the_cap_the_lanes_stop_and_blocks_are_still_shown(tmp_path):

@@ -118,7 +118,10 @@ def test_a_step_that_ends_with_its_c_call_still_names_the_line(record, tmp_path)
     line = f"{tmp_path / 'scenario.py'}:{C_LINE}"
     *begins, block = block_events(rec, crunch)
     assert (block["ev"], block["where"], block["code"], block["gil"]) == (
-        "block", line, "square = big * big", True
+        "block",
+        line,
+        "square = big * big",
+        True,
     )
     assert [(b["ev"], b["where"], b["gil"]) for b in begins] in ([], [("block_begin", line, True)])
 
@@ -142,7 +145,10 @@ def test_without_the_native_watchdog_a_c_call_block_is_named_as_before(
     *begins, block = block_events(rec, crunch)
     function = f"{tmp_path / 'scenario.py'}:{C_LINE - 2}"  # async def crunch():
     assert (block["where"], block["code"], block["stack"], block["gil"]) == (
-        function, "", [f"{function} in crunch"], True
+        function,
+        "",
+        [f"{function} in crunch"],
+        True,
     )
     # (the Python proxy's step may be seen past its coroutine's end: no line then)
     assert [(b["where"], b["gil"]) for b in begins] in ([], [("", True)])
@@ -202,14 +208,15 @@ def test_a_stack_is_read_while_c_code_holds_the_gil(native):
 
 @needs_native
 def test_no_stack_is_read_while_the_gil_changes_hands(native):
-    """A step running Python code lets the Python watchdog tick (``beat``): the native one
-    leaves it alone, and never reads a stack that is moving."""
+    """A step running Python code lets the Python watchdog answer its bell (``beat``): the
+    native one leaves it alone, and never reads a stack that is moving."""
     slot = stackwatch.Slot()
     done = threading.Event()
 
     def python_watchdog():
-        while not done.wait(0.005):
-            stackwatch.beat()
+        while not done.is_set():
+            if stackwatch.wait_bell(stackwatch.WATCHDOG_BELL, 0.01):
+                stackwatch.beat()
 
     def busy_python():
         deadline = time.perf_counter() + 0.2
@@ -285,11 +292,58 @@ def test_a_forked_child_has_no_watcher_and_the_parent_keeps_its_own(native):
 
 
 @needs_native
-def test_slot_buffer_is_one_writable_int64():
-    view = memoryview(stackwatch.Slot())
-    assert (view.format, view.itemsize, view.shape, view.readonly) == ("q", 8, (1,), False)
-    view[0] = 2**63 - 1
-    assert view[0] == 2**63 - 1
+def test_slot_buffer_is_two_writable_int64s():
+    slot = stackwatch.Slot()
+    view = memoryview(slot)
+    assert (view.format, view.itemsize, view.shape, view.readonly) == ("q", 8, (2,), False)
+    view[0], view[1] = 2**63 - 1, 7
+    assert (slot[0], slot[1]) == (2**63 - 1, 7)
+    with pytest.raises(IndexError):
+        slot[2] = 1
+
+
+# -- bells: the native thread wakes the Python threads only when there is work ----------------
+
+
+@needs_native
+def test_the_watchdogs_bell_rings_once_per_step_past_the_threshold(native):
+    """No ring while nothing runs or a step is young; one ring (with its time) when the step
+    passes the threshold, none more for it; then one for callbacks running past it."""
+    bell = stackwatch.WATCHDOG_BELL
+    slot = stackwatch.Slot()
+    slot.attach()
+    stackwatch.wait_bell(bell, 0)  # (a ring an earlier test left unanswered)
+    assert stackwatch.wait_bell(bell, 0.08) == 0  # attached, nothing running
+    now = time.perf_counter_ns() - native
+    slot[0] = now  # a step began now: young for 50 ms
+    assert stackwatch.wait_bell(bell, 0.02) == 0
+    rung = stackwatch.wait_bell(bell, 1.0)
+    assert rung >= now + 50_000_000
+    assert stackwatch.wait_bell(bell, 0.08) == 0  # the same step: rung once
+    slot[0] = 0
+    slot[1] = time.perf_counter_ns() - native - 60_000_000  # callbacks, running for 60 ms
+    assert stackwatch.wait_bell(bell, 1.0) > 0
+    slot[1] = 0
+    slot.detach()
+
+
+@needs_native
+def test_the_writers_bell_rings_when_no_frame_went_out_for_a_while():
+    origin = time.perf_counter_ns()
+    stackwatch.start(origin_ns=origin, threshold_ns=10**12, stale_ns=10**9,
+                     interval_ns=2_000_000, flush_stale_ns=40_000_000)  # fmt: skip
+    try:
+        bell = stackwatch.WRITER_BELL
+        stackwatch.wait_bell(bell, 0)  # (a ring left from before)
+        stackwatch.flushed()
+        sent = time.perf_counter_ns() - origin
+        assert stackwatch.wait_bell(bell, 0.02) == 0  # a frame went out 20 ms ago: not yet
+        assert stackwatch.wait_bell(bell, 1.0) >= sent + 40_000_000
+        assert stackwatch.wait_bell(bell, 0.1) == 0  # rung once until the next frame
+        stackwatch.flushed()
+        assert stackwatch.wait_bell(bell, 1.0) > 0
+    finally:
+        stackwatch.stop()
 
 
 @needs_native

@@ -39,7 +39,7 @@
 
 /* What recorder/core.py expects (its NATIVE_VERSION): a build left over from an older checkout
    is not used. Raise it with any change to what Python and C ask of each other. */
-#define NATIVE_VERSION 2
+#define NATIVE_VERSION 3
 
 /* Wire kind codes (loopviz/wire.py LAYOUTS). */
 #define KIND_RESUME 4
@@ -597,7 +597,8 @@ typedef struct {
     PyObject *wait_handlers;   /* WaitNamer.by_code: code -> its wait handler, or a file's name */
     PyObject *wait_memo;       /* wait_handlers' entries by code address (see memo_get) */
     PyObject *step_proxy;      /* borrowed: the proxy whose step runs now, or NULL */
-    int64_t *step_clock;       /* the native watchdog's slot for the step's start, or NULL */
+    int64_t *step_clock;       /* the native watchdog's slot, or NULL: [0] the step's start,
+                                  [1] the callbacks' (callback_start) */
     Py_buffer step_clock_view;
 } LoopSlots;
 
@@ -643,8 +644,8 @@ LoopSlots_get_step_proxy(LoopSlots *self, void *Py_UNUSED(closure))
     return Py_NewRef(proxy);
 }
 
-/* attach_step_clock(buffer): the native watchdog's int64 slot for this loop; each step
-   writes its start time there, and 0 when it ends. */
+/* attach_step_clock(buffer): the native watchdog's int64[2] slot for this loop; each step
+   writes its start time in [0], and 0 when it ends; callback_start is copied to [1]. */
 static PyObject *
 LoopSlots_attach_step_clock(LoopSlots *self, PyObject *buffer)
 {
@@ -652,9 +653,9 @@ LoopSlots_attach_step_clock(LoopSlots *self, PyObject *buffer)
     if (PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE) < 0) {
         return NULL;
     }
-    if (view.len < (Py_ssize_t)sizeof(int64_t) || ((uintptr_t)view.buf % sizeof(int64_t))) {
+    if (view.len < 2 * (Py_ssize_t)sizeof(int64_t) || ((uintptr_t)view.buf % sizeof(int64_t))) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "the step clock is one aligned int64");
+        PyErr_SetString(PyExc_ValueError, "the step clock is two aligned int64s");
         return NULL;
     }
     if (self->step_clock != NULL) {
@@ -662,8 +663,38 @@ LoopSlots_attach_step_clock(LoopSlots *self, PyObject *buffer)
     }
     self->step_clock_view = view;
     self->step_clock = (int64_t *)view.buf;
-    *self->step_clock = self->step_start;
+    __atomic_store_n(&self->step_clock[0], self->step_start, __ATOMIC_RELEASE);
+    __atomic_store_n(&self->step_clock[1], self->callback_start, __ATOMIC_RELEASE);
     Py_RETURN_NONE;
+}
+
+static inline void
+set_callback_start(LoopSlots *state, long long start)
+{
+    state->callback_start = start;
+    if (state->step_clock != NULL) { /* the native watchdog's copy */
+        __atomic_store_n(&state->step_clock[1], start, __ATOMIC_RELEASE);
+    }
+}
+
+static PyObject *
+LoopSlots_get_callback_start(LoopSlots *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->callback_start);
+}
+
+static int
+LoopSlots_set_callback_start(LoopSlots *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    long long start = value == NULL ? -1 : PyLong_AsLongLong(value);
+    if (start == -1 && (value == NULL || PyErr_Occurred())) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "callback_start cannot be deleted");
+        }
+        return -1;
+    }
+    set_callback_start(self, start);
+    return 0;
 }
 
 static PyMemberDef LoopSlots_members[] = {
@@ -671,7 +702,6 @@ static PyMemberDef LoopSlots_members[] = {
     {"step_task", T_LONGLONG, offsetof(LoopSlots, step_task), 0, NULL},
     {"nested_in", T_LONGLONG, offsetof(LoopSlots, nested_in), 0, NULL},
     {"nested_ns", T_LONGLONG, offsetof(LoopSlots, nested_ns), 0, NULL},
-    {"callback_start", T_LONGLONG, offsetof(LoopSlots, callback_start), 0, NULL},
     {"t0", T_LONGLONG, offsetof(LoopSlots, t0), 0, NULL},
     {"block_threshold_ns", T_LONGLONG, offsetof(LoopSlots, block_threshold_ns), 0, NULL},
     {"thread_id", T_ULONG, offsetof(LoopSlots, thread_id), 0, NULL},
@@ -685,12 +715,15 @@ static PyMemberDef LoopSlots_members[] = {
 static PyGetSetDef LoopSlots_getset[] = {
     {"step_proxy", (getter)LoopSlots_get_step_proxy, NULL,
      "The proxy whose step runs now (None between steps).", NULL},
+    {"callback_start", (getter)LoopSlots_get_callback_start,
+     (setter)LoopSlots_set_callback_start,
+     "When the callbacks running now began (0: none), copied to the native watchdog.", NULL},
     {NULL},
 };
 
 static PyMethodDef LoopSlots_methods[] = {
     {"attach_step_clock", (PyCFunction)LoopSlots_attach_step_clock, METH_O,
-     "attach_step_clock(buffer): the native watchdog's int64 slot for this loop's step start."},
+     "attach_step_clock(buffer): the native watchdog's int64[2] slot for this loop."},
     {NULL},
 };
 
@@ -825,7 +858,7 @@ set_step_start(LoopSlots *state, long long start)
 {
     state->step_start = start;
     if (state->step_clock != NULL) { /* the native watchdog's slot (recorder._stackwatch) */
-        *state->step_clock = start;
+        __atomic_store_n(&state->step_clock[0], start, __ATOMIC_RELEASE);
     }
 }
 
@@ -1177,7 +1210,7 @@ step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **resu
     set_step_start(state, 0);
     state->step_proxy = NULL;
     if (state->callback_start) { /* callbacks after this step are timed from its end */
-        state->callback_start = end;
+        set_callback_start(state, end);
     }
     if (status == PYGEN_ERROR) {
         PyObject *exc = PyErr_GetRaisedException();

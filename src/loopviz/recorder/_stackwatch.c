@@ -14,9 +14,17 @@
  * - slot.attach() on the loop's thread records that thread's PyThreadState; slot.detach(), the
  *   thread's end (its thread-state dict is cleared) or the slot's deallocation forget it, under
  *   the watcher's lock, so a dead thread state is never read;
- * - beat() is called by the Python watchdog at each of its ticks. Only when it has not ticked for
- *   `stale_ns` (the GIL is held by C code: a thread running bytecode hands the GIL over within
- *   the switch interval) does the native thread read a stack, once per step past `threshold_ns`;
+ * - slot[1] holds when the callbacks running now began (0 while the loop waits in select() or
+ *   does not run);
+ * - this thread is the recorder's only clock: every `interval_ns` it looks at the slots and at
+ *   the time of the last frame sent, without the GIL, and wakes a Python thread only when there
+ *   is work for it (see "bells" below). Python threads that woke on a timer of their own took
+ *   the GIL from the loop thread a few hundred times a second, and each time the loop thread
+ *   paid for it at every system call it made until they got it (a fifth of a TCP echo's time);
+ * - beat() is called by the Python watchdog when it wakes. When a step past `threshold_ns` rang
+ *   the watchdog's bell and it has not answered for `stale_ns` (the GIL is held by C code: a
+ *   thread running bytecode hands the GIL over within the switch interval), the native thread
+ *   reads the stack itself, once per step;
  * - slot.sample_of(start) gives that step's stack, innermost frame first, as
  *   (filename, lineno, function name, id of the code object, id of the coroutine or generator
  *   whose frame it is, or 0) tuples, or None.
@@ -63,12 +71,18 @@ typedef struct {
     uintptr_t generator; /* the coroutine or generator running in this frame: id(coro), or 0 */
 } Frame;
 
+enum { STEP, CALLBACKS, SLOT_VALUES };
+
 typedef struct Slot {
     PyObject_HEAD
-    int64_t start;          /* the buffer: written by the proxies, read by the watcher */
-    Py_ssize_t shape;       /* 1, for the buffer's shape */
+    /* the buffer, written by the loop thread, read by the watcher: when the step running now
+       began (STEP) and when the callbacks running now began (CALLBACKS), 0 for none */
+    int64_t values[SLOT_VALUES];
+    Py_ssize_t shape;       /* SLOT_VALUES, for the buffer's shape */
     /* Guarded by watch_lock: */
     PyThreadState *tstate;  /* the attached loop thread's state, NULL when detached */
+    int64_t rung_for;       /* the step or callbacks start the watchdog's bell was rung for */
+    int64_t rung_at;        /* when */
     int64_t sampled_start;  /* the step the frames below belong to, 0 for none */
     int nframes;
     Frame *frames;          /* MAX_FRAMES of them, made by the watcher at its first sample */
@@ -87,6 +101,9 @@ static int thread_started = 0;  /* guarded by watch_lock */
 static int running = 0;         /* guarded by watch_lock */
 static Slot *attached = NULL;   /* guarded by watch_lock */
 static int64_t origin_ns = 0, threshold_ns = 0, stale_ns = 0, interval_ns = 0;
+static int64_t flush_stale_ns = 0;
+static int64_t last_flush = 0;  /* atomic: when the recorder last sent a frame, trace clock */
+static int64_t writer_rung_for = -1; /* guarded by watch_lock: the last_flush it was rung for */
 static int64_t heartbeat = 0;   /* atomic: the Python watchdog's last tick, trace clock */
 static uint64_t samples_taken = 0; /* guarded by watch_lock */
 static uint64_t walks_made = 0;    /* guarded by watch_lock */
@@ -113,7 +130,7 @@ monotonic_ns(void)
  * here: every frame, code object, string and line table is copied through read_memory(), which
  * fails (EFAULT) instead of faulting on memory that is gone, and a read that fails, or yields
  * something that is not a frame of a code object, ends the walk. What a moving stack yields is
- * dropped by check_slots; it is never a crash. */
+ * dropped by sample_step; it is never a crash. */
 
 #ifdef __linux__
 #include <sys/uio.h>
@@ -122,6 +139,47 @@ monotonic_ns(void)
 #endif
 
 static pid_t own_pid = 0; /* set at start() and in a forked child */
+
+/* -- bells: how this thread wakes the recorder's Python threads ----------------------------- */
+
+/* A Python thread waits on its bell without the GIL (wait_bell()); the watcher rings it when
+ * there is work: the watchdog's when a step or callbacks pass the threshold, the writer's when
+ * no frame was sent for `flush_stale_ns` (the loop thread sends its own between iterations; the
+ * writer sends what a blocked or idle loop cannot). A ring is kept until it is answered. */
+enum { WATCHDOG_BELL, WRITER_BELL, BELLS };
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int64_t rung_at; /* guarded by lock: when it was rung (trace clock, at least 1), 0 if not */
+} Bell;
+
+static Bell bells[BELLS];
+
+static void
+init_bells(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    for (int i = 0; i < BELLS; i++) {
+        pthread_mutex_init(&bells[i].lock, NULL);
+        pthread_cond_init(&bells[i].cond, &attr);
+        bells[i].rung_at = 0;
+    }
+    pthread_condattr_destroy(&attr);
+}
+
+static void
+ring_bell(Bell *bell, int64_t now)
+{
+    pthread_mutex_lock(&bell->lock);
+    if (bell->rung_at == 0) {
+        bell->rung_at = now > 0 ? now : 1;
+    }
+    pthread_cond_signal(&bell->cond);
+    pthread_mutex_unlock(&bell->lock);
+}
 
 /* Copy `size` bytes at `address` into `out`: 0, or -1 where that memory is not (all) mapped. */
 static int
@@ -361,41 +419,60 @@ interpreter_finalizing(void)
 #endif
 }
 
-/* Called with watch_lock held: sample every attached loop whose step crossed the threshold
- * while the Python watchdog could not run. */
+/* Read the stack of a step that has held the GIL since its bell rang (watch_lock held). */
 static void
-check_slots(void)
+sample_step(Slot *slot, int64_t start, int64_t beat)
 {
-    int64_t beat = __atomic_load_n(&heartbeat, __ATOMIC_ACQUIRE);
-    int64_t now = monotonic_ns() - origin_ns;
-    if (!reads_memory || now - beat < stale_ns || interpreter_finalizing()) {
-        return; /* the GIL changes hands: the Python watchdog samples what it can see */
+    if (slot->frames == NULL) {
+        /* made at the first sample: most loops never block inside C */
+        slot->frames = PyMem_RawMalloc(MAX_FRAMES * sizeof(Frame));
+        if (slot->frames == NULL) {
+            return;
+        }
     }
+    slot->sampled_start = 0;
+    _PyInterpreterFrame *innermost = innermost_frame(slot->tstate);
+    int kept = walk_frames(innermost, slot->frames);
+    walks_made++;
+    if (__atomic_load_n(&slot->values[STEP], __ATOMIC_ACQUIRE) != start
+        || __atomic_load_n(&heartbeat, __ATOMIC_ACQUIRE) != beat
+        || innermost_frame(slot->tstate) != innermost) {
+        return; /* the step ended, the GIL moved or the stack moved while we read: the frames
+                   may be torn */
+    }
+    slot->nframes = kept;
+    slot->sampled_start = start;
+    samples_taken++;
+}
+
+/* One look, with watch_lock held: ring the writer if no frame went out for a while, ring the
+ * watchdog for each step or callbacks newly past the threshold, and read the stack of a step
+ * whose ring the watchdog could not answer (C code holds the GIL). */
+static void
+tick(void)
+{
+    int64_t now = monotonic_ns() - origin_ns;
+    int64_t flushed = __atomic_load_n(&last_flush, __ATOMIC_ACQUIRE);
+    if (flush_stale_ns > 0 && now - flushed >= flush_stale_ns && writer_rung_for != flushed) {
+        writer_rung_for = flushed;
+        ring_bell(&bells[WRITER_BELL], now);
+    }
+    int64_t beat = __atomic_load_n(&heartbeat, __ATOMIC_ACQUIRE);
+    int finalizing = interpreter_finalizing();
     for (Slot *slot = attached; slot != NULL; slot = slot->next) {
-        int64_t start = __atomic_load_n(&slot->start, __ATOMIC_ACQUIRE);
-        if (start == 0 || start == slot->sampled_start || now - start < threshold_ns) {
+        int64_t start = __atomic_load_n(&slot->values[STEP], __ATOMIC_ACQUIRE);
+        int64_t since = start ? start : __atomic_load_n(&slot->values[CALLBACKS], __ATOMIC_ACQUIRE);
+        if (since == 0 || now - since < threshold_ns) {
             continue;
         }
-        if (slot->frames == NULL) {
-            /* made at the first sample: most loops never block inside C */
-            slot->frames = PyMem_RawMalloc(MAX_FRAMES * sizeof(Frame));
-            if (slot->frames == NULL) {
-                continue;
-            }
+        if (slot->rung_for != since) {
+            slot->rung_for = since;
+            slot->rung_at = now;
+            ring_bell(&bells[WATCHDOG_BELL], now);
+        } else if (start && start != slot->sampled_start && reads_memory && !finalizing
+                   && beat < slot->rung_at && now - slot->rung_at >= stale_ns) {
+            sample_step(slot, start, beat);
         }
-        slot->sampled_start = 0;
-        _PyInterpreterFrame *innermost = innermost_frame(slot->tstate);
-        int kept = walk_frames(innermost, slot->frames);
-        walks_made++;
-        if (__atomic_load_n(&slot->start, __ATOMIC_ACQUIRE) != start
-            || __atomic_load_n(&heartbeat, __ATOMIC_ACQUIRE) != beat
-            || innermost_frame(slot->tstate) != innermost) {
-            continue; /* the step ended, the GIL moved or the stack moved while we read: the
-                         frames may be torn */
-        }
-        slot->nframes = kept;
-        slot->sampled_start = start;
-        samples_taken++;
     }
 }
 
@@ -412,7 +489,7 @@ watch_main(void *unused)
         deadline.tv_nsec = ns % 1000000000;
         pthread_cond_timedwait(&watch_wake, &watch_lock, &deadline);
         if (running) {
-            check_slots();
+            tick();
         }
     }
     pthread_mutex_unlock(&watch_lock);
@@ -422,6 +499,7 @@ watch_main(void *unused)
 static void
 init_wake(void)
 {
+    init_bells();
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -545,7 +623,7 @@ slot_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (slot == NULL) {
         return NULL;
     }
-    slot->shape = 1;
+    slot->shape = SLOT_VALUES;
     return (PyObject *)slot;
 }
 
@@ -657,8 +735,8 @@ static int
 slot_getbuffer(Slot *slot, Py_buffer *view, int flags)
 {
     view->obj = Py_NewRef(slot);
-    view->buf = &slot->start;
-    view->len = sizeof(int64_t);
+    view->buf = slot->values;
+    view->len = sizeof(slot->values);
     view->readonly = 0;
     view->itemsize = sizeof(int64_t);
     view->format = (flags & PyBUF_FORMAT) ? "q" : NULL;
@@ -674,31 +752,31 @@ slot_getbuffer(Slot *slot, Py_buffer *view, int flags)
 static Py_ssize_t
 slot_length(Slot *slot)
 {
-    return 1;
+    return SLOT_VALUES;
 }
 
 static PyObject *
 slot_item(Slot *slot, Py_ssize_t index)
 {
-    if (index != 0) {
-        PyErr_SetString(PyExc_IndexError, "a slot holds one start time, at index 0");
+    if (index < 0 || index >= SLOT_VALUES) {
+        PyErr_SetString(PyExc_IndexError, "a slot holds two start times: the step's, the callbacks'");
         return NULL;
     }
-    return PyLong_FromLongLong(__atomic_load_n(&slot->start, __ATOMIC_RELAXED));
+    return PyLong_FromLongLong(__atomic_load_n(&slot->values[index], __ATOMIC_RELAXED));
 }
 
 static int
 slot_ass_item(Slot *slot, Py_ssize_t index, PyObject *value)
 {
-    if (index != 0 || value == NULL) {
-        PyErr_SetString(PyExc_IndexError, "a slot holds one start time, at index 0");
+    if (index < 0 || index >= SLOT_VALUES || value == NULL) {
+        PyErr_SetString(PyExc_IndexError, "a slot holds two start times: the step's, the callbacks'");
         return -1;
     }
     int64_t start = PyLong_AsLongLong(value);
     if (start == -1 && PyErr_Occurred()) {
         return -1;
     }
-    __atomic_store_n(&slot->start, start, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot->values[index], start, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -740,7 +818,8 @@ static PyTypeObject SlotType = {
     .tp_as_buffer = &slot_as_buffer,
     .tp_methods = slot_methods,
     .tp_getset = slot_getset,
-    .tp_doc = "One watched loop: an int64 buffer with the start of its running step.",
+    .tp_doc = "One watched loop: an int64[2] buffer, when its running step and its running "
+              "callbacks began (0: none).",
 };
 
 /* -- module functions ----------------------------------------------------------------------- */
@@ -748,10 +827,11 @@ static PyTypeObject SlotType = {
 static PyObject *
 start_watching(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"origin_ns", "threshold_ns", "stale_ns", "interval_ns", NULL};
-    long long origin, threshold, stale, interval;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LLLL:start", keywords,
-                                     &origin, &threshold, &stale, &interval)) {
+    static char *keywords[] = {"origin_ns", "threshold_ns", "stale_ns", "interval_ns",
+                               "flush_stale_ns", NULL};
+    long long origin, threshold, stale, interval, flush_stale = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "LLLL|L:start", keywords,
+                                     &origin, &threshold, &stale, &interval, &flush_stale)) {
         return NULL;
     }
     if (threshold <= 0 || stale <= 0 || interval <= 0) {
@@ -763,7 +843,9 @@ start_watching(PyObject *module, PyObject *args, PyObject *kwargs)
     threshold_ns = threshold;
     stale_ns = stale;
     interval_ns = interval;
+    flush_stale_ns = flush_stale;
     __atomic_store_n(&heartbeat, monotonic_ns() - origin, __ATOMIC_RELEASE);
+    __atomic_store_n(&last_flush, monotonic_ns() - origin, __ATOMIC_RELEASE);
 #ifdef CAN_READ_SAFELY
     own_pid = getpid();
 #endif
@@ -800,6 +882,72 @@ stop_watching(PyObject *module, PyObject *unused)
         pthread_join(watch_thread, NULL);
         Py_END_ALLOW_THREADS
     }
+    Py_RETURN_NONE;
+}
+
+/* wait_bell(bell, timeout=None): block, without the GIL, until the bell rings; when it rang
+ * (trace clock), or 0 at the timeout. */
+static PyObject *
+wait_bell(PyObject *module, PyObject *args)
+{
+    int which;
+    PyObject *timeout = Py_None;
+    if (!PyArg_ParseTuple(args, "i|O:wait_bell", &which, &timeout)) {
+        return NULL;
+    }
+    if (which < 0 || which >= BELLS) {
+        PyErr_SetString(PyExc_ValueError, "no such bell");
+        return NULL;
+    }
+    int64_t deadline_ns = -1;
+    if (timeout != Py_None) {
+        double seconds = PyFloat_AsDouble(timeout);
+        if (seconds == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        deadline_ns = monotonic_ns() + (int64_t)(seconds > 0 ? seconds * 1e9 : 0);
+    }
+    Bell *bell = &bells[which];
+    int64_t rung;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&bell->lock);
+    while (bell->rung_at == 0) {
+        if (deadline_ns < 0) {
+            pthread_cond_wait(&bell->cond, &bell->lock);
+            continue;
+        }
+        struct timespec deadline = {.tv_sec = deadline_ns / 1000000000,
+                                    .tv_nsec = deadline_ns % 1000000000};
+        if (pthread_cond_timedwait(&bell->cond, &bell->lock, &deadline) == ETIMEDOUT) {
+            break;
+        }
+    }
+    rung = bell->rung_at;
+    bell->rung_at = 0;
+    pthread_mutex_unlock(&bell->lock);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLongLong(rung);
+}
+
+static PyObject *
+ring(PyObject *module, PyObject *arg)
+{
+    int which = (int)PyLong_AsLong(arg);
+    if (which == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (which < 0 || which >= BELLS) {
+        PyErr_SetString(PyExc_ValueError, "no such bell");
+        return NULL;
+    }
+    ring_bell(&bells[which], monotonic_ns() - origin_ns);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+flushed(PyObject *module, PyObject *unused)
+{
+    __atomic_store_n(&last_flush, monotonic_ns() - origin_ns, __ATOMIC_RELEASE);
     Py_RETURN_NONE;
 }
 
@@ -861,10 +1009,17 @@ read_stack(PyObject *module, PyObject *args)
 
 static PyMethodDef module_methods[] = {
     {"start", (PyCFunction)(void (*)(void))start_watching, METH_VARARGS | METH_KEYWORDS,
-     "start(origin_ns, threshold_ns, stale_ns, interval_ns): run (or reconfigure) the native "
-     "watcher. Times are perf_counter_ns() - origin_ns."},
+     "start(origin_ns, threshold_ns, stale_ns, interval_ns, flush_stale_ns=0): run (or "
+     "reconfigure) the native watcher (no writer's bell with 0). Times are perf_counter_ns() - "
+     "origin_ns."},
     {"stop", stop_watching, METH_NOARGS, "Stop the native watcher and wait for it to end."},
-    {"beat", beat, METH_NOARGS, "The Python watchdog ticked: the GIL is not stuck."},
+    {"beat", beat, METH_NOARGS, "The Python watchdog woke: the GIL is not stuck."},
+    {"wait_bell", wait_bell, METH_VARARGS,
+     "wait_bell(bell, timeout=None): wait, without the GIL, until the bell (WATCHDOG_BELL or "
+     "WRITER_BELL) rings; when it rang (trace clock), or 0 at the timeout."},
+    {"ring", ring, METH_O, "ring(bell): ring it now (to wake its thread at the end)."},
+    {"flushed", flushed, METH_NOARGS,
+     "A frame was just sent: the writer's bell rings after flush_stale_ns without another."},
     {"stats", stats, METH_NOARGS,
      "{'running', 'attached', 'samples', 'walks', 'reads_memory'}: for tests."},
     {"read_stack", read_stack, METH_VARARGS,
@@ -903,7 +1058,9 @@ PyInit__stackwatch(void)
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "Slot", (PyObject *)&SlotType) < 0) {
+    if (PyModule_AddObjectRef(module, "Slot", (PyObject *)&SlotType) < 0
+        || PyModule_AddIntConstant(module, "WATCHDOG_BELL", WATCHDOG_BELL) < 0
+        || PyModule_AddIntConstant(module, "WRITER_BELL", WRITER_BELL) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -24,7 +24,7 @@ from loopviz import wire
 
 SWITCH = "LOOPVIZ_RECORDER"
 # The _native.c this Python code goes with (its NATIVE_VERSION).
-NATIVE_VERSION = 2
+NATIVE_VERSION = 3
 
 
 def _load_native() -> tuple[ModuleType | None, str]:
@@ -83,7 +83,7 @@ class PythonLoopSlots:
     in C, as plain slots (``loops.LoopState`` sets them all)."""
 
     __slots__ = (
-        "step_start", "step_task", "nested_in", "nested_ns", "callback_start", "t0",
+        "step_start", "step_task", "nested_in", "nested_ns", "_callback_start", "t0",
         "block_threshold_ns", "thread_id", "events", "timeouts", "handed_back_refs",
         "wait_handlers", "step_clock",
     )  # fmt: skip
@@ -91,7 +91,7 @@ class PythonLoopSlots:
     step_task: int
     nested_in: int
     nested_ns: int
-    callback_start: int
+    _callback_start: int
     t0: int
     block_threshold_ns: int
     thread_id: int
@@ -99,14 +99,24 @@ class PythonLoopSlots:
     timeouts: dict[int, object]
     handed_back_refs: dict[Any, Any]  # the dict inside LoopState.handed_back
     wait_handlers: dict[Any, Any]  # WaitNamer.by_code
-    # The native watchdog's copy of step_start (a ``_stackwatch.Slot``; a list nobody reads
-    # where it is not built): ``step_clock[0]``, written at each step's start and end.
+    # The native watchdog's copy of step_start and callback_start (a ``_stackwatch.Slot``; a
+    # list nobody reads where it is not built): ``step_clock[0]``, written at each step's start
+    # and end, and ``step_clock[1]``.
     step_clock: Any
     # The Python proxy's step is found on the stack by its ``send`` frame instead.
     step_proxy: object = None
 
     def attach_step_clock(self, clock: Any) -> None:
         self.step_clock = clock
+
+    @property
+    def callback_start(self) -> int:
+        """When the callbacks running now began (0: none), copied to the native watchdog."""
+        return self._callback_start
+
+    @callback_start.setter
+    def callback_start(self, start: int) -> None:
+        self._callback_start = self.step_clock[1] = start
 
 
 def new_event_buffer() -> Any:

@@ -40,6 +40,9 @@ _clock = time.perf_counter_ns
 _WAKEUP_TYPES = frozenset({types.BuiltinMethodType, types.MethodType})
 # Deadlines further than this (about 292 years) from now are "never": they do not fit an int64.
 _FAR_FUTURE_NS = 2**63 - 1
+# A frame sent by the loop thread that took longer than this waited for the parent (the pipe was
+# full): that time is shown as idle, not as the callbacks' own.
+FLUSH_WAIT_SHOWN_NS = 1_000_000
 
 
 class LoopState(core.LoopSlots):
@@ -59,7 +62,7 @@ class LoopState(core.LoopSlots):
         # proxy through the buffer's pointer, the Python one in ``step_clock[0]``)
         self.native_slot: Slot | None = recorder.watchdog.native_slot()
         if core.native is None:
-            self.step_clock = [0]  # where the watchdog is not built: written, never read
+            self.step_clock = [0, 0]  # where the watchdog is not built: written, never read
         if self.native_slot is not None:
             self.attach_step_clock(self.native_slot)
         self.step_task = NONE
@@ -127,7 +130,6 @@ class JobTable(dict[int, tuple[int, str]]):
         key = id(fut)
         self[key] = (job, func)
         fut.add_done_callback(lambda _f: self.pop(key, None))
-
 
 
 def record_wakeup(state: LoopState, callback: Any, args: tuple[Any, ...]) -> None:
@@ -338,15 +340,17 @@ class LoopInstaller:
         original = selector.select
         events = recorder.events
         t0 = recorder.t0
-        max_buffered = recorder.max_buffered
 
         def select(timeout: float | None = None) -> Any:
             start = _clock() - t0
             state.end_callbacks(start)
-            if len(events) > max_buffered:  # the parent is behind: wait for it, as idle time
-                recorder.wait_for_writer()
-                events.extend((wire.IDLE, _clock() - t0, start))
-                start = _clock() - t0
+            state.callback_start = 0  # none run while it waits (the native watchdog reads it)
+            if recorder.flush_due(start):
+                recorder.drain()  # the loop's own frame, between two iterations
+                sent = _clock() - t0
+                if sent - start > FLUSH_WAIT_SHOWN_NS:  # the pipe was full: it waited for the
+                    events.extend((wire.IDLE, sent, start))  # parent, as idle time
+                    start = sent
             if timeout is not None and timeout <= 0:
                 ready = original(timeout)
             else:
@@ -360,4 +364,3 @@ class LoopInstaller:
             return ready
 
         return self._try_patch(selector, "select", select)
-

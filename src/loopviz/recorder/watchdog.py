@@ -1,14 +1,17 @@
 """The watchdog thread: the culprit of a block, sampled while the loop is still blocked.
 
 A step (or a callback) that runs past the block threshold holds the loop thread, so nothing on it
-can say where it is. This thread wakes every few milliseconds, and when the step running now has
-passed the threshold, it reads the loop thread's Python stack (``sys._current_frames``) and sends
-a ``block_begin`` with the innermost user line. A tick that comes late means C code held the GIL.
+can say where it is. When the step running now has passed the threshold, this thread reads the
+loop thread's Python stack (``sys._current_frames``) and sends a ``block_begin`` with the
+innermost user line. A wake-up that comes late means C code held the GIL.
 
-C code holding the GIL stops this thread too. The native watchdog (``_stackwatch.c``, when it
-could be built) is a thread that needs no GIL: when this one has not ticked for that long, it
-reads the loop thread's stack itself, so a block inside a C call still names the program's line
-that made the call. Without it, such a block names the function whose step it was.
+The native watchdog (``_stackwatch.c``, when it could be built) is a thread that needs no GIL.
+It looks at the loops every few milliseconds and wakes this thread (its bell) only when a step
+or callbacks pass the threshold, so this thread never takes the GIL from a loop that is not
+blocked. C code holding the GIL stops this thread too: when it does not answer the bell for that
+long, the native thread reads the loop thread's stack itself, so a block inside a C call still
+names the program's line that made the call. Without the native watchdog this thread wakes every
+``interval`` to look, and a block inside C names the function whose step it was.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ _STEP_CODE_ID = id(STEP_CODE)
 _HANDLE_RUN_CODE_ID = id(_HANDLE_RUN_CODE)
 # How often the native watchdog looks at the loops (only reading a stack when the GIL is stuck).
 NATIVE_INTERVAL_NS = 5_000_000
+# With the native watchdog, the writer thread sends a frame when none went out for this long: the
+# loop is blocked, idle in select() or not running, and the parent waits for the watermark.
+FLUSH_STALE_NS = 10_000_000
 
 
 class Watchdog:
@@ -53,12 +59,13 @@ class Watchdog:
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         threshold = recorder.block_threshold_ns
-        self.interval = min(0.02, threshold / 5e9)
-        # A watchdog tick this late was kept waiting for the GIL: C code held it (a huge
-        # sorted(), a regex, a C extension), and nothing in Python could run, us included.
+        self.native = _stackwatch
+        # How often the loops are looked at: by the native thread, else by this one.
+        self.interval = NATIVE_INTERVAL_NS / 1e9 if self.native else min(0.02, threshold / 5e9)
+        # A wake-up this late was kept waiting for the GIL: C code held it (a huge sorted(), a
+        # regex, a C extension), and nothing in Python could run, us included.
         self.late_ns = int(self.interval * 1e9) + threshold // 2
         self._thread = threading.Thread(target=self._watch, name="loopviz-watchdog", daemon=True)
-        self.native = _stackwatch
 
     def start(self) -> None:
         if self.native is not None:
@@ -68,6 +75,7 @@ class Watchdog:
                 threshold_ns=recorder.block_threshold_ns,
                 stale_ns=self.late_ns,  # this thread late by that much: C code holds the GIL
                 interval_ns=NATIVE_INTERVAL_NS,
+                flush_stale_ns=FLUSH_STALE_NS,
             )
             # never reading a stack while the interpreter tears its threads down, even when
             # the recorder does not finish (a daemon thread's loop still running at exit)
@@ -75,9 +83,37 @@ class Watchdog:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the native watchdog (this thread ends with ``recorder.stopping``)."""
+        """Stop the native watchdog, and wake this thread and the writer to see
+        ``recorder.stopping``."""
         if self.native is not None:
             self.native.stop()
+            self.native.ring(self.native.WATCHDOG_BELL)
+            self.native.ring(self.native.WRITER_BELL)
+
+    def wait_for_flush(self, interval: float) -> bool:
+        """For the writer thread: wait until a frame is due from it (no frame went out for
+        ``FLUSH_STALE_NS``; without the native watchdog, every ``interval``). False once the
+        recorder stops."""
+        if self.native is not None:
+            self.native.wait_bell(self.native.WRITER_BELL)
+            return not self.recorder.stopping.is_set()
+        return not self.recorder.stopping.wait(interval)
+
+    def flushed(self) -> None:
+        """A frame was just sent: the writer is not needed for ``FLUSH_STALE_NS``."""
+        if self.native is not None:
+            self.native.flushed()
+
+    def _wait_for_work(self) -> int:
+        """Wait until a step or callbacks may have passed the threshold (the native bell; or
+        this thread's own interval); when the wake-up was due, or 0 once the recorder stops."""
+        recorder = self.recorder
+        if self.native is not None:
+            rung_at: int = self.native.wait_bell(self.native.WATCHDOG_BELL)
+        else:
+            rung_at = recorder.now() + int(self.interval * 1e9)
+            recorder.stopping.wait(self.interval)
+        return 0 if recorder.stopping.is_set() else rung_at
 
     def native_slot(self) -> _stackwatch.Slot | None:
         """A new loop's slot in the native watchdog: the proxies write the start of the step
@@ -121,28 +157,28 @@ class Watchdog:
 
     def _watch(self) -> None:
         recorder = self.recorder
-        interval = self.interval
-        late_ns = self.late_ns
-        last_tick = recorder.now()
+        starved_after = self.late_ns - int(self.interval * 1e9)
         native = self.native
-        while not recorder.stopping.wait(interval):
+        while due := self._wait_for_work():
             if native is not None:
                 native.beat()  # we hold the GIL: the native watchdog need not read stacks
-            now = recorder.now()
-            starved_since = last_tick if now - last_tick > late_ns else 0
-            last_tick = now
+            starved = recorder.now() - due > starved_after
+            found = False
             for state in recorder.loops:
                 try:
-                    self.check(state, starved_since)
+                    found = self.check(state, starved) or found
                 except Exception:  # a bug of ours must not stop the watchdog for good
                     report_internal_error()
+            if found:
+                recorder.drain()  # the loop is blocked: show it now, not at the writer's turn
 
-    def check(self, state: LoopState, starved_since: int = 0) -> None:
-        """Sample the culprit of ``state``'s step or callback if it is past the threshold.
+    def check(self, state: LoopState, starved: bool = False) -> bool:
+        """Sample the culprit of ``state``'s step or callback if it is past the threshold;
+        whether a ``block_begin`` was sent.
 
-        ``starved_since`` is when the watchdog last ran on time, if it was kept from running
-        since (0 otherwise): the step still running now spent that time inside C code that
-        held the GIL, and the line sampled now is only the last Python line it reached.
+        ``starved``: the watchdog was kept from running since it was due; the step still
+        running now spent that time inside C code that held the GIL, and the line sampled now
+        is only the last Python line it reached.
 
         A ``block_begin`` is stamped with the moment the step crossed the threshold: no later
         than the check that found it still running, so always before that step's ``block``
@@ -152,41 +188,42 @@ class Watchdog:
         start = state.step_start
         task = state.step_task
         if state.step_start != start:
-            return  # a step began or ended while we read: look again next time
+            return False  # a step began or ended while we read: look again next time
         if start:
             if state.block_sample and state.block_sample[0] == start:
-                return
+                return False
             if checked_at - start < recorder.block_threshold_ns:
-                return
+                return False
             # read while C code held the GIL
             native = _native_sample(state, start, getattr(state.step_proxy, "_coro", None))
             where, code, stack = native if native is not None else self._sample(state)
             if state.step_start != start:
-                return  # the step ended while we looked
+                return False  # the step ended while we looked
             # this step held the loop while C code held the GIL
-            gil = native is not None or bool(starved_since)
+            gil = native is not None or starved
             state.block_sample = (start, where, code, stack, gil)
             became_block = start + recorder.block_threshold_ns  # <= checked_at < the step's end
             recorder.events.extend(
                 (wire.BLOCK_BEGIN, became_block, task, start, where, code, stack, gil)
             )
-            return
+            return True
         callback_start = state.callback_start
         if not callback_start or state.in_select:
-            return
+            return False
         if state.callback_sample and state.callback_sample[0] == callback_start:
-            return
+            return False
         if checked_at - callback_start < recorder.block_threshold_ns:
-            return
+            return False
         where, code, stack = self._sample(state)
         if state.callback_start != callback_start or state.step_start or state.in_select:
-            return
-        gil = bool(starved_since)
+            return False
+        gil = starved
         state.callback_sample = (callback_start, where, code, stack, gil)
         became_block = callback_start + recorder.block_threshold_ns
         recorder.events.extend(
             (wire.BLOCK_BEGIN, became_block, NONE, callback_start, where, code, stack, gil)
         )
+        return True
 
     @staticmethod
     def _sample(state: LoopState) -> tuple[str, str, str]:
@@ -278,4 +315,3 @@ def _found_entry(proxy: Any, frames: list[FrameType]) -> None:
     step is the program's own function inside it (its ``entry``)."""
     if frames and proxy.seek_entry:
         record_entry(proxy, frames[-1].f_code)
-

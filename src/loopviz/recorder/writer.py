@@ -1,12 +1,18 @@
 """The event buffer and the writer thread: how events leave the recorded process.
 
 Hot paths (a task step's resume and suspend) append a few ints and strings to one flat list and do
-nothing else; a writer thread drains that list every few milliseconds into framed msgpack on the
-event pipe (see ``loopviz.wire``). Tasks are named at drain time, once ``Task.__init__`` has run.
+nothing else. The loop thread itself sends what was buffered as one frame of msgpack on the event
+pipe (see ``loopviz.wire``) between two iterations, every ``flush_interval``: a thread of ours
+that woke to do it would take the GIL from the loop thread, and the loop thread would pay at every
+system call it made until that thread got it. The writer thread sends only what a blocked, idle or
+stopped loop cannot: the native watchdog wakes it when no frame went out for
+``watchdog.FLUSH_STALE_NS`` (without it, it wakes every ``flush_interval``). Tasks are named at
+drain time, once ``Task.__init__`` has run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -15,6 +21,11 @@ import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from loopviz import wire
 from loopviz.recorder import core, sources, tasks
@@ -26,9 +37,13 @@ if TYPE_CHECKING:
     from loopviz.recorder.loops import LoopState
 
 _clock = time.perf_counter_ns
-# Items (not events: an event is 3 to 10 items) the event buffer may hold before the loop waits
-# for the writer, about 250,000 events: a quarter of a second of the fastest flood.
+# Items (not events: an event is 3 to 10 items) the event buffer may hold before the loop sends
+# them even if its flush interval has not passed, about 250,000 events: a quarter of a second of
+# the fastest flood, in one loop iteration.
 MAX_BUFFERED = 1_000_000
+# The event pipe's size asked for (Linux: F_SETPIPE_SZ; 1 MiB is the unprivileged maximum): the
+# loop thread writes its own frames and waits when the pipe is full.
+PIPE_SIZE = 1 << 20
 
 
 class Recorder:
@@ -42,8 +57,10 @@ class Recorder:
         watermark_margin_ns: int = 5_000_000,
     ) -> None:
         self.fd = fd
+        _enlarge_pipe(fd)
         self.block_threshold_ns = block_threshold_ns
         self.flush_interval = flush_interval
+        self.flush_interval_ns = int(flush_interval * 1e9)
         self.watermark_margin_ns = watermark_margin_ns
         self.max_buffered = MAX_BUFFERED
         self.t0 = _clock()
@@ -59,7 +76,7 @@ class Recorder:
         self.task_ids = itertools.count(1)  # next() is atomic: any thread may make tasks
         self._job_ids = itertools.count(1)
         self.stopping = threading.Event()
-        self._drained = threading.Event()  # set by the writer after each frame
+        self.flushed_at = 0  # when the last frame was sent (the trace clock)
         self._write_lock = threading.Lock()
         self._broken = False
         self._writer = threading.Thread(target=self._write_loop, name="loopviz-writer", daemon=True)
@@ -94,24 +111,19 @@ class Recorder:
     # -- writer ---------------------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        while not self.stopping.wait(self.flush_interval):
+        while self.watchdog.wait_for_flush(self.flush_interval):
             try:
                 self.drain()
             except Exception:  # a bug of ours: say so where a person will see it, keep running
                 report_internal_error()
-            self._drained.set()
 
-    def wait_for_writer(self) -> None:
-        """Hold the loop (between two iterations) until the writer has sent the buffer down to
-        half of ``max_buffered``: the parent has fallen behind, and the buffer would otherwise
-        grow without bound. Only a flood of several hundred thousand events a second gets here."""
-        while (
-            len(self.events) > self.max_buffered // 2
-            and not self._broken
-            and not self.stopping.is_set()
-        ):
-            self._drained.clear()
-            self._drained.wait(0.05)
+    def flush_due(self, now: int) -> bool:
+        """Whether the loop thread, between two iterations at ``now``, should send a frame: its
+        flush interval has passed, or a flood filled the buffer within one iteration. (Its
+        write waits while the pipe is full: the parent fell behind, and the loop waits for it
+        instead of the buffer growing without bound.)"""
+        overdue = now - self.flushed_at >= self.flush_interval_ns
+        return overdue or len(self.events) > self.max_buffered
 
     def drain(self) -> None:
         """Send everything buffered so far as one frame. Safe to call from any thread."""
@@ -120,8 +132,8 @@ class Recorder:
                 self.events.clear()
                 del self.pending_creates[:]
                 return
-            watermark = self.now() - self.watermark_margin_ns
-            frame = self.events.frame(self._resolve_creates(watermark))
+            now = self.now()
+            frame = self.events.frame(self._resolve_creates(now - self.watermark_margin_ns))
             try:
                 view = memoryview(frame)
                 while view:
@@ -133,6 +145,8 @@ class Recorder:
                 # terminal's hangup would.
                 self._broken = True
                 os.kill(os.getpid(), signal.SIGTERM)
+            self.flushed_at = now
+            self.watchdog.flushed()
 
     def _resolve_creates(self, watermark: int) -> list[Any]:
         """Start a frame: the watermark, then a ``create`` for every task made since the last."""
@@ -166,8 +180,18 @@ class Recorder:
             self.emit(*unseen)
         self.emit(wire.END, exit_code, error)
         self.stopping.set()
-        self.watchdog.stop()
+        self.watchdog.stop()  # (and wakes this writer)
         if self._writer.is_alive() and self._writer is not threading.current_thread():
             self._writer.join(1.0)  # no write of its own after the last frame, ever
         self.watermark_margin_ns = -(10**18)  # the last frame promises nothing is still to come
         self.drain()
+
+
+def _enlarge_pipe(fd: int) -> None:
+    """Ask for a larger event pipe where the system allows it (room for ~40,000 events while
+    the parent is busy); a file, or a system without F_SETPIPE_SZ, is left as it is."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if set_size is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, set_size, PIPE_SIZE)
