@@ -20,6 +20,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <errno.h>
+#include <unistd.h>
 #include <structmember.h>
 #include <string.h>
 
@@ -39,7 +42,7 @@
 
 /* What recorder/core.py expects (its NATIVE_VERSION): a build left over from an older checkout
    is not used. Raise it with any change to what Python and C ask of each other. */
-#define NATIVE_VERSION 3
+#define NATIVE_VERSION 4
 
 /* Wire kind codes (loopviz/wire.py LAYOUTS). */
 #define KIND_RESUME 4
@@ -48,6 +51,8 @@
 #define KIND_YIELD 17
 /* A record holding a Python tuple: one event as Python laid it out. */
 #define KIND_TUPLE 0
+#define KIND_CREATE 3 /* wire.CREATE: a record of this kind holds a task not named yet */
+#define CREATE_ITEMS 10
 #define NONE_ID (-1)
 
 #if PY_VERSION_HEX < 0x030C0000
@@ -106,6 +111,7 @@ static PyObject *str_woken;
 static PyObject *str_task_id_attr;
 static PyObject *str_throw;
 static PyObject *str_get_name;
+static PyObject *str_loop_id;
 static PyObject *str_get_coro;
 static PyObject *str_Task;
 static PyObject *str_children;
@@ -122,7 +128,8 @@ typedef struct {
     int32_t unused;
     int64_t t;
     int64_t task;
-    PyObject *tuple; /* KIND_TUPLE only */
+    PyObject *tuple; /* KIND_TUPLE: the event's items; KIND_CREATE: (parent, where, args,
+                        coroutine, internal, task, proxy) */
 } Record;
 
 typedef struct {
@@ -133,6 +140,8 @@ typedef struct {
     Record *spare; /* the other array: a drain encodes one while the program fills this one */
     Py_ssize_t spare_capacity;
     Py_ssize_t items; /* flat items held (an event is 3 to 10), as len() of the old list */
+    Py_ssize_t sent_items; /* flat items the frame being encoded holds so far */
+    int sending;           /* send() is writing `out`, the GIL released */
     char *out;        /* the frame being encoded, kept between drains */
     Py_ssize_t out_len;
     Py_ssize_t out_capacity;
@@ -169,6 +178,19 @@ buffer_push(EventBuffer *self, int32_t kind, int64_t t, int64_t task, int32_t it
     record->task = task;
     record->tuple = NULL;
     self->items += items;
+    return 0;
+}
+
+/* Queue a task's create (stolen: `fields`, the KIND_CREATE tuple), sent once the task is made
+   (its proxy's `created` is True): it is named then, as Task.__init__ named it. */
+static int
+buffer_push_create(EventBuffer *self, int64_t t, int64_t task, PyObject *fields)
+{
+    if (buffer_push(self, KIND_CREATE, t, task, CREATE_ITEMS) < 0) {
+        Py_DECREF(fields);
+        return -1;
+    }
+    self->records[self->count - 1].tuple = fields;
     return 0;
 }
 
@@ -473,12 +495,17 @@ encode_object(EventBuffer *self, PyObject *value)
     return encode_with_fallback(self, value); /* floats, subclasses, anything else */
 }
 
+static int encode_create(EventBuffer *self, Record *record);
+
 static int
 encode_record(EventBuffer *self, Record *record)
 {
     switch (record->kind) {
+    case KIND_CREATE:
+        return encode_create(self, record);
     case KIND_TUPLE: {
         Py_ssize_t n = PyTuple_GET_SIZE(record->tuple);
+        self->sent_items += n;
         for (Py_ssize_t i = 0; i < n; i++) {
             if (encode_object(self, PyTuple_GET_ITEM(record->tuple, i)) < 0) {
                 return -1;
@@ -487,18 +514,21 @@ encode_record(EventBuffer *self, Record *record)
         return 0;
     }
     case KIND_READY:
+        self->sent_items += 4;
         if (encode_int(self, KIND_READY) < 0 || encode_int(self, record->t) < 0 ||
             encode_int(self, record->task) < 0) {
             return -1;
         }
         return encode_str(self, "woken", 5);
     case KIND_DONE:
+        self->sent_items += 5;
         if (encode_int(self, KIND_DONE) < 0 || encode_int(self, record->t) < 0 ||
             encode_int(self, record->task) < 0 || encode_str(self, "returned", 8) < 0) {
             return -1;
         }
         return encode_str(self, "None", 4);
     default: /* RESUME, YIELD: kind, t, task */
+        self->sent_items += 3;
         if (encode_int(self, record->kind) < 0 || encode_int(self, record->t) < 0) {
             return -1;
         }
@@ -506,18 +536,19 @@ encode_record(EventBuffer *self, Record *record)
     }
 }
 
-/* frame(head) -> bytes: one wire frame of ``head`` (the watermark and the creates) followed
-   by every event held, which the buffer lets go of. */
-static PyObject *
-EventBuffer_frame(EventBuffer *self, PyObject *head)
+/* frame(head) -> bytes: one wire frame of ``head`` (the watermark, and the pure-Python
+   recorder's creates) followed by every event held, which the buffer lets go of (a create whose
+   task is still being made stays, for the next frame). */
+static int
+encode_frame(EventBuffer *self, PyObject *head)
 {
     if (!PyList_Check(head)) {
         PyErr_SetString(PyExc_TypeError, "frame() takes the list that starts the frame");
-        return NULL;
+        return -1;
     }
-    if (self->spare == NULL) { /* the writer holds a lock around frame(): a bug of ours */
+    if (self->spare == NULL || self->sending) { /* the writer holds a lock: a bug of ours */
         PyErr_SetString(PyExc_RuntimeError, "frame() is already running");
-        return NULL;
+        return -1;
     }
     /* Take the records, and give the program the spare array: encoding may run Python code
        (the fallback encoder), during which other threads append. */
@@ -531,9 +562,12 @@ EventBuffer_frame(EventBuffer *self, PyObject *head)
     self->items = 0;
     self->spare = NULL;
 
-    self->out_len = 4; /* the length, written last */
-    int failed = out_reserve(self, 4) < 0 ||
-                 encode_array_header(self, PyList_GET_SIZE(head) + items) < 0;
+    /* the length, then the items' count as an array32 header: both written last (a create
+       may stay for the next frame) */
+    (void)items;
+    self->out_len = 9;
+    self->sent_items = PyList_GET_SIZE(head);
+    int failed = out_reserve(self, 9) < 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(head) && !failed; i++) {
         failed = encode_object(self, PyList_GET_ITEM(head, i)) < 0;
     }
@@ -544,10 +578,61 @@ EventBuffer_frame(EventBuffer *self, PyObject *head)
     self->spare = records;
     self->spare_capacity = capacity;
     if (failed) {
-        return NULL;
+        return -1;
     }
     put_be(self->out, (uint64_t)(self->out_len - 4), 4);
+    self->out[4] = (char)0xdd;
+    put_be(self->out + 5, (uint64_t)self->sent_items, 4);
+    return 0;
+}
+
+static PyObject *
+EventBuffer_frame(EventBuffer *self, PyObject *head)
+{
+    if (encode_frame(self, head) < 0) {
+        return NULL;
+    }
     return PyBytes_FromStringAndSize(self->out, self->out_len);
+}
+
+/* send(head, fd): write the frame to `fd`, the GIL released while the pipe is full. The frame
+   is written from the buffer it was encoded in: no copy of it is made, so the recorder never
+   allocates (and frees) a block as large as a frame, which would move glibc's mmap threshold
+   and change how the program's own large buffers are allocated. */
+static PyObject *
+EventBuffer_send(EventBuffer *self, PyObject *args)
+{
+    PyObject *head;
+    int fd;
+    if (!PyArg_ParseTuple(args, "O!i:send", &PyList_Type, &head, &fd)) {
+        return NULL;
+    }
+    if (encode_frame(self, head) < 0) {
+        return NULL;
+    }
+    self->sending = 1;
+    Py_ssize_t done = 0;
+    int error = 0;
+    while (done < self->out_len && !error) {
+        Py_ssize_t written;
+        Py_BEGIN_ALLOW_THREADS
+        written = write(fd, self->out + done, (size_t)(self->out_len - done));
+        Py_END_ALLOW_THREADS
+        if (written >= 0) {
+            done += written;
+        } else if (errno != EINTR) {
+            error = errno;
+        } else if (PyErr_CheckSignals() < 0) {
+            self->sending = 0;
+            return NULL;
+        }
+    }
+    self->sending = 0;
+    if (error) {
+        errno = error;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef EventBuffer_methods[] = {
@@ -557,6 +642,8 @@ static PyMethodDef EventBuffer_methods[] = {
     {"frame", (PyCFunction)EventBuffer_frame, METH_O,
      "frame(head) -> bytes: a wire frame of head's items then every event held, which are "
      "dropped."},
+    {"send", (PyCFunction)EventBuffer_send, METH_VARARGS,
+     "send(head, fd): write that frame to the file descriptor fd (OSError if it cannot)."},
     {NULL},
 };
 
@@ -758,6 +845,46 @@ typedef struct {
 } TaskCoroutine;
 
 static PyTypeObject TaskCoroutineType;
+
+/* A queued create: sent, with the task's name now, if its task was made; kept for the next frame
+   if Task.__init__ still runs (in another thread); dropped if it failed (no task after all). */
+static int
+encode_create(EventBuffer *self, Record *record)
+{
+    PyObject *fields = record->tuple;
+    TaskCoroutine *proxy = (TaskCoroutine *)PyTuple_GET_ITEM(fields, 6);
+    if (proxy->created == Py_False) {
+        if (buffer_push(self, KIND_CREATE, record->t, record->task, CREATE_ITEMS) < 0) {
+            return -1;
+        }
+        self->records[self->count - 1].tuple = fields; /* moved to the program's array */
+        record->tuple = NULL;
+        return 0;
+    }
+    if (proxy->created != Py_True) {
+        return 0;
+    }
+    PyObject *name = PyObject_CallMethodNoArgs(PyTuple_GET_ITEM(fields, 5), str_get_name);
+    if (name == NULL) {
+        return -1;
+    }
+    Py_XSETREF(proxy->sent_name, Py_NewRef(name));
+    PyObject *loop_id = proxy->state == NULL ? PyLong_FromLong(0)
+                                             : PyObject_GetAttr(proxy->state, str_loop_id);
+    int failed = loop_id == NULL || encode_int(self, KIND_CREATE) < 0 ||
+                 encode_int(self, record->t) < 0 || encode_int(self, record->task) < 0 ||
+                 encode_object(self, name) < 0 ||
+                 encode_object(self, PyTuple_GET_ITEM(fields, 3)) < 0 ||     /* coroutine */
+                 encode_object(self, PyTuple_GET_ITEM(fields, 0)) < 0 ||     /* parent */
+                 encode_object(self, PyTuple_GET_ITEM(fields, 1)) < 0 ||     /* where */
+                 encode_object(self, PyTuple_GET_ITEM(fields, 4)) < 0 ||     /* internal */
+                 encode_object(self, loop_id) < 0 ||
+                 encode_object(self, PyTuple_GET_ITEM(fields, 2)) < 0;       /* args */
+    Py_DECREF(name);
+    Py_XDECREF(loop_id);
+    self->sent_items += CREATE_ITEMS;
+    return failed ? -1 : 0;
+}
 
 static PyObject *
 TaskCoroutine_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -1557,7 +1684,7 @@ typedef struct {
     vectorcallfunc vectorcall;
     PyObject *state_of;         /* LoopInstaller.state_of */
     PyObject *task_ids;         /* the recorder's itertools.count */
-    PyObject *pending;          /* Recorder.pending_creates */
+    PyObject *events;           /* Recorder.events: the EventBuffer the creates are queued in */
     PyObject *get_running_loop; /* asyncio.events._get_running_loop */
     PyObject *current_task;     /* asyncio.current_task */
     PyObject *loop_class;       /* asyncio.AbstractEventLoop */
@@ -1583,14 +1710,14 @@ static PyObject *CreationRecorder_vectorcall(PyObject *self, PyObject *const *ar
 static PyObject *
 CreationRecorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"state_of",       "task_ids",   "pending",    "get_running_loop",
+    static char *names[] = {"state_of",       "task_ids",   "events",     "get_running_loop",
                             "current_task",   "loop_class", "creation_facts", "code_facts",
                             "coroutine_args", "spawn_site", "outside",    "t0",
                             NULL};
     PyObject *o[11];
     long long t0;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!OOOOOOOO!L:CreationRecorder", names,
-                                     &o[0], &o[1], &PyList_Type, &o[2], &o[3], &o[4], &o[5],
+                                     &o[0], &o[1], &EventBufferType, &o[2], &o[3], &o[4], &o[5],
                                      &o[6], &o[7], &o[8], &o[9], &PyDict_Type, &o[10], &t0)) {
         return NULL;
     }
@@ -1604,7 +1731,7 @@ CreationRecorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         Py_DECREF(self);
         return NULL;
     }
-    PyObject **fields[] = {&self->state_of,       &self->task_ids,   &self->pending,
+    PyObject **fields[] = {&self->state_of,       &self->task_ids,   &self->events,
                            &self->get_running_loop, &self->current_task, &self->loop_class,
                            &self->creation_facts, &self->code_facts, &self->coroutine_args,
                            &self->spawn_site,     &self->outside};
@@ -1621,7 +1748,7 @@ CreationRecorder_traverse(CreationRecorder *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->state_of);
     Py_VISIT(self->task_ids);
-    Py_VISIT(self->pending);
+    Py_VISIT(self->events);
     Py_VISIT(self->get_running_loop);
     Py_VISIT(self->current_task);
     Py_VISIT(self->loop_class);
@@ -1641,7 +1768,7 @@ CreationRecorder_clear(CreationRecorder *self)
 {
     Py_CLEAR(self->state_of);
     Py_CLEAR(self->task_ids);
-    Py_CLEAR(self->pending);
+    Py_CLEAR(self->events);
     Py_CLEAR(self->get_running_loop);
     Py_CLEAR(self->current_task);
     Py_CLEAR(self->loop_class);
@@ -1844,7 +1971,7 @@ facts_of(CreationRecorder *self, PyObject *coro)
     return result;
 }
 
-/* (task, coro, loop) -> the proxy for ``coro``, its ``create`` queued in ``pending`` (sent once
+/* (task, coro, loop) -> the proxy for ``coro``, its ``create`` queued in ``events`` (sent once
    the task exists); None for a loop that is not an event loop (a test's mock). What
    tasks.make_task_class's _record_creation does in Python, called from the Task's __init__. */
 static PyObject *
@@ -1949,18 +2076,10 @@ CreationRecorder_vectorcall(PyObject *callable, PyObject *const *args, size_t na
             goto done;
         }
     }
-    PyObject *t_obj = PyLong_FromLongLong(t);
-    if (t_obj == NULL) {
-        goto done;
-    }
-    PyObject *group[9] = {t_obj, task_id, parent, site, PyTuple_GET_ITEM(facts, 1),
-                          PyTuple_GET_ITEM(facts, 2), PyTuple_GET_ITEM(facts, 3), task, proxy};
-    int failed = 0;
-    for (int i = 0; i < 9 && !failed; i++) {
-        failed = PyList_Append(self->pending, group[i]) < 0;
-    }
-    Py_DECREF(t_obj);
-    if (!failed) {
+    PyObject *fields = PyTuple_Pack(7, parent, site, PyTuple_GET_ITEM(facts, 1),
+                                    PyTuple_GET_ITEM(facts, 2), PyTuple_GET_ITEM(facts, 3), task,
+                                    proxy);
+    if (fields != NULL && buffer_push_create((EventBuffer *)self->events, t, id, fields) == 0) {
         result = Py_NewRef(proxy);
     }
 done:
@@ -2042,6 +2161,7 @@ PyInit__native(void)
     str_task_id_attr = PyUnicode_InternFromString("_loopviz_task_id");
     str_throw = PyUnicode_InternFromString("throw");
     str_get_name = PyUnicode_InternFromString("get_name");
+    str_loop_id = PyUnicode_InternFromString("loop_id");
     str_get_coro = PyUnicode_InternFromString("get_coro");
     str_loop_ref = PyUnicode_InternFromString("loop_ref");
     str_qualname = PyUnicode_InternFromString("__qualname__");

@@ -445,24 +445,26 @@ sample_step(Slot *slot, int64_t start, int64_t beat)
     samples_taken++;
 }
 
-/* One look, with watch_lock held: ring the writer if no frame went out for a while, ring the
- * watchdog for each step or callbacks newly past the threshold, and read the stack of a step
- * whose ring the watchdog could not answer (C code holds the GIL). */
+/* One look, with watch_lock held: ring the watchdog for each step or callbacks newly past the
+ * threshold, read the stack of a step whose ring the watchdog could not answer (C code holds the
+ * GIL), and ring the writer if no frame went out for a while. Not while a loop runs callbacks
+ * that are not (yet) a block: that loop sends its own frame when they end, and the writer would
+ * only take the GIL from it. */
 static void
 tick(void)
 {
     int64_t now = monotonic_ns() - origin_ns;
-    int64_t flushed = __atomic_load_n(&last_flush, __ATOMIC_ACQUIRE);
-    if (flush_stale_ns > 0 && now - flushed >= flush_stale_ns && writer_rung_for != flushed) {
-        writer_rung_for = flushed;
-        ring_bell(&bells[WRITER_BELL], now);
-    }
     int64_t beat = __atomic_load_n(&heartbeat, __ATOMIC_ACQUIRE);
     int finalizing = interpreter_finalizing();
+    int running_callbacks = 0;
     for (Slot *slot = attached; slot != NULL; slot = slot->next) {
         int64_t start = __atomic_load_n(&slot->values[STEP], __ATOMIC_ACQUIRE);
         int64_t since = start ? start : __atomic_load_n(&slot->values[CALLBACKS], __ATOMIC_ACQUIRE);
-        if (since == 0 || now - since < threshold_ns) {
+        if (since == 0) {
+            continue;
+        }
+        if (now - since < threshold_ns) {
+            running_callbacks = 1;
             continue;
         }
         if (slot->rung_for != since) {
@@ -473,6 +475,12 @@ tick(void)
                    && beat < slot->rung_at && now - slot->rung_at >= stale_ns) {
             sample_step(slot, start, beat);
         }
+    }
+    int64_t flushed = __atomic_load_n(&last_flush, __ATOMIC_ACQUIRE);
+    if (flush_stale_ns > 0 && !running_callbacks && now - flushed >= flush_stale_ns
+        && writer_rung_for != flushed) {
+        writer_rung_for = flushed;
+        ring_bell(&bells[WRITER_BELL], now);
     }
 }
 

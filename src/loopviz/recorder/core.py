@@ -24,7 +24,7 @@ from loopviz import wire
 
 SWITCH = "LOOPVIZ_RECORDER"
 # The _native.c this Python code goes with (its NATIVE_VERSION).
-NATIVE_VERSION = 3
+NATIVE_VERSION = 4
 
 
 def _load_native() -> tuple[ModuleType | None, str]:
@@ -77,6 +77,12 @@ class ListBuffer(list[Any]):
         del self[:n]
         return wire.encode_frame(head)
 
+    def send(self, head: list[Any], fd: int) -> None:
+        """Write that frame to the file descriptor ``fd`` (OSError if it cannot)."""
+        view = memoryview(self.frame(head))
+        while view:
+            view = view[os.write(fd, view) :]
+
 
 class PythonLoopSlots:
     """The pure-Python recorder's step bookkeeping: the attributes ``_native.LoopSlots`` keeps
@@ -120,7 +126,8 @@ class PythonLoopSlots:
 
 
 def new_event_buffer() -> Any:
-    """An empty event buffer of the core in use: ``extend``, ``len``, ``clear`` and ``frame``."""
+    """An empty event buffer of the core in use: ``extend``, ``len``, ``clear``, ``frame`` and
+    ``send``."""
     return native.EventBuffer() if native is not None else ListBuffer()
 
 

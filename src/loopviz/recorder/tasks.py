@@ -111,11 +111,10 @@ def _creation_recorder(installer: LoopInstaller) -> Callable[[Any, Any, Any], An
     which loopviz leaves alone. The native core's does the same in C."""
     recorder = installer.recorder
     task_ids = recorder.task_ids
-    pending = recorder.pending_creates
     current_task, get_running_loop = asyncio.current_task, asyncio.events._get_running_loop
     if core.native is not None:
         native: Callable[[Any, Any, Any], Any] = core.native.CreationRecorder(
-            state_of=installer.state_of, task_ids=task_ids, pending=pending,
+            state_of=installer.state_of, task_ids=task_ids, events=recorder.events,
             get_running_loop=get_running_loop, current_task=current_task,
             loop_class=asyncio.AbstractEventLoop, creation_facts=creation_facts,
             code_facts=code_facts, coroutine_args=coroutine_args, spawn_site=spawn_site,
@@ -123,6 +122,7 @@ def _creation_recorder(installer: LoopInstaller) -> Callable[[Any, Any, Any], An
         )  # fmt: skip
         return native
     clock = recorder.now
+    pending = recorder.pending_creates
 
     def record_creation(task: Any, coro: Any, loop: object) -> TaskCoroutine | None:
         t = clock()

@@ -68,8 +68,9 @@ class Recorder:
         # call per event, atomic under the GIL, from any thread: a flat list, or the native
         # core's buffer of fixed-size records (core.new_event_buffer).
         self.events = core.new_event_buffer()
-        # Flat (t, task id, parent, where, args, coroutine, internal, task, proxy) groups, the
-        # task named at drain time: Task.__init__ names it after the proxy exists.
+        # The pure-Python recorder's creates: flat (t, task id, parent, where, args, coroutine,
+        # internal, task, proxy) groups, the task named at drain time (Task.__init__ names it
+        # after the proxy exists). The native core queues them in ``events`` itself.
         self.pending_creates: list[Any] = []
         self.loops: list[LoopState] = []
         self.unseen_tasks: list[str] = []  # coroutine names of tasks made past our Task class
@@ -133,12 +134,8 @@ class Recorder:
                 del self.pending_creates[:]
                 return
             now = self.now()
-            frame = self.events.frame(self._resolve_creates(now - self.watermark_margin_ns))
             try:
-                view = memoryview(frame)
-                while view:
-                    written = os.write(self.fd, view)
-                    view = view[written:]
+                self.events.send(self._resolve_creates(now - self.watermark_margin_ns), self.fd)
             except OSError:
                 # The parent is gone (its terminal closed, or it was killed): nobody will ever see
                 # this run, and an orphan left running forever is worse. End the scenario as a
