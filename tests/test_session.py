@@ -111,6 +111,37 @@ def test_a_flood_the_parent_cannot_take_holds_the_loop_instead_of_growing_the_bu
     assert resumes == tasks * (steps + 1) + 2  # every worker step, and flood()'s two
 
 
+def test_without_a_live_view_the_model_is_built_when_the_script_ends(tmp_path):
+    """``loopviz record``: while the script runs, events go to the trace file and the model is
+    left alone; at its end the model holds what a live session's would."""
+    script = tmp_path / "steps.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio
+
+        async def main():
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+
+        asyncio.run(main())
+        """))  # fmt: skip
+    sessions = []
+    for live in (True, False):
+        session = Session(Target(script, []), tmp_path / f"{live}.jsonl", live_model=live)
+        session.start()
+        modelled_while_running = 0
+        while not session.finished:
+            session.poll(timeout=0.02)
+            if not session.finished:
+                modelled_while_running = max(modelled_while_running, len(session.timeline.events))
+        sessions.append((session, modelled_while_running))
+    (live_session, live_running), (deferred, deferred_running) = sessions
+    assert live_running > 0 and deferred_running == 0
+    trace = read_trace(tmp_path / "False.jsonl")
+    assert [e.ev for e in deferred.timeline.events] == [e.ev for e in trace.events]
+    assert deferred.timeline.tasks.keys() == live_session.timeline.tasks.keys()
+    assert deferred.timeline.ended and deferred.timeline.end_t == trace.events[-1].t
+
+
 def unread_bytes(fd: int) -> int:
     count = array.array("i", [0])
     fcntl.ioctl(fd, termios.FIONREAD, count)

@@ -174,18 +174,20 @@ def _target(options: argparse.Namespace) -> Target:
     return Target(_check_script(options.script), options.args)
 
 
-def _session(options: argparse.Namespace, trace: Path, target: Target | None = None) -> Session:
+def _session(
+    options: argparse.Namespace, trace: Path, target: Target | None = None, live: bool = True
+) -> Session:
     from loopviz.session import Session
 
     target = target or _target(options)
-    return Session(target, trace, block_threshold=options.block_threshold)
+    return Session(target, trace, block_threshold=options.block_threshold, live_model=live)
 
 
 def cmd_record(argv: list[str]) -> int:
     from loopviz.summary import summarize
 
     options = _parse(_record_parser(), argv)
-    session = _session(options, _check_output(options.output))
+    session = _session(options, _check_output(options.output), live=False)
     session.start()
     try:
         while not session.finished:

@@ -86,6 +86,7 @@ class Session:
         block_threshold: float = 0.1,
         python: str = sys.executable,
         max_model_events: int = MAX_MODEL_EVENTS,
+        live_model: bool = True,
     ) -> None:
         self.target = target
         self.trace_path = Path(trace_path) if trace_path else None
@@ -94,6 +95,11 @@ class Session:
         self.timeline = Timeline(block_threshold_ns=int(block_threshold * 1e9))
         self.max_model_events = max_model_events
         self.model_full = False  # past the cap, events go to the trace file only
+        # Without a live view (``loopviz record``), the model is built when the script ends (or
+        # a cap's worth at a time): its work, two thirds of this process's, is then not done on
+        # the CPUs the script runs on while it runs. The trace file is written as events come.
+        self.live_model = live_model
+        self._model_backlog: list[AnyEvent] = []
         self.process: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
         self.finished = False
@@ -245,8 +251,13 @@ class Session:
         if self._open_streams == 0 and not self.finished and process.poll() is not None:
             self._finish(process.returncode)
         released = self.merger.release()
-        if released:
+        if self.live_model:
             self._feed_model(released)
+        else:
+            self._model_backlog += released
+            if self.finished or len(self._model_backlog) >= self.max_model_events:
+                self._feed_model(self._model_backlog)
+                self._model_backlog = []
         if released or self.finished:
             self._persist(released)
         return released
@@ -263,6 +274,8 @@ class Session:
                 self.broken_reason = item.broken
 
     def _feed_model(self, events: list[AnyEvent]) -> None:
+        if not events:
+            return
         room = self.max_model_events - len(self.timeline.events)
         if room >= len(events):
             self.timeline.add_events(events)
