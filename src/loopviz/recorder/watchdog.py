@@ -50,7 +50,7 @@ _HANDLE_RUN_CODE_ID = id(_HANDLE_RUN_CODE)
 NATIVE_INTERVAL_NS = 5_000_000
 # With the native watchdog, the writer thread sends a frame when none went out for this long: the
 # loop is blocked, idle in select() or not running, and the parent waits for the watermark.
-FLUSH_STALE_NS = 10_000_000
+FLUSH_STALE_NS = 5_000_000
 
 
 class Watchdog:
