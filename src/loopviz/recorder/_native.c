@@ -554,7 +554,6 @@ encode_frame(EventBuffer *self, PyObject *head)
        (the fallback encoder), during which other threads append. */
     Record *records = self->records;
     Py_ssize_t count = self->count;
-    Py_ssize_t items = self->items;
     Py_ssize_t capacity = self->capacity;
     self->records = self->spare;
     self->capacity = self->spare_capacity;
@@ -564,7 +563,6 @@ encode_frame(EventBuffer *self, PyObject *head)
 
     /* the length, then the items' count as an array32 header: both written last (a create
        may stay for the next frame) */
-    (void)items;
     self->out_len = 9;
     self->sent_items = PyList_GET_SIZE(head);
     int failed = out_reserve(self, 9) < 0;
