@@ -42,10 +42,12 @@
 
 /* What recorder/core.py expects (its NATIVE_VERSION): a build left over from an older checkout
    is not used. Raise it with any change to what Python and C ask of each other. */
-#define NATIVE_VERSION 4
+#define NATIVE_VERSION 5
 
 /* Wire kind codes (loopviz/wire.py LAYOUTS). */
 #define KIND_RESUME 4
+#define KIND_SUSPEND 5 /* a record of this kind holds its wait's fields and its `where` */
+#define SUSPEND_ITEMS 10
 #define KIND_DONE 6 /* a record of this kind is a task that returned None */
 #define KIND_READY 15
 #define KIND_YIELD 17
@@ -128,8 +130,10 @@ typedef struct {
     int32_t unused;
     int64_t t;
     int64_t task;
-    PyObject *tuple; /* KIND_TUPLE: the event's items; KIND_CREATE: (parent, where, args,
-                        coroutine, internal, task, proxy) */
+    PyObject *tuple; /* KIND_TUPLE: the event's items; KIND_CREATE: the task; KIND_SUSPEND: the
+                        wait's (kind, label, obj, deadline, ref), often shared by many suspends */
+    PyObject *where; /* KIND_CREATE: the task's proxy, which holds the rest of its create;
+                        KIND_SUSPEND: the wait's `where` */
 } Record;
 
 typedef struct {
@@ -177,20 +181,22 @@ buffer_push(EventBuffer *self, int32_t kind, int64_t t, int64_t task, int32_t it
     record->t = t;
     record->task = task;
     record->tuple = NULL;
+    record->where = NULL;
     self->items += items;
     return 0;
 }
 
-/* Queue a task's create (stolen: `fields`, the KIND_CREATE tuple), sent once the task is made
-   (its proxy's `created` is True): it is named then, as Task.__init__ named it. */
+/* Queue a task's create, sent once the task is made (its proxy's `created` is True): it is
+   named then, as Task.__init__ named it. The proxy holds the rest of it (see TaskCoroutine). */
 static int
-buffer_push_create(EventBuffer *self, int64_t t, int64_t task, PyObject *fields)
+buffer_push_create(EventBuffer *self, int64_t t, int64_t task_id, PyObject *task, PyObject *proxy)
 {
-    if (buffer_push(self, KIND_CREATE, t, task, CREATE_ITEMS) < 0) {
-        Py_DECREF(fields);
+    if (buffer_push(self, KIND_CREATE, t, task_id, CREATE_ITEMS) < 0) {
         return -1;
     }
-    self->records[self->count - 1].tuple = fields;
+    Record *record = &self->records[self->count - 1];
+    record->tuple = Py_NewRef(task);
+    record->where = Py_NewRef(proxy);
     return 0;
 }
 
@@ -222,6 +228,7 @@ release_records(Record *records, Py_ssize_t count)
 {
     for (Py_ssize_t i = 0; i < count; i++) {
         Py_CLEAR(records[i].tuple);
+        Py_CLEAR(records[i].where);
     }
 }
 
@@ -230,6 +237,7 @@ EventBuffer_traverse(EventBuffer *self, visitproc visit, void *arg)
 {
     for (Py_ssize_t i = 0; i < self->count; i++) {
         Py_VISIT(self->records[i].tuple);
+        Py_VISIT(self->records[i].where);
     }
     return 0;
 }
@@ -278,6 +286,7 @@ EventBuffer_extend(EventBuffer *self, PyObject *event)
     record->t = 0;
     record->task = 0;
     record->tuple = tuple;
+    record->where = NULL;
     self->items += PyTuple_GET_SIZE(tuple);
     Py_RETURN_NONE;
 }
@@ -471,6 +480,10 @@ encode_object(EventBuffer *self, PyObject *value)
         return encode_with_fallback(self, value);
     }
     if (PyUnicode_CheckExact(value)) {
+        if (PyUnicode_IS_COMPACT_ASCII(value)) { /* most of them: its bytes are its UTF-8 */
+            return encode_str(self, (const char *)PyUnicode_DATA(value),
+                              PyUnicode_GET_LENGTH(value));
+        }
         Py_ssize_t size;
         const char *text = PyUnicode_AsUTF8AndSize(value, &size);
         if (text == NULL) { /* lone surrogates: msgspec says what is wrong */
@@ -513,6 +526,21 @@ encode_record(EventBuffer *self, Record *record)
         }
         return 0;
     }
+    case KIND_SUSPEND: /* kind, t, task, the wait's five fields, where, timeout (none) */
+        self->sent_items += SUSPEND_ITEMS;
+        if (encode_int(self, KIND_SUSPEND) < 0 || encode_int(self, record->t) < 0 ||
+            encode_int(self, record->task) < 0) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < 5; i++) {
+            if (encode_object(self, PyTuple_GET_ITEM(record->tuple, i)) < 0) {
+                return -1;
+            }
+        }
+        if (encode_object(self, record->where) < 0) {
+            return -1;
+        }
+        return encode_int(self, NONE_ID);
     case KIND_READY:
         self->sent_items += 4;
         if (encode_int(self, KIND_READY) < 0 || encode_int(self, record->t) < 0 ||
@@ -663,6 +691,79 @@ static PyTypeObject EventBufferType = {
     .tp_as_sequence = &EventBuffer_as_sequence,
 };
 
+/* -- a cache keyed by (code object, int) ---------------------------------------------------- */
+
+/* Direct-mapped: each (code, key) has one place, and a newcomer there replaces what was in it.
+   A lookup allocates nothing and hashes nothing (a code object's own hash is computed anew at
+   each dict lookup on 3.11 to 3.13: its name, its constants..., about 150 ns; a dict keyed by its
+   address makes an int at each lookup), and the cache never grows. Each entry holds its
+   code, so that no other object has that address while the entry lives. */
+#define CODE_CACHE_SIZE 1024
+#define HANDLER_KEY (-1) /* the key of a code's wait handler; a `where` is keyed by its offset */
+
+typedef struct {
+    PyObject *code;
+    int key;
+    PyObject *value;
+} CodeCacheEntry;
+
+static inline CodeCacheEntry *
+code_cache_entry(CodeCacheEntry *cache, PyObject *code, int key)
+{
+    uintptr_t h = ((uintptr_t)code >> 4) ^ ((uintptr_t)(unsigned)key * 0x9E3779B1u);
+    return &cache[(h ^ (h >> 10)) & (CODE_CACHE_SIZE - 1)];
+}
+
+/* The value kept for (code, key), borrowed, or NULL. */
+static inline PyObject *
+code_cache_get(CodeCacheEntry *cache, PyObject *code, int key)
+{
+    if (cache == NULL) {
+        return NULL;
+    }
+    CodeCacheEntry *entry = code_cache_entry(cache, code, key);
+    return entry->code == code && entry->key == key ? entry->value : NULL;
+}
+
+static int
+code_cache_put(CodeCacheEntry **cache, PyObject *code, int key, PyObject *value)
+{
+    if (*cache == NULL &&
+        (*cache = PyMem_Calloc(CODE_CACHE_SIZE, sizeof(CodeCacheEntry))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    CodeCacheEntry *entry = code_cache_entry(*cache, code, key);
+    PyObject *old_code = entry->code, *old_value = entry->value;
+    entry->code = Py_NewRef(code);
+    entry->key = key;
+    entry->value = Py_NewRef(value);
+    Py_XDECREF(old_code);
+    Py_XDECREF(old_value);
+    return 0;
+}
+
+static int
+code_cache_traverse(CodeCacheEntry *cache, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; cache != NULL && i < CODE_CACHE_SIZE; i++) {
+        Py_VISIT(cache[i].value);
+    }
+    return 0;
+}
+
+static void
+code_cache_free(CodeCacheEntry **cache)
+{
+    CodeCacheEntry *entries = *cache;
+    *cache = NULL;
+    for (Py_ssize_t i = 0; entries != NULL && i < CODE_CACHE_SIZE; i++) {
+        Py_XDECREF(entries[i].code);
+        Py_XDECREF(entries[i].value);
+    }
+    PyMem_Free(entries);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* LoopSlots                                                                                */
 
@@ -680,7 +781,8 @@ typedef struct {
     PyObject *timeouts;        /* dict: task id -> its asyncio.timeout */
     PyObject *handed_back;     /* the dict inside the WeakKeyDictionary of handed-back futures */
     PyObject *wait_handlers;   /* WaitNamer.by_code: code -> its wait handler, or a file's name */
-    PyObject *wait_memo;       /* wait_handlers' entries by code address (see memo_get) */
+    PyObject *owner_waits;     /* WaitNamer.owner_waits: id(object) -> (code, wait fields) */
+    CodeCacheEntry *code_cache;       /* wait_handlers' entries, and user lines' `where` */
     PyObject *step_proxy;      /* borrowed: the proxy whose step runs now, or NULL */
     int64_t *step_clock;       /* the native watchdog's slot, or NULL: [0] the step's start,
                                   [1] the callbacks' (callback_start) */
@@ -696,8 +798,8 @@ LoopSlots_traverse(LoopSlots *self, visitproc visit, void *arg)
     Py_VISIT(self->timeouts);
     Py_VISIT(self->handed_back);
     Py_VISIT(self->wait_handlers);
-    Py_VISIT(self->wait_memo);
-    return 0;
+    Py_VISIT(self->owner_waits);
+    return code_cache_traverse(self->code_cache, visit, arg);
 }
 
 static int
@@ -707,7 +809,8 @@ LoopSlots_clear(LoopSlots *self)
     Py_CLEAR(self->timeouts);
     Py_CLEAR(self->handed_back);
     Py_CLEAR(self->wait_handlers);
-    Py_CLEAR(self->wait_memo);
+    Py_CLEAR(self->owner_waits);
+    code_cache_free(&self->code_cache);
     return 0;
 }
 
@@ -794,6 +897,7 @@ static PyMemberDef LoopSlots_members[] = {
     {"timeouts", T_OBJECT, offsetof(LoopSlots, timeouts), 0, NULL},
     {"handed_back_refs", T_OBJECT, offsetof(LoopSlots, handed_back), 0, NULL},
     {"wait_handlers", T_OBJECT, offsetof(LoopSlots, wait_handlers), 0, NULL},
+    {"owner_waits", T_OBJECT, offsetof(LoopSlots, owner_waits), 0, NULL},
     {NULL},
 };
 
@@ -840,6 +944,12 @@ typedef struct {
     long long suspended_at;
     char seek_entry;
     PyObject *weakreflist;
+    /* its task's create, until it is sent (see buffer_push_create) */
+    long long parent_id;
+    PyObject *site;      /* where the task was made */
+    PyObject *args;      /* the coroutine's arguments, shown */
+    PyObject *qualname;  /* the coroutine's */
+    PyObject *internal;  /* True for asyncio's own */
 } TaskCoroutine;
 
 static PyTypeObject TaskCoroutineType;
@@ -849,20 +959,18 @@ static PyTypeObject TaskCoroutineType;
 static int
 encode_create(EventBuffer *self, Record *record)
 {
-    PyObject *fields = record->tuple;
-    TaskCoroutine *proxy = (TaskCoroutine *)PyTuple_GET_ITEM(fields, 6);
+    PyObject *task = record->tuple;
+    TaskCoroutine *proxy = (TaskCoroutine *)record->where;
     if (proxy->created == Py_False) {
-        if (buffer_push(self, KIND_CREATE, record->t, record->task, CREATE_ITEMS) < 0) {
+        if (buffer_push_create(self, record->t, record->task, task, (PyObject *)proxy) < 0) {
             return -1;
         }
-        self->records[self->count - 1].tuple = fields; /* moved to the program's array */
-        record->tuple = NULL;
         return 0;
     }
-    if (proxy->created != Py_True) {
+    if (proxy->created != Py_True || proxy->site == NULL) {
         return 0;
     }
-    PyObject *name = PyObject_CallMethodNoArgs(PyTuple_GET_ITEM(fields, 5), str_get_name);
+    PyObject *name = PyObject_CallMethodNoArgs(task, str_get_name);
     if (name == NULL) {
         return -1;
     }
@@ -871,16 +979,17 @@ encode_create(EventBuffer *self, Record *record)
                                              : PyObject_GetAttr(proxy->state, str_loop_id);
     int failed = loop_id == NULL || encode_int(self, KIND_CREATE) < 0 ||
                  encode_int(self, record->t) < 0 || encode_int(self, record->task) < 0 ||
-                 encode_object(self, name) < 0 ||
-                 encode_object(self, PyTuple_GET_ITEM(fields, 3)) < 0 ||     /* coroutine */
-                 encode_object(self, PyTuple_GET_ITEM(fields, 0)) < 0 ||     /* parent */
-                 encode_object(self, PyTuple_GET_ITEM(fields, 1)) < 0 ||     /* where */
-                 encode_object(self, PyTuple_GET_ITEM(fields, 4)) < 0 ||     /* internal */
-                 encode_object(self, loop_id) < 0 ||
-                 encode_object(self, PyTuple_GET_ITEM(fields, 2)) < 0;       /* args */
+                 encode_object(self, name) < 0 || encode_object(self, proxy->qualname) < 0 ||
+                 encode_int(self, proxy->parent_id) < 0 || encode_object(self, proxy->site) < 0 ||
+                 encode_object(self, proxy->internal) < 0 || encode_object(self, loop_id) < 0 ||
+                 encode_object(self, proxy->args) < 0;
     Py_DECREF(name);
     Py_XDECREF(loop_id);
     self->sent_items += CREATE_ITEMS;
+    Py_CLEAR(proxy->site); /* sent: the proxy needs none of it any more */
+    Py_CLEAR(proxy->args);
+    Py_CLEAR(proxy->qualname);
+    Py_CLEAR(proxy->internal);
     return failed ? -1 : 0;
 }
 
@@ -918,6 +1027,10 @@ TaskCoroutine_traverse(TaskCoroutine *self, visitproc visit, void *arg)
     Py_VISIT(self->state);
     Py_VISIT(self->sent_name);
     Py_VISIT(self->created);
+    Py_VISIT(self->site);
+    Py_VISIT(self->args);
+    Py_VISIT(self->qualname);
+    Py_VISIT(self->internal);
     return 0;
 }
 
@@ -928,6 +1041,10 @@ TaskCoroutine_clear(TaskCoroutine *self)
     Py_CLEAR(self->state);
     Py_CLEAR(self->sent_name);
     Py_CLEAR(self->created);
+    Py_CLEAR(self->site);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->qualname);
+    Py_CLEAR(self->internal);
     return 0;
 }
 
@@ -991,80 +1108,97 @@ set_step_start(LoopSlots *state, long long start)
 static PySendResult
 step(TaskCoroutine *self, PyObject *value, PyObject *throw_args, PyObject **result);
 
-/* -- caches keyed by a code object's address ------------------------------------------------ */
-
-/* A code object's hash is computed anew at each dict lookup (3.11 to 3.13: its name, its
-   constants...), about 150 ns, and the hot paths look up several per step. These caches key on
-   its address instead: {address: (code, value)}, the code held, so that its address is never
-   another object's while the entry lives. */
-
-/* The value kept for ``code`` (borrowed), or NULL (an error set only if the lookup failed). */
-static PyObject *
-memo_get(PyObject *memo, PyObject *code)
-{
-    PyObject *key = PyLong_FromVoidPtr(code);
-    if (key == NULL) {
-        return NULL;
-    }
-    PyObject *entry = PyDict_GetItemWithError(memo, key);
-    Py_DECREF(key);
-    return entry == NULL ? NULL : PyTuple_GET_ITEM(entry, 1);
-}
-
-static int
-memo_put(PyObject *memo, PyObject *code, PyObject *value)
-{
-    PyObject *key = PyLong_FromVoidPtr(code);
-    PyObject *entry = key == NULL ? NULL : PyTuple_Pack(2, code, value);
-    int failed = entry == NULL || PyDict_SetItem(memo, key, entry) < 0;
-    Py_XDECREF(key);
-    Py_XDECREF(entry);
-    return failed ? -1 : 0;
-}
-
 /* -- the fast path of wait naming ---------------------------------------------------------- */
 
-/* The code, frame and awaited object of one link of an await chain (new references), 0; or 1
-   for a link the fast path leaves to Python (an opaque awaitable, a compiled coroutine). At
-   the end of the chain (a future, or an awaitable of the program's), *code is NULL. */
-static int
-chain_link(PyObject *node, PyObject **code, PyObject **frame, PyObject **awaited)
+/* One coroutine, generator or async generator of an await chain, read where it is suspended. */
+typedef struct {
+    PyObject *code;  /* borrowed: the coroutine holds it */
+    int offset;      /* its current instruction's, in bytes (as PyFrame_GetLasti) */
+    PyObject *owner; /* borrowed: its first argument, a method's self (NULL where not read) */
+} Link;
+
+enum { LINK_END, LINK_FOLLOW, LINK_GIVE_UP };
+
+/* A new reference to the frame object of a coroutine, generator or async generator. */
+static PyObject *
+frame_of(PyObject *node)
 {
-    PyObject *code_name, *frame_name, *awaited_name;
-    *code = *frame = *awaited = NULL;
-    if (PyCoro_CheckExact(node)) {
-        code_name = str_cr_code, frame_name = str_cr_frame, awaited_name = str_cr_await;
-    } else if (PyGen_CheckExact(node)) {
-        code_name = str_gi_code, frame_name = str_gi_frame, awaited_name = str_gi_yieldfrom;
-    } else if (PyAsyncGen_CheckExact(node)) {
-        code_name = str_ag_code, frame_name = str_ag_frame, awaited_name = str_ag_await;
-    } else if (strncmp(Py_TYPE(node)->tp_name, "async_generator_", 16) == 0 ||
-               strcmp(Py_TYPE(node)->tp_name, "coroutine_wrapper") == 0 ||
-               PyObject_HasAttr((PyObject *)Py_TYPE(node), str_cr_await)) {
-        return 1; /* opaque awaitables and compiled coroutines: followed by waits.py */
-    } else {
-        return 0; /* a future, or an awaitable of the program's: never asked */
+    PyObject *name = PyCoro_CheckExact(node)  ? str_cr_frame
+                     : PyGen_CheckExact(node) ? str_gi_frame
+                                              : str_ag_frame;
+    return PyObject_GetAttr(node, name);
+}
+
+/* A new reference to what ``node`` (a coroutine, generator or async generator) awaits. */
+static PyObject *
+awaited_by(PyObject *node)
+{
+    PyObject *name = PyCoro_CheckExact(node)  ? str_cr_await
+                     : PyGen_CheckExact(node) ? str_gi_yieldfrom
+                                              : str_ag_await;
+    return PyObject_GetAttr(node, name);
+}
+
+/* What ``node`` is in an await chain: LINK_END for the awaited future (or an awaitable of the
+   program's, whose attributes are never asked); LINK_GIVE_UP for a link the fast path leaves to
+   waits.py (an opaque awaitable, a compiled coroutine, one not suspended, an error);
+   LINK_FOLLOW for a suspended coroutine, generator or async generator, ``link`` filled in.
+   Where the frame layouts are known, its code, offset and first argument are read from its
+   interpreter frame: reading cr_frame would make a frame object (and fire an audit event),
+   which the coroutine then carries to its end. */
+static int
+read_link(PyObject *node, Link *link)
+{
+    if (!PyCoro_CheckExact(node) && !PyGen_CheckExact(node) && !PyAsyncGen_CheckExact(node)) {
+        PyTypeObject *type = Py_TYPE(node);
+        if (strncmp(type->tp_name, "async_generator_", 16) == 0 ||
+            strcmp(type->tp_name, "coroutine_wrapper") == 0 ||
+            _PyType_Lookup(type, str_cr_await) != NULL) {
+            return LINK_GIVE_UP; /* opaque awaitables and compiled coroutines */
+        }
+        return LINK_END;
     }
-    *code = PyObject_GetAttr(node, code_name);
-    *frame = *code == NULL ? NULL : PyObject_GetAttr(node, frame_name);
-    *awaited = *frame == NULL ? NULL : PyObject_GetAttr(node, awaited_name);
-    if (*awaited == NULL) {
-        Py_CLEAR(*code);
-        Py_CLEAR(*frame);
-        return -1;
+    link->owner = NULL;
+#ifdef WALK_INTERPRETER_FRAMES
+    PyGenObject *gen = (PyGenObject *)node;
+    if (gen->gi_frame_state >= FRAME_EXECUTING) {
+        return LINK_GIVE_UP;
     }
-    if (*code == Py_None || *frame == Py_None) {
-        Py_CLEAR(*code);
-        Py_CLEAR(*frame);
-        Py_CLEAR(*awaited);
+    _PyInterpreterFrame *frame = (_PyInterpreterFrame *)gen->gi_iframe;
+#if PY_VERSION_HEX >= 0x030D0000
+    link->code = frame->f_executable;
+#else
+    link->code = (PyObject *)frame->f_code;
+#endif
+    if (link->code == NULL || !PyCode_Check(link->code)) {
+        return LINK_GIVE_UP;
     }
-    return 0;
+    link->offset = _PyInterpreterFrame_LASTI(frame) * (int)sizeof(_Py_CODEUNIT);
+    PyObject *first = frame->localsplus[0];
+    if (((PyCodeObject *)link->code)->co_argcount > 0 && first != NULL && !PyCell_Check(first)) {
+        link->owner = first;
+    }
+    return LINK_FOLLOW;
+#else
+    PyObject *frame = frame_of(node);
+    if (frame == NULL || frame == Py_None) {
+        int status = frame == NULL ? LINK_GIVE_UP : LINK_END;
+        Py_XDECREF(frame);
+        return status;
+    }
+    link->code = (PyObject *)PyFrame_GetCode((PyFrameObject *)frame);
+    Py_DECREF(link->code); /* the coroutine holds it */
+    link->offset = PyFrame_GetLasti((PyFrameObject *)frame);
+    Py_DECREF(frame);
+    return LINK_FOLLOW;
+#endif
 }
 
 /* What a task that is not a known primitive's waits on, for the two common futures: a task and
-   a gather (waits.WaitNamer._describe_future). NULL without an error: not one of those. */
+   a gather (waits.WaitNamer._describe_future): its fields. NULL without an error: not one of
+   those. */
 static PyObject *
-future_wait(PyObject *yielded, PyObject *where)
+future_wait(PyObject *yielded)
 {
     PyObject *task_class = PyObject_GetAttr(asyncio_module, str_Task);
     int is_task = task_class == NULL ? -1 : PyObject_IsInstance(yielded, task_class);
@@ -1081,12 +1215,12 @@ future_wait(PyObject *yielded, PyObject *where)
             PyErr_Clear();
             target = PyLong_FromLong(NONE_ID);
         }
-        PyObject *wait = target == NULL ? NULL
-                                        : Py_BuildValue("(sOiiOO)", "task", label, NONE_ID,
-                                                        NONE_ID, target, where);
+        PyObject *fields = target == NULL ? NULL
+                                          : Py_BuildValue("(sOiiO)", "task", label, NONE_ID,
+                                                          NONE_ID, target);
         Py_XDECREF(label);
         Py_XDECREF(target);
-        return wait;
+        return fields;
     }
     if (strcmp(Py_TYPE(yielded)->tp_name, "_GatheringFuture") != 0) {
         return NULL;
@@ -1109,112 +1243,158 @@ future_wait(PyObject *yielded, PyObject *where)
     }
     Py_DECREF(children);
     PyObject *label = ids == NULL ? NULL : PyUnicode_FromFormat("gather (%zd)", n);
-    PyObject *wait = label == NULL ? NULL
-                                   : Py_BuildValue("(sOiiOO)", "gather", label, NONE_ID, NONE_ID,
-                                                   ids, where);
+    PyObject *fields = label == NULL ? NULL
+                                     : Py_BuildValue("(sOiiO)", "gather", label, NONE_ID,
+                                                     NONE_ID, ids);
     Py_XDECREF(label);
     Py_XDECREF(ids);
-    return wait;
+    return fields;
 }
 
 /* wait_handlers[code] (borrowed), or NULL: waits.py never sets an entry twice, so each is
-   kept in state->wait_memo once seen. */
+   kept in the code cache once seen. Its "" (code that is not the program's) is kept as True
+   for asyncio's own code, which the walk goes through, and False for a library's. */
 static PyObject *
 wait_handler(LoopSlots *state, PyObject *code)
 {
-    if (state->wait_memo == NULL && (state->wait_memo = PyDict_New()) == NULL) {
-        return NULL;
-    }
-    PyObject *handler = memo_get(state->wait_memo, code);
-    if (handler != NULL || PyErr_Occurred()) {
+    PyObject *handler = code_cache_get(state->code_cache, code, HANDLER_KEY);
+    if (handler != NULL) {
         return handler;
     }
     handler = PyDict_GetItemWithError(state->wait_handlers, code);
-    if (handler != NULL && memo_put(state->wait_memo, code, handler) < 0) {
+    if (handler != NULL && PyUnicode_CheckExact(handler) && PyUnicode_GET_LENGTH(handler) == 0) {
+        PyObject *file = ((PyCodeObject *)code)->co_filename;
+        Py_ssize_t in_asyncio =
+            PyUnicode_Tailmatch(file, asyncio_dir, 0, PyUnicode_GET_LENGTH(asyncio_dir), -1);
+        handler = in_asyncio < 0 ? NULL : in_asyncio ? Py_True : Py_False;
+    }
+    if (handler != NULL && code_cache_put(&state->code_cache, code, HANDLER_KEY, handler) < 0) {
         return NULL;
     }
     return handler;
 }
 
-/* What the suspended task waits on, as waits.WaitNamer.describe says it, for the common cases:
-   an await chain of coroutines and generators through asyncio and the program's own code, down
-   to a known primitive (its handler, in Python, names it from its frame), a task or a gather.
-   Returns the (kind, label, obj, deadline, ref, where) tuple, or NULL (and no error) for
-   anything else: a library's code on the way, an opaque awaitable, a wait for an executor's
-   future, a code object seen for the first time. Those go to Python. */
+/* "file:line" of a user frame (new reference), as waits.py writes it; kept by code and offset. */
 static PyObject *
-fast_wait(LoopSlots *state, TaskCoroutine *self, PyObject *yielded)
+where_of(LoopSlots *state, PyObject *file, PyObject *code, int offset)
 {
-    PyObject *handlers = state->wait_handlers;
-    if (handlers == NULL || !PyDict_CheckExact(handlers) || asyncio_module == NULL) {
+    PyObject *where = code_cache_get(state->code_cache, code, offset);
+    if (where != NULL) {
+        return Py_NewRef(where);
+    }
+    int line = PyCode_Addr2Line((PyCodeObject *)code, offset);
+    where = line < 0 ? PyUnicode_FromFormat("%U:None", file)
+                     : PyUnicode_FromFormat("%U:%d", file, line);
+    if (where != NULL && code_cache_put(&state->code_cache, code, offset, where) < 0) {
+        Py_CLEAR(where);
+    }
+    return where;
+}
+
+/* The fields waits.py kept for a wait in ``code`` on ``owner`` (borrowed; see
+   waits.ObjectIds.keep_wait), or NULL. */
+static PyObject *
+owner_wait(LoopSlots *state, PyObject *owner, PyObject *code)
+{
+    if (owner == NULL || state->owner_waits == NULL || !PyDict_CheckExact(state->owner_waits) ||
+        PyDict_GET_SIZE(state->owner_waits) == 0) {
         return NULL;
     }
+    PyObject *key = PyLong_FromVoidPtr(owner); /* id(owner) */
+    PyObject *kept = key == NULL ? NULL : PyDict_GetItemWithError(state->owner_waits, key);
+    Py_XDECREF(key);
+    if (kept == NULL || !PyTuple_CheckExact(kept) || PyTuple_GET_SIZE(kept) != 2 ||
+        PyTuple_GET_ITEM(kept, 0) != code) {
+        return NULL;
+    }
+    return PyTuple_GET_ITEM(kept, 1);
+}
+
+/* What the suspended task waits on, as waits.WaitNamer.describe says it, for the common cases:
+   an await chain of coroutines and generators through asyncio and the program's own code, down
+   to a known primitive (its handler, in Python, names it from its frame, unless it kept the
+   name for that object), a task or a gather. 1 with *fields, (kind, label, obj, deadline, ref),
+   and *where (new references); or 0 (and no error) for anything else: a library's code on the
+   way, an opaque awaitable, a wait for an executor's future, a code object seen for the first
+   time. Those go to Python. */
+static int
+fast_wait(LoopSlots *state, TaskCoroutine *self, PyObject *yielded, PyObject **fields,
+          PyObject **where)
+{
+    *fields = *where = NULL;
+    if (state->wait_handlers == NULL || !PyDict_CheckExact(state->wait_handlers) ||
+        asyncio_module == NULL) {
+        return 0;
+    }
     PyObject *node = Py_NewRef(self->coro);
-    PyObject *known = NULL, *known_frame = NULL; /* the outermost known primitive */
-    PyObject *user_file = NULL, *user_frame = NULL; /* the innermost user frame */
-    int give_up = 0;
-    while (!give_up) {
-        PyObject *code, *frame, *awaited;
-        int status = chain_link(node, &code, &frame, &awaited);
-        Py_DECREF(node);
-        node = NULL;
-        if (status != 0 || code == NULL) {
-            give_up = status != 0;
+    /* the outermost known primitive: its handler, coroutine, code and owner */
+    PyObject *known = NULL, *known_node = NULL, *known_code = NULL, *known_owner = NULL;
+    PyObject *user_file = NULL, *user_code = NULL; /* the innermost user frame */
+    int user_offset = 0;
+    int followed = 1;
+    while (followed) {
+        Link link;
+        int kind = read_link(node, &link);
+        if (kind != LINK_FOLLOW) {
+            followed = kind == LINK_END;
             break;
         }
-        PyObject *handler = wait_handler(state, code); /* borrowed */
-        if (handler == NULL) { /* first seen: waits.py decides what it is, and caches it */
-            give_up = 1;
+        PyObject *handler = wait_handler(state, link.code); /* borrowed */
+        if (handler == NULL || handler == Py_False) {
+            /* first seen: waits.py decides what it is, and caches it; or a library's code: its
+               own line and label, in waits.py */
+            followed = 0;
+        } else if (handler == Py_True) {
+            /* asyncio's own code, on the way to what it waits on */
         } else if (PyUnicode_CheckExact(handler)) {
-            if (PyUnicode_GET_LENGTH(handler) > 0) {
-                Py_XSETREF(user_file, Py_NewRef(handler));
-                Py_XSETREF(user_frame, Py_NewRef(frame));
-            } else if (!PyUnicode_Tailmatch(((PyCodeObject *)code)->co_filename, asyncio_dir, 0,
-                                            PyUnicode_GET_LENGTH(asyncio_dir), -1)) {
-                give_up = 1; /* a library's code: its own line and label, in waits.py */
-            }
+            Py_XSETREF(user_file, Py_NewRef(handler));
+            Py_XSETREF(user_code, Py_NewRef(link.code));
+            user_offset = link.offset;
         } else if (known == NULL) {
             known = Py_NewRef(handler);
-            known_frame = Py_NewRef(frame);
+            known_node = Py_NewRef(node);
+            known_code = Py_NewRef(link.code);
+            known_owner = Py_XNewRef(link.owner);
         }
-        Py_DECREF(code);
-        Py_DECREF(frame);
-        if (awaited == Py_None) {
-            Py_DECREF(awaited);
+        PyObject *awaited = followed ? awaited_by(node) : NULL;
+        if (awaited == NULL || awaited == Py_None) {
+            followed = followed && awaited != NULL;
+            Py_XDECREF(awaited);
             break;
         }
-        node = awaited;
+        Py_SETREF(node, awaited);
     }
-    Py_XDECREF(node);
-    PyObject *wait = NULL;
-    if (!give_up && !PyErr_Occurred()) {
-        PyObject *where = user_file == NULL ? Py_NewRef(str_empty)
-                                            : PyUnicode_FromFormat(
-                                                  "%U:%d", user_file,
-                                                  PyFrame_GetLineNumber((PyFrameObject *)user_frame));
-        if (where != NULL && known != NULL) {
-            PyObject *args[2] = {known_frame, yielded};
-            PyObject *named = PyObject_Vectorcall(known, args, 2, NULL);
-            if (named != NULL && PyTuple_CheckExact(named) && PyTuple_GET_SIZE(named) == 5) {
-                wait = Py_BuildValue("(OOOOOO)", PyTuple_GET_ITEM(named, 0),
-                                     PyTuple_GET_ITEM(named, 1), PyTuple_GET_ITEM(named, 2),
-                                     PyTuple_GET_ITEM(named, 3), PyTuple_GET_ITEM(named, 4),
-                                     where);
-            }
-            Py_XDECREF(named);
-        } else if (where != NULL) {
-            wait = future_wait(yielded, where);
+    Py_DECREF(node);
+    if (followed && !PyErr_Occurred()) {
+        *where = user_file == NULL ? Py_NewRef(str_empty)
+                                   : where_of(state, user_file, user_code, user_offset);
+    }
+    if (*where != NULL && known != NULL) {
+        *fields = Py_XNewRef(owner_wait(state, known_owner, known_code));
+        PyObject *frame = *fields == NULL && !PyErr_Occurred() ? frame_of(known_node) : NULL;
+        if (frame != NULL) {
+            PyObject *args[2] = {frame, yielded};
+            *fields = PyObject_Vectorcall(known, args, 2, NULL);
+            Py_DECREF(frame);
         }
-        Py_XDECREF(where);
+    } else if (*where != NULL) {
+        *fields = future_wait(yielded);
     }
     Py_XDECREF(known);
-    Py_XDECREF(known_frame);
+    Py_XDECREF(known_node);
+    Py_XDECREF(known_code);
+    Py_XDECREF(known_owner);
     Py_XDECREF(user_file);
-    Py_XDECREF(user_frame);
-    if (wait == NULL) {
-        PyErr_Clear(); /* Python tries again, and reports what fails there */
+    Py_XDECREF(user_code);
+    if (*fields != NULL && (!PyTuple_CheckExact(*fields) || PyTuple_GET_SIZE(*fields) != 5)) {
+        Py_CLEAR(*fields);
     }
-    return wait;
+    if (*fields == NULL) {
+        Py_CLEAR(*where);
+        PyErr_Clear(); /* Python tries again, and reports what fails there */
+        return 0;
+    }
+    return 1;
 }
 
 /* The ``suspend`` of a step that yielded ``yielded``: named in C when fast_wait can, and
@@ -1224,22 +1404,21 @@ record_suspend(TaskCoroutine *self, LoopSlots *state, PyObject *yielded, long lo
 {
     int plain = !self->seek_entry && state->timeouts != NULL &&
                 PyDict_CheckExact(state->timeouts) && PyDict_GET_SIZE(state->timeouts) == 0;
-    PyObject *wait = plain && yielded != Py_None ? fast_wait(state, self, yielded) : NULL;
-    if (wait == NULL) {
+    PyObject *fields, *where;
+    if (!plain || yielded == Py_None || !fast_wait(state, self, yielded, &fields, &where)) {
         call_hook4(record_suspend_hook, (PyObject *)self, (PyObject *)state, yielded, end);
         return;
     }
-    PyObject *event = Py_BuildValue("(iLLOOOOOOi)", 5, end, self->task_id,
-                                    PyTuple_GET_ITEM(wait, 0), PyTuple_GET_ITEM(wait, 1),
-                                    PyTuple_GET_ITEM(wait, 2), PyTuple_GET_ITEM(wait, 3),
-                                    PyTuple_GET_ITEM(wait, 4), PyTuple_GET_ITEM(wait, 5), NONE_ID);
-    Py_DECREF(wait);
-    PyObject *done = event == NULL ? NULL : EventBuffer_extend((EventBuffer *)state->events, event);
-    Py_XDECREF(event);
-    if (done == NULL) {
-        PyErr_WriteUnraisable((PyObject *)self);
+    EventBuffer *events = (EventBuffer *)state->events;
+    if (buffer_push(events, KIND_SUSPEND, end, self->task_id, SUSPEND_ITEMS) < 0) {
+        Py_DECREF(fields);
+        Py_DECREF(where);
+        PyErr_WriteUnraisable((PyObject *)self); /* out of memory: this event is lost */
+        return;
     }
-    Py_XDECREF(done);
+    Record *record = &events->records[events->count - 1];
+    record->tuple = fields;
+    record->where = where;
 }
 
 /* Whether the task whose step ended renamed itself since its create was sent (then
@@ -1691,8 +1870,9 @@ typedef struct {
     PyObject *coroutine_args;   /* tasks.coroutine_args */
     PyObject *spawn_site;       /* tasks.spawn_site: frame -> "file:line" */
     PyObject *outside;          /* tasks._outside_asyncio: code -> bool, filled by spawn_site */
-    PyObject *facts;            /* code -> code_facts(code), by address (memo_get) */
-    PyObject *frames;           /* code -> None inside asyncio or loopviz, else {lasti: site} */
+    CodeCacheEntry *cache;      /* by code: its facts (FACTS_KEY), whether it is outside
+                                   asyncio and loopviz (OUTSIDE_KEY: True, or None), and by
+                                   code and offset: the spawn site of a line outside them */
     PyObject *last_loop;        /* borrowed, for identity only: the loop last checked... */
     PyObject *last_state;       /* ...and its LoopState, which holds it weakly (loop_ref) */
     long long t0;
@@ -1723,12 +1903,6 @@ CreationRecorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (self == NULL) {
         return NULL;
     }
-    self->facts = PyDict_New();
-    self->frames = PyDict_New();
-    if (self->facts == NULL || self->frames == NULL) {
-        Py_DECREF(self);
-        return NULL;
-    }
     PyObject **fields[] = {&self->state_of,       &self->task_ids,   &self->events,
                            &self->get_running_loop, &self->current_task, &self->loop_class,
                            &self->creation_facts, &self->code_facts, &self->coroutine_args,
@@ -1755,10 +1929,8 @@ CreationRecorder_traverse(CreationRecorder *self, visitproc visit, void *arg)
     Py_VISIT(self->coroutine_args);
     Py_VISIT(self->spawn_site);
     Py_VISIT(self->outside);
-    Py_VISIT(self->facts);
-    Py_VISIT(self->frames);
     Py_VISIT(self->last_state);
-    return 0;
+    return code_cache_traverse(self->cache, visit, arg);
 }
 
 static int
@@ -1775,8 +1947,7 @@ CreationRecorder_clear(CreationRecorder *self)
     Py_CLEAR(self->coroutine_args);
     Py_CLEAR(self->spawn_site);
     Py_CLEAR(self->outside);
-    Py_CLEAR(self->facts);
-    Py_CLEAR(self->frames);
+    code_cache_free(&self->cache);
     Py_CLEAR(self->last_state);
     self->last_loop = NULL;
     return 0;
@@ -1826,48 +1997,57 @@ state_for(CreationRecorder *self, PyObject *loop)
     return state;
 }
 
+#define FACTS_KEY (-1)
+#define OUTSIDE_KEY (-2)
+
+/* Whether ``code`` is outside asyncio and loopviz (borrowed): True, or None for inside; NULL
+   (no error) where tasks.spawn_site has not looked at it yet. */
+static PyObject *
+code_outside(CreationRecorder *self, PyObject *code)
+{
+    PyObject *outside = code_cache_get(self->cache, code, OUTSIDE_KEY);
+    if (outside != NULL) {
+        return outside;
+    }
+    outside = PyDict_GetItemWithError(self->outside, code); /* tasks._outside_asyncio */
+    if (outside != Py_True && outside != Py_False) {
+        PyErr_Clear();
+        return NULL;
+    }
+    outside = outside == Py_True ? Py_True : Py_None;
+    if (code_cache_put(&self->cache, code, OUTSIDE_KEY, outside) < 0) {
+        PyErr_Clear();
+    }
+    return outside;
+}
+
 /* The site of the first frame outside asyncio and loopviz from ``frame`` out (new reference),
-   as tasks.spawn_site finds it, from its caches kept by code address here. A frame not in
-   them is left to tasks.spawn_site, which fills them. */
+   as tasks.spawn_site finds it, from the cache kept here. A frame not in it is left to
+   tasks.spawn_site, which fills its own. */
 static PyObject *
 spawn_site_from(CreationRecorder *self, PyFrameObject *frame)
 {
     Py_XINCREF(frame);
     while (frame != NULL) {
-        PyCodeObject *code = PyFrame_GetCode(frame);
-        PyObject *lines = memo_get(self->frames, (PyObject *)code); /* borrowed */
-        if (lines == NULL && !PyErr_Occurred()) {
-            PyObject *outside = PyDict_GetItemWithError(self->outside, (PyObject *)code);
-            if (outside == Py_True || outside == Py_False) {
-                PyObject *made = outside == Py_True ? PyDict_New() : Py_NewRef(Py_None);
-                if (made != NULL && memo_put(self->frames, (PyObject *)code, made) == 0) {
-                    lines = made; /* the memo holds it now */
-                }
-                Py_XDECREF(made);
-            }
-        }
-        Py_DECREF(code);
-        PyObject *site = NULL;
-        PyObject *line = NULL;
-        if (lines != NULL && lines != Py_None) {
-            line = PyLong_FromLong(PyFrame_GetLasti(frame));
-            site = line == NULL ? NULL : PyDict_GetItemWithError(lines, line);
+        PyObject *code = (PyObject *)PyFrame_GetCode(frame);
+        PyObject *outside = code_outside(self, code); /* borrowed */
+        if (outside != Py_None) {
+            int offset = PyFrame_GetLasti(frame);
+            PyObject *site = outside == NULL ? NULL : code_cache_get(self->cache, code, offset);
             if (site != NULL) {
-                Py_DECREF(line);
-                Py_DECREF(frame);
-                return Py_NewRef(site);
+                site = Py_NewRef(site);
+            } else { /* not seen yet: Python sees to it */
+                site = PyObject_CallOneArg(self->spawn_site, (PyObject *)frame);
+                if (site != NULL && outside == Py_True &&
+                    code_cache_put(&self->cache, code, offset, site) < 0) {
+                    Py_CLEAR(site);
+                }
             }
-        }
-        if (lines != Py_None) { /* not seen yet, or an error: Python sees to it */
-            PyErr_Clear();
-            site = PyObject_CallOneArg(self->spawn_site, (PyObject *)frame);
-            if (site != NULL && line != NULL && PyDict_SetItem(lines, line, site) < 0) {
-                Py_CLEAR(site);
-            }
-            Py_XDECREF(line);
+            Py_DECREF(code);
             Py_DECREF(frame);
             return site;
         }
+        Py_DECREF(code);
         PyFrameObject *back = PyFrame_GetBack(frame);
         Py_DECREF(frame);
         frame = back;
@@ -1876,8 +2056,9 @@ spawn_site_from(CreationRecorder *self, PyFrameObject *frame)
 }
 
 #ifdef WALK_INTERPRETER_FRAMES
-/* spawn_site_from(the caller of the Task's __init__), from the caches alone, reading the
-   interpreter's frames: a new reference, or NULL (no error) when a frame is not in them. */
+/* spawn_site_from(the innermost frame: the one that made the task, as TaskInit, which calls
+   us, has none), from the caches alone, reading the interpreter's frames: a new reference, or
+   NULL (no error) when a frame is not in them. */
 static PyObject *
 cached_spawn_site(CreationRecorder *self)
 {
@@ -1887,7 +2068,6 @@ cached_spawn_site(CreationRecorder *self)
 #else
     _PyInterpreterFrame *frame = tstate->cframe != NULL ? tstate->cframe->current_frame : NULL;
 #endif
-    int skipped_init = 0;
     for (; frame != NULL; frame = frame->previous) {
 #if PY_VERSION_HEX >= 0x030C0000
         if (frame->owner == FRAME_OWNED_BY_CSTACK) {
@@ -1902,71 +2082,104 @@ cached_spawn_site(CreationRecorder *self)
         if (code == NULL || !PyCode_Check(code) || _PyFrame_IsIncomplete(frame)) {
             continue;
         }
-        if (!skipped_init) { /* the innermost: the Task's __init__, which called us */
-            skipped_init = 1;
-            continue;
-        }
-        PyObject *lines = memo_get(self->frames, code); /* borrowed */
-        if (lines == NULL) {
-            PyErr_Clear();
+        PyObject *outside = code_outside(self, code); /* borrowed */
+        if (outside == NULL) {
             return NULL;
         }
-        if (lines == Py_None) {
+        if (outside == Py_None) {
             continue;
         }
-        PyObject *lasti = PyLong_FromLong(_PyInterpreterFrame_LASTI(frame) *
-                                          (long)sizeof(_Py_CODEUNIT));
-        PyObject *site = lasti == NULL ? NULL : PyDict_GetItemWithError(lines, lasti);
-        Py_XDECREF(lasti);
-        PyErr_Clear();
-        return Py_XNewRef(site);
+        int offset = _PyInterpreterFrame_LASTI(frame) * (int)sizeof(_Py_CODEUNIT);
+        return Py_XNewRef(code_cache_get(self->cache, code, offset));
     }
     return Py_NewRef(str_empty);
 }
 #endif
 
-/* (seek_entry, args, qualname, internal) of ``coro`` (new reference): for a coroutine, from
-   its code object's cached facts; for anything else, from tasks.creation_facts. */
-static PyObject *
-facts_of(CreationRecorder *self, PyObject *coro)
+/* The code and qualname of a coroutine (borrowed: it holds them), or 0 if it is not one. */
+static int
+coroutine_names(PyObject *coro, PyObject **code, PyObject **qualname)
 {
     if (!PyCoro_CheckExact(coro)) {
-        return PyObject_CallOneArg(self->creation_facts, coro);
+        return 0;
     }
-    PyObject *code = PyObject_GetAttr(coro, str_cr_code);
-    PyObject *name = code == NULL ? NULL : PyObject_GetAttr(coro, str_qualname);
-    if (name == NULL || !PyUnicode_CheckExact(name) || PyUnicode_GET_LENGTH(name) == 0 ||
-        !PyCode_Check(code)) {
-        Py_XDECREF(code);
-        Py_XDECREF(name);
-        PyErr_Clear();
-        return PyObject_CallOneArg(self->creation_facts, coro);
-    }
-    PyObject *facts = memo_get(self->facts, code); /* borrowed */
-    if (facts == NULL && !PyErr_Occurred()) {
-        PyObject *found = PyObject_CallOneArg(self->code_facts, code);
-        if (found != NULL && (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2)) {
-            Py_CLEAR(found);
-            PyErr_SetString(PyExc_TypeError, "code_facts() gives (seek_entry, internal)");
+#ifdef WALK_INTERPRETER_FRAMES /* (its frame keeps its code from 3.12 on, even once done) */
+#if PY_VERSION_HEX >= 0x030D0000
+    *code = ((_PyInterpreterFrame *)((PyCoroObject *)coro)->cr_iframe)->f_executable;
+#elif PY_VERSION_HEX >= 0x030C0000
+    *code = (PyObject *)((_PyInterpreterFrame *)((PyCoroObject *)coro)->cr_iframe)->f_code;
+#else
+    *code = (PyObject *)((PyCoroObject *)coro)->cr_code;
+#endif
+    *qualname = ((PyCoroObject *)coro)->cr_qualname;
+#else
+    *code = PyObject_GetAttr(coro, str_cr_code);
+    *qualname = *code == NULL ? NULL : PyObject_GetAttr(coro, str_qualname);
+    Py_XDECREF(*code);     /* the coroutine holds both */
+    Py_XDECREF(*qualname);
+    PyErr_Clear();
+#endif
+    return *code != NULL && PyCode_Check(*code) && *qualname != NULL &&
+           PyUnicode_CheckExact(*qualname) && PyUnicode_GET_LENGTH(*qualname) > 0;
+}
+
+/* Fill in the proxy's create facts of its coroutine (seek_entry, args, qualname, internal):
+   for a coroutine, from its code object's cached facts; for anything else, from
+   tasks.creation_facts. */
+static int
+set_facts(CreationRecorder *self, TaskCoroutine *proxy, PyObject *coro)
+{
+    PyObject *code, *qualname;
+    PyObject *seek, *args, *internal;
+    PyObject *found = NULL;
+    if (coroutine_names(coro, &code, &qualname)) {
+        PyObject *facts = code_cache_get(self->cache, code, FACTS_KEY); /* borrowed */
+        if (facts == NULL) {
+            found = PyObject_CallOneArg(self->code_facts, code);
+            if (found == NULL) {
+                return -1;
+            }
+            if (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2) {
+                Py_DECREF(found);
+                PyErr_SetString(PyExc_TypeError, "code_facts() gives (seek_entry, internal)");
+                return -1;
+            }
+            facts = found;
+            if (code_cache_put(&self->cache, code, FACTS_KEY, found) < 0) {
+                Py_DECREF(found);
+                return -1;
+            }
         }
-        if (found != NULL && memo_put(self->facts, code, found) == 0) {
-            facts = found; /* the dict holds it now */
-        }
-        Py_XDECREF(found);
-    }
-    PyObject *args = NULL;
-    if (facts != NULL) {
+        seek = PyTuple_GET_ITEM(facts, 0);
+        internal = PyTuple_GET_ITEM(facts, 1);
         args = ((PyCodeObject *)code)->co_argcount == 0
                    ? Py_NewRef(str_empty)
                    : PyObject_CallOneArg(self->coroutine_args, coro);
+        proxy->qualname = Py_NewRef(qualname);
+    } else {
+        found = PyObject_CallOneArg(self->creation_facts, coro);
+        if (found == NULL) {
+            return -1;
+        }
+        if (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 4) {
+            Py_DECREF(found);
+            PyErr_SetString(PyExc_TypeError, "creation_facts() gives (seek, args, name, internal)");
+            return -1;
+        }
+        seek = PyTuple_GET_ITEM(found, 0);
+        args = Py_NewRef(PyTuple_GET_ITEM(found, 1));
+        proxy->qualname = Py_NewRef(PyTuple_GET_ITEM(found, 2));
+        internal = PyTuple_GET_ITEM(found, 3);
     }
-    PyObject *result = args == NULL ? NULL
-                                    : PyTuple_Pack(4, PyTuple_GET_ITEM(facts, 0), args, name,
-                                                   PyTuple_GET_ITEM(facts, 1));
-    Py_XDECREF(args);
-    Py_DECREF(code);
-    Py_DECREF(name);
-    return result;
+    int seek_entry = PyObject_IsTrue(seek);
+    proxy->internal = Py_NewRef(internal);
+    proxy->args = args;
+    Py_XDECREF(found);
+    if (seek_entry < 0 || args == NULL) {
+        return -1;
+    }
+    proxy->seek_entry = (char)seek_entry;
+    return 0;
 }
 
 /* (task, coro, loop) -> the proxy for ``coro``, its ``create`` queued in ``events`` (sent once
@@ -2002,7 +2215,7 @@ CreationRecorder_vectorcall(PyObject *callable, PyObject *const *args, size_t na
         }
     }
     PyObject *task_id = PyIter_Next(self->task_ids);
-    PyObject *state = NULL, *parent = NULL, *proxy = NULL, *site = NULL, *facts = NULL;
+    PyObject *state = NULL, *proxy = NULL;
     PyObject *result = NULL;
     if (task_id == NULL) {
         if (!PyErr_Occurred()) {
@@ -2013,25 +2226,32 @@ CreationRecorder_vectorcall(PyObject *callable, PyObject *const *args, size_t na
     if (PyObject_SetAttr(task, str_task_id_attr, task_id) < 0) {
         goto done;
     }
+    long long parent_id = NONE_ID;
     if (loop != NULL) {
         state = known != NULL ? Py_NewRef(known) : state_for(self, loop);
-        PyObject *parent_task = state == NULL ? NULL : PyObject_CallOneArg(self->current_task, loop);
-        if (parent_task == NULL) {
+        if (state == NULL) {
             goto done;
         }
-        parent = parent_task == Py_None ? NULL : PyObject_GetAttr(parent_task, str_task_id_attr);
-        Py_DECREF(parent_task);
-        if (parent == NULL) {
-            if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_AttributeError)) {
-                goto done;
+        if (PyObject_TypeCheck(state, &LoopSlotsType)) {
+            /* asyncio's current task of that loop, as the proxy sees it: the task whose step
+               runs now (none between steps, or in an unrecorded task's) */
+            LoopSlots *slots = (LoopSlots *)state;
+            parent_id = slots->step_start ? slots->step_task : NONE_ID;
+        } else {
+            PyObject *parent_task = PyObject_CallOneArg(self->current_task, loop);
+            PyObject *parent = parent_task == NULL || parent_task == Py_None
+                                   ? NULL
+                                   : PyObject_GetAttr(parent_task, str_task_id_attr);
+            Py_XDECREF(parent_task);
+            parent_id = parent == NULL ? NONE_ID : PyLong_AsLongLong(parent);
+            Py_XDECREF(parent);
+            if (PyErr_Occurred()) {
+                if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                    goto done;
+                }
+                PyErr_Clear();
+                parent_id = NONE_ID;
             }
-            PyErr_Clear();
-        }
-    }
-    if (parent == NULL) {
-        parent = PyLong_FromLong(NONE_ID);
-        if (parent == NULL) {
-            goto done;
         }
     }
     long long id = PyLong_AsLongLong(task_id);
@@ -2048,46 +2268,28 @@ CreationRecorder_vectorcall(PyObject *callable, PyObject *const *args, size_t na
     made->created = Py_NewRef(Py_False);
     made->task_id = id;
     made->suspended_at = NONE_ID;
+    made->parent_id = parent_id;
     proxy = (PyObject *)made;
-    facts = facts_of(self, coro);
-    if (facts == NULL) {
+    if (set_facts(self, made, coro) < 0) {
         goto done;
     }
-    if (!PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 4) {
-        PyErr_SetString(PyExc_TypeError, "creation_facts() gives (seek, args, name, internal)");
-        goto done;
-    }
-    int seek = PyObject_IsTrue(PyTuple_GET_ITEM(facts, 0));
-    if (seek < 0) {
-        goto done;
-    }
-    made->seek_entry = (char)seek;
 #ifdef WALK_INTERPRETER_FRAMES
-    site = cached_spawn_site(self);
+    made->site = cached_spawn_site(self);
 #endif
-    if (site == NULL) { /* a frame seen for the first time, or no frame layout known */
-        PyFrameObject *frame = PyEval_GetFrame(); /* borrowed: the Task's __init__ */
-        PyFrameObject *caller = frame == NULL ? NULL : PyFrame_GetBack(frame);
-        site = spawn_site_from(self, caller);
-        Py_XDECREF(caller);
-        if (site == NULL) {
+    if (made->site == NULL) { /* a frame seen for the first time, or no frame layout known */
+        made->site = spawn_site_from(self, PyEval_GetFrame()); /* (TaskInit has no frame) */
+        if (made->site == NULL) {
             goto done;
         }
     }
-    PyObject *fields = PyTuple_Pack(7, parent, site, PyTuple_GET_ITEM(facts, 1),
-                                    PyTuple_GET_ITEM(facts, 2), PyTuple_GET_ITEM(facts, 3), task,
-                                    proxy);
-    if (fields != NULL && buffer_push_create((EventBuffer *)self->events, t, id, fields) == 0) {
+    if (buffer_push_create((EventBuffer *)self->events, t, id, task, proxy) == 0) {
         result = Py_NewRef(proxy);
     }
 done:
     Py_XDECREF(loop);
     Py_XDECREF(task_id);
     Py_XDECREF(state);
-    Py_XDECREF(parent);
     Py_XDECREF(proxy);
-    Py_XDECREF(site);
-    Py_XDECREF(facts);
     return result;
 }
 
@@ -2103,6 +2305,279 @@ static PyTypeObject CreationRecorderType = {
     .tp_clear = (inquiry)CreationRecorder_clear,
     .tp_call = PyVectorcall_Call,
     .tp_vectorcall_offset = offsetof(CreationRecorder, vectorcall),
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* TaskInit: the __init__ of the recording Task subclass (recorder/tasks.py)                */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *record_creation; /* a CreationRecorder */
+    PyObject *state_of;        /* LoopInstaller.state_of */
+    PyObject *iscoroutine;     /* asyncio.iscoroutine */
+    PyObject *trim_traceback;  /* tasks.trim_source_traceback: for debug mode's "created at" */
+    PyObject *report_failure;  /* failures.report_recording_failure */
+    PyObject *base;            /* the C Task, whose own __init__ makes the task */
+} TaskInit;
+
+static PyTypeObject TaskInitType;
+static PyObject *str_loop, *str_coro, *str_source_traceback, *str_get_loop, *str_creation_failed;
+
+static PyObject *TaskInit_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                     PyObject *kwnames);
+
+static PyObject *
+TaskInit_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"record_creation", "state_of", "iscoroutine", "trim_traceback",
+                            "report_failure", "base", NULL};
+    PyObject *o[6];
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO!:TaskInit", names, &o[0], &o[1],
+                                     &o[2], &o[3], &o[4], &PyType_Type, &o[5])) {
+        return NULL;
+    }
+    if (((PyTypeObject *)o[5])->tp_init == NULL) {
+        PyErr_SetString(PyExc_TypeError, "TaskInit's base has no __init__");
+        return NULL;
+    }
+    TaskInit *self = (TaskInit *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    PyObject **fields[] = {&self->record_creation, &self->state_of,       &self->iscoroutine,
+                           &self->trim_traceback,  &self->report_failure, &self->base};
+    for (int i = 0; i < 6; i++) {
+        *fields[i] = Py_NewRef(o[i]);
+    }
+    self->vectorcall = TaskInit_vectorcall;
+    return (PyObject *)self;
+}
+
+static int
+TaskInit_traverse(TaskInit *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->record_creation);
+    Py_VISIT(self->state_of);
+    Py_VISIT(self->iscoroutine);
+    Py_VISIT(self->trim_traceback);
+    Py_VISIT(self->report_failure);
+    Py_VISIT(self->base);
+    return 0;
+}
+
+static int
+TaskInit_clear(TaskInit *self)
+{
+    Py_CLEAR(self->record_creation);
+    Py_CLEAR(self->state_of);
+    Py_CLEAR(self->iscoroutine);
+    Py_CLEAR(self->trim_traceback);
+    Py_CLEAR(self->report_failure);
+    Py_CLEAR(self->base);
+    return 0;
+}
+
+static void
+TaskInit_dealloc(TaskInit *self)
+{
+    PyObject_GC_UnTrack(self);
+    TaskInit_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* As an attribute of the class, it is the function; of a task, a method bound to it. */
+static PyObject *
+TaskInit_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    return obj == NULL || obj == Py_None ? Py_NewRef(self) : PyMethod_New(self, obj);
+}
+
+/* The recording failed (the error is set): reported once, in one line (failures.py), and the
+   task goes on unrecorded. Anything but an Exception (a KeyboardInterrupt) goes on up: 0, else
+   -1 with it set. */
+static int
+creation_failed(TaskInit *init)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return -1;
+    }
+    PyObject *error = PyErr_GetRaisedException();
+    PyObject *reported = PyObject_CallFunctionObjArgs(init->report_failure, str_creation_failed,
+                                                      error, NULL);
+    Py_DECREF(error);
+    if (reported == NULL) {
+        PyErr_WriteUnraisable(init->report_failure);
+    }
+    Py_XDECREF(reported);
+    return 0;
+}
+
+/* The C Task's own __init__(task, [first,] *rest, **kwargs), as ``super().__init__`` calls it,
+   with the keyword argument at ``skip`` left out (-1: none). */
+static int
+base_init(TaskInit *init, PyObject *task, PyObject *first, PyObject *const *rest,
+          Py_ssize_t nrest, PyObject *kwnames, PyObject *const *kwvalues, Py_ssize_t skip)
+{
+    Py_ssize_t n = (first != NULL) + nrest;
+    PyObject *args = PyTuple_New(n);
+    if (args == NULL) {
+        return -1;
+    }
+    if (first != NULL) {
+        PyTuple_SET_ITEM(args, 0, Py_NewRef(first));
+    }
+    for (Py_ssize_t i = 0; i < nrest; i++) {
+        PyTuple_SET_ITEM(args, (first != NULL) + i, Py_NewRef(rest[i]));
+    }
+    PyObject *kwargs = NULL;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        if (i == skip) {
+            continue;
+        }
+        if ((kwargs == NULL && (kwargs = PyDict_New()) == NULL) ||
+            PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), kwvalues[i]) < 0) {
+            Py_DECREF(args);
+            Py_XDECREF(kwargs);
+            return -1;
+        }
+    }
+    int status = ((PyTypeObject *)init->base)->tp_init(task, args, kwargs);
+    Py_DECREF(args);
+    Py_XDECREF(kwargs);
+    return status;
+}
+
+/* The proxy's task is made: its loop's state if it was made before its loop ran, debug mode's
+   "created at" trimmed to the program's line, and its create sent. */
+static int
+finish_creation(TaskInit *init, PyObject *task, TaskCoroutine *proxy)
+{
+    if (proxy->state == NULL) {
+        PyObject *loop = PyObject_CallMethodNoArgs(task, str_get_loop);
+        PyObject *state = loop == NULL ? NULL : PyObject_CallOneArg(init->state_of, loop);
+        Py_XDECREF(loop);
+        if (state == NULL) {
+            return -1;
+        }
+        if (!PyObject_TypeCheck(state, &LoopSlotsType)) {
+            Py_DECREF(state);
+            PyErr_SetString(PyExc_TypeError, "state_of() gives a LoopState");
+            return -1;
+        }
+        proxy->state = state;
+    }
+    PyObject *trace = PyObject_GetAttr(task, str_source_traceback);
+    if (trace == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        trace = Py_NewRef(Py_None);
+    }
+    if (trace == NULL) {
+        return -1;
+    }
+    int trimmed = 0;
+    if (trace != Py_None) {
+        PyObject *done = PyObject_CallOneArg(init->trim_traceback, trace);
+        trimmed = done == NULL ? -1 : 0;
+        Py_XDECREF(done);
+    }
+    Py_DECREF(trace);
+    if (trimmed < 0) {
+        return -1;
+    }
+    Py_SETREF(proxy->created, Py_NewRef(Py_True));
+    return 0;
+}
+
+/* __init__(task, coro, *args, **kwargs): wraps ``coro`` in the recording proxy before the C
+   Task's own __init__ runs (an eager first step included), as tasks.make_task_class says. */
+static PyObject *
+TaskInit_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    TaskInit *init = (TaskInit *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "Task.__init__ needs the task");
+        return NULL;
+    }
+    PyObject *task = args[0];
+    PyObject *const *kwvalues = args + nargs;
+    PyObject *coro = nargs >= 2 ? args[1] : NULL, *loop = Py_None;
+    Py_ssize_t coro_at = -1; /* `coro` passed by name: passed first, by position, here */
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        if (coro == NULL && (name == str_coro || PyUnicode_Compare(name, str_coro) == 0)) {
+            coro = kwvalues[i];
+            coro_at = i;
+        } else if (name == str_loop || PyUnicode_Compare(name, str_loop) == 0) {
+            loop = kwvalues[i];
+        }
+    }
+    if (coro == NULL) { /* no coroutine: the C Task says what is wrong */
+        return base_init(init, task, NULL, args + 1, nargs - 1, kwnames, kwvalues, -1) < 0
+                   ? NULL
+                   : Py_NewRef(Py_None);
+    }
+    PyObject *const *rest = args + (nargs >= 2 ? 2 : 1);
+    Py_ssize_t nrest = nargs >= 2 ? nargs - 2 : nargs - 1;
+    PyObject *proxy = NULL;
+    int wrap = Py_IS_TYPE(coro, &PyCoro_Type);
+    if (!wrap && !Py_IS_TYPE(coro, &TaskCoroutineType)) {
+        PyObject *is_coro = PyObject_CallOneArg(init->iscoroutine, coro);
+        wrap = is_coro == NULL ? -1 : PyObject_IsTrue(is_coro);
+        Py_XDECREF(is_coro);
+    }
+    if (wrap > 0) {
+        PyObject *made[3] = {task, coro, loop};
+        proxy = PyObject_Vectorcall(init->record_creation, made, 3, NULL);
+        wrap = proxy == NULL ? -1 : 1;
+    }
+    if (wrap < 0 && creation_failed(init) < 0) {
+        return NULL;
+    }
+    if (proxy == NULL || proxy == Py_None || !Py_IS_TYPE(proxy, &TaskCoroutineType)) {
+        /* asyncio's own error for a non-coroutine; a proxy never twice */
+        Py_XDECREF(proxy);
+        return base_init(init, task, coro, rest, nrest, kwnames, kwvalues, coro_at) < 0
+                   ? NULL
+                   : Py_NewRef(Py_None);
+    }
+    TaskCoroutine *made = (TaskCoroutine *)proxy;
+    if (base_init(init, task, proxy, rest, nrest, kwnames, kwvalues, coro_at) < 0) {
+        /* no task after all: its create is dropped, and the coroutine is the program's to warn
+           about, as plainly */
+        Py_SETREF(made->created, Py_NewRef(Py_None));
+        Py_CLEAR(made->coro);
+        Py_DECREF(proxy);
+        return NULL;
+    }
+    if (finish_creation(init, task, made) < 0) {
+        Py_SETREF(made->created, Py_NewRef(Py_None));
+        if (creation_failed(init) < 0) {
+            Py_DECREF(proxy);
+            return NULL;
+        }
+    }
+    Py_DECREF(proxy);
+    Py_RETURN_NONE;
+}
+
+static PyTypeObject TaskInitType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "loopviz.recorder._native.TaskInit",
+    .tp_doc = "The recording Task's __init__: the task's coroutine wrapped in the proxy.",
+    .tp_basicsize = sizeof(TaskInit),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = TaskInit_new,
+    .tp_dealloc = (destructor)TaskInit_dealloc,
+    .tp_traverse = (traverseproc)TaskInit_traverse,
+    .tp_clear = (inquiry)TaskInit_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = TaskInit_get,
+    .tp_vectorcall_offset = offsetof(TaskInit, vectorcall),
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -2175,15 +2650,21 @@ PyInit__native(void)
     str_ag_code = PyUnicode_InternFromString("ag_code");
     str_ag_frame = PyUnicode_InternFromString("ag_frame");
     str_ag_await = PyUnicode_InternFromString("ag_await");
-    if (str_woken == NULL || str_task_id_attr == NULL || str_throw == NULL ||
+    str_loop = PyUnicode_InternFromString("loop");
+    str_coro = PyUnicode_InternFromString("coro");
+    str_source_traceback = PyUnicode_InternFromString("_source_traceback");
+    str_get_loop = PyUnicode_InternFromString("get_loop");
+    str_creation_failed = PyUnicode_InternFromString("a task's creation");
+    if (str_loop == NULL || str_coro == NULL || str_source_traceback == NULL ||
+        str_get_loop == NULL || str_creation_failed == NULL ||str_woken == NULL || str_task_id_attr == NULL || str_throw == NULL ||
         str_get_name == NULL || str_get_coro == NULL || str_loop_ref == NULL || str_qualname == NULL || str_Task == NULL || str_children == NULL || str_empty == NULL || str_cr_code == NULL ||
         str_cr_frame == NULL || str_cr_await == NULL || str_gi_code == NULL ||
         str_gi_frame == NULL || str_gi_yieldfrom == NULL || str_ag_code == NULL ||
         str_ag_frame == NULL || str_ag_await == NULL) {
         return NULL;
     }
-    PyTypeObject *types[] = {&EventBufferType, &LoopSlotsType, &TaskCoroutineType,
-                             &WakeupHookType, &CreationRecorderType};
+    PyTypeObject *types[] = {&EventBufferType,      &LoopSlotsType, &TaskCoroutineType,
+                             &WakeupHookType,       &CreationRecorderType, &TaskInitType};
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) {
         return NULL;

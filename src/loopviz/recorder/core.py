@@ -24,7 +24,7 @@ from loopviz import wire
 
 SWITCH = "LOOPVIZ_RECORDER"
 # The _native.c this Python code goes with (its NATIVE_VERSION).
-NATIVE_VERSION = 4
+NATIVE_VERSION = 5
 
 
 def _load_native() -> tuple[ModuleType | None, str]:
@@ -91,7 +91,7 @@ class PythonLoopSlots:
     __slots__ = (
         "step_start", "step_task", "nested_in", "nested_ns", "_callback_start", "t0",
         "block_threshold_ns", "thread_id", "events", "timeouts", "handed_back_refs",
-        "wait_handlers", "step_clock",
+        "wait_handlers", "owner_waits", "step_clock",
     )  # fmt: skip
     step_start: int  # 0 = no step running
     step_task: int
@@ -105,6 +105,7 @@ class PythonLoopSlots:
     timeouts: dict[int, object]
     handed_back_refs: dict[Any, Any]  # the dict inside LoopState.handed_back
     wait_handlers: dict[Any, Any]  # WaitNamer.by_code
+    owner_waits: dict[int, Any]  # WaitNamer.owner_waits
     # The native watchdog's copy of step_start and callback_start (a ``_stackwatch.Slot``; a
     # list nobody reads where it is not built): ``step_clock[0]``, written at each step's start
     # and end, and ``step_clock[1]``.

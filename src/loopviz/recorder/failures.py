@@ -24,14 +24,15 @@ def report_internal_error() -> None:
 _reported_failures: set[str] = set()
 
 
-def report_recording_failure(what: str) -> None:
-    """A failure inside recording code, contained as Trio contains a failing Instrument: the
-    program's step goes on untouched, this detail of the recording is lost, and the user is
-    told once, in one line on the real stderr."""
+def report_recording_failure(what: str, error: BaseException | None = None) -> None:
+    """A failure inside recording code (``error``, or the one being handled), contained as Trio
+    contains a failing Instrument: the program's step goes on untouched, this detail of the
+    recording is lost, and the user is told once, in one line on the real stderr."""
     if what in _reported_failures:
         return
     _reported_failures.add(what)
-    error = sys.exc_info()[1]
+    if error is None:
+        error = sys.exc_info()[1]
     text = (
         f"loopviz: could not record {what} ({type(error).__name__}: {error}); the program is "
         "unaffected, and only that detail is missing from the recording\n"

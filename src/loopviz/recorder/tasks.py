@@ -70,39 +70,52 @@ def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
     class Task(_CTask[Any]):
         __slots__ = ("_loopviz_task_id",)
 
-        def __init__(self, coro: Any, *args: Any, **kwargs: Any) -> None:
-            try:
-                proxy = None
-                if iscoroutine(coro) and type(coro) is not TaskProxy:
-                    proxy = record_creation(self, coro, kwargs.get("loop"))
-            except Exception:  # never the program's failure: this task goes unrecorded
-                report_recording_failure("a task's creation")
-                proxy = None
-            if proxy is None:  # asyncio's own error for a non-coroutine; a proxy never twice
-                super().__init__(coro, *args, **kwargs)
-                return
-            try:
-                super().__init__(proxy, *args, **kwargs)
-            except BaseException:
-                proxy.created = None  # no task after all: its create is dropped
-                proxy._coro = None  # the coroutine is the program's to warn about, as plainly
-                raise
-            try:
-                if proxy._state is None:  # made before its loop ran: the loop asyncio gave it
-                    proxy._state = installer.state_of(self.get_loop())
-                trace = getattr(self, "_source_traceback", None)
-                if trace:  # debug mode: "created at" is the program's line, not this one
-                    while trace and trace[-1].filename.startswith(_LOOPVIZ_DIR):
-                        del trace[-1]
-                proxy.created = True
-            except Exception:
-                report_recording_failure("a task's creation")
-                proxy.created = None
+        if core.native is not None:  # the same, in C
+            __init__ = core.native.TaskInit(
+                record_creation=record_creation, state_of=installer.state_of,
+                iscoroutine=iscoroutine, trim_traceback=trim_source_traceback,
+                report_failure=report_recording_failure, base=_CTask,
+            )  # fmt: skip
+        else:
+
+            def __init__(self, coro: Any, *args: Any, **kwargs: Any) -> None:
+                try:
+                    proxy = None
+                    if iscoroutine(coro) and type(coro) is not TaskProxy:
+                        proxy = record_creation(self, coro, kwargs.get("loop"))
+                except Exception:  # never the program's failure: this task goes unrecorded
+                    report_recording_failure("a task's creation")
+                    proxy = None
+                if proxy is None:  # asyncio's own error for a non-coroutine; a proxy never twice
+                    super().__init__(coro, *args, **kwargs)
+                    return
+                try:
+                    super().__init__(proxy, *args, **kwargs)
+                except BaseException:
+                    proxy.created = None  # no task after all: its create is dropped
+                    proxy._coro = None  # the coroutine is the program's to warn about, as plainly
+                    raise
+                try:
+                    if proxy._state is None:  # made before its loop ran: the loop asyncio gave it
+                        proxy._state = installer.state_of(self.get_loop())
+                    trace = getattr(self, "_source_traceback", None)
+                    if trace is not None:
+                        trim_source_traceback(trace)
+                    proxy.created = True
+                except Exception:
+                    report_recording_failure("a task's creation")
+                    proxy.created = None
 
     Task.__name__ = Task.__qualname__ = "Task"
     Task.__module__ = _CTask.__module__
     Task.__doc__ = _CTask.__doc__
     return Task
+
+
+def trim_source_traceback(trace: list[Any]) -> None:
+    """Debug mode's "created at" of a task names the program's line, not loopviz's."""
+    while trace and trace[-1].filename.startswith(_LOOPVIZ_DIR):
+        del trace[-1]
 
 
 def _creation_recorder(installer: LoopInstaller) -> Callable[[Any, Any, Any], Any]:

@@ -68,6 +68,10 @@ class ObjectIds:
     def __init__(self) -> None:
         self._ids: dict[int, tuple[int, weakref.ref[object]]] = {}
         self._numbers = itertools.count(1)
+        # id(object) -> (code, fields): what a wait in that code on that live object is, where
+        # the object alone says it (a stream's read, by its peer): the native core reads it
+        # instead of calling the handler again (see keep_wait)
+        self.waits: dict[int, tuple[CodeType, WaitFields]] = {}
 
     def of(self, obj: object) -> int:
         key = id(obj)
@@ -80,10 +84,20 @@ class ObjectIds:
             self._ids[key] = (number, weakref.ref(obj, partial(self._forget, key)))
         return number
 
+    def keep_wait(self, obj: object, code: CodeType, fields: WaitFields) -> None:
+        """Keep ``fields`` as what every wait in ``code`` on ``obj`` is, for as long as ``obj``
+        lives: only for an object with an id here (one held by weak reference), so that the
+        entry goes when it dies, before another object can have its address."""
+        key = id(obj)
+        found = self._ids.get(key)
+        if found is not None and found[1]() is obj:
+            self.waits[key] = (code, fields)
+
     def _forget(self, key: int, ref: weakref.ref[object]) -> None:
         found = self._ids.get(key)
         if found is not None and found[1] is ref:  # (not a newer object's entry)
             del self._ids[key]
+            self.waits.pop(key, None)
 
 
 def _private_code(owner: object, name: str) -> CodeType:
@@ -109,6 +123,7 @@ class WaitNamer:
         self._task_id = task_id_of
         self._job_of = job_of_future
         self._objects = ObjectIds()
+        self.owner_waits = self._objects.waits  # the native core reads it (see keep_wait)
         self.entry: CodeType | None = None  # see _walk
         # code object -> its handler if it is a known primitive, else the display path of a
         # user file, or "" (see _handler_for); the native core reads it too
@@ -320,14 +335,21 @@ class WaitNamer:
         return describe
 
     def _stream_read(self, frame: FrameType, fut: object) -> WaitFields:
-        reader = frame.f_locals.get("self")
-        transport = getattr(reader, "_transport", None)
-        return "io", f"read {_peer(transport)}".rstrip(), self._objects.of(reader), NONE, NONE
+        return self._stream_wait("read", frame)
 
     def _stream_write(self, frame: FrameType, fut: object) -> WaitFields:
-        protocol = frame.f_locals.get("self")
-        transport = getattr(protocol, "_transport", None)
-        return "io", f"write {_peer(transport)}".rstrip(), self._objects.of(protocol), NONE, NONE
+        return self._stream_wait("write", frame)
+
+    def _stream_wait(self, direction: str, frame: FrameType) -> WaitFields:
+        """A StreamReader's read, or its protocol's drain: named by the transport's peer, which
+        is the stream's for its whole life (a transport is set once, and a closed stream's
+        drain fails instead of waiting), so the name is kept for the stream."""
+        stream = frame.f_locals.get("self")
+        peer = _peer(getattr(stream, "_transport", None))
+        fields = ("io", f"{direction} {peer}".rstrip(), self._objects.of(stream), NONE, NONE)
+        if peer:
+            self._objects.keep_wait(stream, frame.f_code, fields)
+        return fields
 
 
 def _peer(transport: Any) -> str:
