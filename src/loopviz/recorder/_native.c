@@ -22,6 +22,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 #include <structmember.h>
 #include <string.h>
@@ -87,10 +88,16 @@ PyErr_SetRaisedException(PyObject *exc)
 }
 #endif
 
+/* time.perf_counter_ns(): on Linux, CLOCK_MONOTONIC read directly (Python's own call adds
+   overflow checks that cost as much as the read, twice per step). */
 static inline int64_t
 perf_counter_ns(void)
 {
-#if PY_VERSION_HEX >= 0x030D0000
+#if defined(__linux__)
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+#elif PY_VERSION_HEX >= 0x030D0000
     PyTime_t t;
     (void)PyTime_PerfCounterRaw(&t);
     return (int64_t)t;
@@ -329,54 +336,80 @@ put_be(char *at, uint64_t value, int bytes)
     }
 }
 
-static int
+/* The msgpack of an int, as msgspec writes it (its shortest form), at ``at``: its length. */
+static inline Py_ssize_t
+put_int(char *at, int64_t value)
+{
+    if (value >= 0) {
+        if (value < 128) {
+            at[0] = (char)value;
+            return 1;
+        }
+        if (value <= 0xff) {
+            at[0] = (char)0xcc;
+            at[1] = (char)value;
+            return 2;
+        }
+        if (value <= 0xffff) {
+            at[0] = (char)0xcd;
+            put_be(at + 1, (uint64_t)value, 2);
+            return 3;
+        }
+        if (value <= 0xffffffffLL) {
+            at[0] = (char)0xce;
+            put_be(at + 1, (uint64_t)value, 4);
+            return 5;
+        }
+        at[0] = (char)0xcf;
+        put_be(at + 1, (uint64_t)value, 8);
+        return 9;
+    }
+    if (value >= -32) {
+        at[0] = (char)(int8_t)value;
+        return 1;
+    }
+    if (value >= -128) {
+        at[0] = (char)0xd0;
+        at[1] = (char)value;
+        return 2;
+    }
+    if (value >= -32768) {
+        at[0] = (char)0xd1;
+        put_be(at + 1, (uint64_t)value, 2);
+        return 3;
+    }
+    if (value >= -2147483648LL) {
+        at[0] = (char)0xd2;
+        put_be(at + 1, (uint64_t)value, 4);
+        return 5;
+    }
+    at[0] = (char)0xd3;
+    put_be(at + 1, (uint64_t)value, 8);
+    return 9;
+}
+
+static inline int
 encode_int(EventBuffer *self, int64_t value)
 {
     if (out_reserve(self, 9) < 0) {
         return -1;
     }
-    char *at = self->out + self->out_len;
-    if (value >= 0) {
-        if (value < 128) {
-            at[0] = (char)value;
-            self->out_len += 1;
-        } else if (value <= 0xff) {
-            at[0] = (char)0xcc;
-            put_be(at + 1, (uint64_t)value, 1);
-            self->out_len += 2;
-        } else if (value <= 0xffff) {
-            at[0] = (char)0xcd;
-            put_be(at + 1, (uint64_t)value, 2);
-            self->out_len += 3;
-        } else if (value <= 0xffffffffLL) {
-            at[0] = (char)0xce;
-            put_be(at + 1, (uint64_t)value, 4);
-            self->out_len += 5;
-        } else {
-            at[0] = (char)0xcf;
-            put_be(at + 1, (uint64_t)value, 8);
-            self->out_len += 9;
-        }
-    } else if (value >= -32) {
-        at[0] = (char)(int8_t)value;
-        self->out_len += 1;
-    } else if (value >= -128) {
-        at[0] = (char)0xd0;
-        put_be(at + 1, (uint64_t)value, 1);
-        self->out_len += 2;
-    } else if (value >= -32768) {
-        at[0] = (char)0xd1;
-        put_be(at + 1, (uint64_t)value, 2);
-        self->out_len += 3;
-    } else if (value >= -2147483648LL) {
-        at[0] = (char)0xd2;
-        put_be(at + 1, (uint64_t)value, 4);
-        self->out_len += 5;
-    } else {
-        at[0] = (char)0xd3;
-        put_be(at + 1, (uint64_t)value, 8);
-        self->out_len += 9;
+    self->out_len += put_int(self->out + self->out_len, value);
+    return 0;
+}
+
+/* Three ints: a record's kind, time and task, the start of every event. */
+static inline int
+encode_head(EventBuffer *self, int64_t kind, int64_t t, int64_t task)
+{
+    if (out_reserve(self, 27) < 0) {
+        return -1;
     }
+    char *at = self->out + self->out_len;
+    Py_ssize_t n = put_int(at, kind);
+    n += put_int(at + n, t);
+    n += put_int(at + n, task);
+    self->out_len += n;
     return 0;
 }
 
@@ -528,8 +561,7 @@ encode_record(EventBuffer *self, Record *record)
     }
     case KIND_SUSPEND: /* kind, t, task, the wait's five fields, where, timeout (none) */
         self->sent_items += SUSPEND_ITEMS;
-        if (encode_int(self, KIND_SUSPEND) < 0 || encode_int(self, record->t) < 0 ||
-            encode_int(self, record->task) < 0) {
+        if (encode_head(self, KIND_SUSPEND, record->t, record->task) < 0) {
             return -1;
         }
         for (Py_ssize_t i = 0; i < 5; i++) {
@@ -543,24 +575,20 @@ encode_record(EventBuffer *self, Record *record)
         return encode_int(self, NONE_ID);
     case KIND_READY:
         self->sent_items += 4;
-        if (encode_int(self, KIND_READY) < 0 || encode_int(self, record->t) < 0 ||
-            encode_int(self, record->task) < 0) {
+        if (encode_head(self, KIND_READY, record->t, record->task) < 0) {
             return -1;
         }
         return encode_str(self, "woken", 5);
     case KIND_DONE:
         self->sent_items += 5;
-        if (encode_int(self, KIND_DONE) < 0 || encode_int(self, record->t) < 0 ||
-            encode_int(self, record->task) < 0 || encode_str(self, "returned", 8) < 0) {
+        if (encode_head(self, KIND_DONE, record->t, record->task) < 0 ||
+            encode_str(self, "returned", 8) < 0) {
             return -1;
         }
         return encode_str(self, "None", 4);
     default: /* RESUME, YIELD: kind, t, task */
         self->sent_items += 3;
-        if (encode_int(self, record->kind) < 0 || encode_int(self, record->t) < 0) {
-            return -1;
-        }
-        return encode_int(self, record->task);
+        return encode_head(self, record->kind, record->t, record->task);
     }
 }
 
@@ -977,8 +1005,7 @@ encode_create(EventBuffer *self, Record *record)
     Py_XSETREF(proxy->sent_name, Py_NewRef(name));
     PyObject *loop_id = proxy->state == NULL ? PyLong_FromLong(0)
                                              : PyObject_GetAttr(proxy->state, str_loop_id);
-    int failed = loop_id == NULL || encode_int(self, KIND_CREATE) < 0 ||
-                 encode_int(self, record->t) < 0 || encode_int(self, record->task) < 0 ||
+    int failed = loop_id == NULL || encode_head(self, KIND_CREATE, record->t, record->task) < 0 ||
                  encode_object(self, name) < 0 || encode_object(self, proxy->qualname) < 0 ||
                  encode_int(self, proxy->parent_id) < 0 || encode_object(self, proxy->site) < 0 ||
                  encode_object(self, proxy->internal) < 0 || encode_object(self, loop_id) < 0 ||
@@ -1027,11 +1054,7 @@ TaskCoroutine_traverse(TaskCoroutine *self, visitproc visit, void *arg)
     Py_VISIT(self->state);
     Py_VISIT(self->sent_name);
     Py_VISIT(self->created);
-    Py_VISIT(self->site);
-    Py_VISIT(self->args);
-    Py_VISIT(self->qualname);
-    Py_VISIT(self->internal);
-    return 0;
+    return 0; /* its create's site, args, qualname and internal: strs and a bool, never in a cycle */
 }
 
 static int
