@@ -34,6 +34,15 @@ def test_tasks_made_every_way_are_recorded_with_their_args_and_spawn_lines(recor
             await asyncio.Task(work("direct", 0.01))
             await loop.create_task(work("create_task", 0.01))
             await asyncio.ensure_future(work("ensure_future", 0.01))
+            await asyncio.Task(coro=work("by_name", 0.01), loop=loop)
+            made = []
+            loop.call_soon(lambda: made.append(asyncio.ensure_future(work("callback", 0.01))))
+            await asyncio.sleep(0)
+            await made[0]
+            try:
+                asyncio.Task(42)
+            except TypeError as error:
+                print(error)
             loop.set_task_factory(factory)
             await asyncio.create_task(work("factory", 0.01))
 
@@ -41,16 +50,24 @@ def test_tasks_made_every_way_are_recorded_with_their_args_and_spawn_lines(recor
         """
     )
     creates = [e for e in rec.events if e["ev"] == "create" and not e["internal"]]
-    assert [(e["coro"], e["args"], e["where"].rsplit(":", 1)[1]) for e in creates] == [
-        ("main", "", "18"),
-        ("work", "'direct', 0.01", "12"),
-        ("work", "'create_task', 0.01", "13"),
-        ("work", "'ensure_future', 0.01", "14"),
-        ("work", "'factory', 0.01", "8"),  # the innermost frame outside asyncio: the factory
+    main = creates[0]["task"]
+    assert [
+        (e["coro"], e["args"], e["where"].rsplit(":", 1)[1], e["parent"]) for e in creates
+    ] == [
+        ("main", "", "27", None),
+        ("work", "'direct', 0.01", "12", main),
+        ("work", "'create_task', 0.01", "13", main),
+        ("work", "'ensure_future', 0.01", "14", main),
+        ("work", "'by_name', 0.01", "15", main),
+        ("work", "'callback', 0.01", "17", None),  # made by a callback: no task was running
+        ("work", "'factory', 0.01", "8", main),  # the innermost frame outside asyncio: the factory
     ]
     for create in creates[1:]:  # every one ran: resumed, slept, returned
         steps = [e[0] for e in rec.sequence() if e[1] == create["task"]]
         assert steps == ["create", "resume", "suspend", "ready", "resume", "done"]
+    # not a coroutine: asyncio's own error, and no task
+    outputs = [e["text"] for e in rec.events if e["ev"] == "output"]
+    assert outputs == ["a coroutine was expected, got 42\n"]
 
 
 def test_an_eager_task_runs_its_first_step_inside_its_creator_as_its_own_step(record):
@@ -378,3 +395,32 @@ def test_asyncio_closing_an_unfinished_generator_is_its_own_housekeeping_task(re
     )
     lanes = sorted((lane.coro, lane.internal) for lane in rec.timeline.tasks.values())
     assert ("ticks (closing)", True) in lanes and ("main", False) in lanes
+
+
+def test_a_task_asyncio_refuses_to_make_is_not_recorded_and_warns_as_in_plain_python(record):
+    source = """
+        import asyncio, gc
+
+        async def work():
+            pass
+
+        async def main():
+            try:
+                asyncio.Task(work(), bogus=1)
+            except TypeError as error:
+                print(error)
+            gc.collect()
+
+        asyncio.run(main())
+        """
+    rec = record(source)
+    plain = subprocess.run(
+        [sys.executable, str(rec.session.target.script)], capture_output=True, text=True, check=True
+    )
+    outputs = {e["stream"]: e["text"] for e in rec.events if e["ev"] == "output"}
+    refused = "'bogus' is an invalid keyword argument for Task()\n"
+    assert outputs["stdout"] == plain.stdout == refused
+    # the coroutine is the program's to warn about, at the program's line
+    assert outputs["stderr"] == plain.stderr
+    assert "coroutine 'work' was never awaited\n  asyncio.Task(work(), bogus=1)" in plain.stderr
+    assert [e["coro"] for e in rec.events if e["ev"] == "create" and not e["internal"]] == ["main"]

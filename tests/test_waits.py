@@ -116,6 +116,53 @@ def test_stream_io_names_direction_and_peer(record):
     assert any(w["kind"] == "io" and w["label"].startswith("read 127.0.0.1:") for w in main_waits)
 
 
+def test_each_stream_read_is_named_by_its_own_peer_at_every_wait(record):
+    """A stream's name is kept for it once found (the native core reads it back): each of three
+    connections made one after another, their readers often at one address, waits under its
+    own peer at both of its reads, and no stream's name outlives it."""
+    rec = record(
+        """
+        import asyncio
+
+        async def handle(reader, writer):
+            port = writer.get_extra_info("peername")[1]
+            asyncio.current_task().set_name(f"handler-{port}")
+            await reader.readline()
+            await reader.readline()
+            writer.close()
+
+        async def main():
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            for n in range(3):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                for line in (b"one\\n", b"two\\n"):
+                    await asyncio.sleep(0.01)
+                    writer.write(line)
+                await reader.read()  # until the handler closes
+                writer.close()
+                del reader, writer
+            server.close()
+
+        asyncio.run(main())
+        """
+    )
+    handlers = [lane for lane in rec.timeline.tasks.values() if lane.coro == "handle"]
+    assert len(handlers) == 3
+    objects = set()
+    for lane in handlers:
+        port = lane.name.removeprefix("handler-")
+        waits = [
+            (e["waiting_on"]["kind"], e["waiting_on"]["label"], e["waiting_on"]["obj"])
+            for e in rec.events
+            if e["ev"] == "suspend" and e["task"] == lane.id
+        ]
+        assert len(waits) == 2 and waits[0] == waits[1]
+        assert waits[0][:2] == ("io", f"read 127.0.0.1:{port}")
+        objects.add(waits[0][2])
+    assert len(objects) == 3  # three readers, three ids
+
+
 def test_blocking_callback_is_a_block_without_a_task(record):
     rec = record(
         """

@@ -93,7 +93,9 @@ def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
                     super().__init__(proxy, *args, **kwargs)
                 except BaseException:
                     proxy.created = None  # no task after all: its create is dropped
-                    proxy._coro = None  # the coroutine is the program's to warn about, as plainly
+                    # the coroutine is the program's to warn about, as plainly, and at once: this
+                    # frame stays in the error's traceback
+                    proxy._coro = coro = None
                     raise
                 try:
                     if proxy._state is None:  # made before its loop ran: the loop asyncio gave it
@@ -109,7 +111,8 @@ def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
     Task.__name__ = Task.__qualname__ = "Task"
     Task.__module__ = _CTask.__module__
     Task.__doc__ = _CTask.__doc__
-    return Task
+    task_class: type[asyncio.Task[Any]] = Task  # (its __init__ may be the native core's)
+    return task_class
 
 
 def trim_source_traceback(trace: list[Any]) -> None:
