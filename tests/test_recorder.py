@@ -50,16 +50,28 @@ def test_sleep_wait_carries_its_deadline_and_label(record):
 
         async def main():
             await asyncio.sleep(0.2)
+            await asyncio.sleep(1e-05)
+            await asyncio.gather(asyncio.sleep(0.003))  # a sleep that is a task's own coroutine
 
         asyncio.run(main())
         """
     )
-    suspend = next(e for e in rec.events if e["ev"] == "suspend")
-    resume = [e for e in rec.events if e["ev"] == "resume"][1]
-    wait = suspend["waiting_on"]
-    assert wait["kind"] == "sleep" and wait["label"] == "sleep 0.2s"
-    assert abs(wait["deadline"] - (suspend["t"] + 200_000_000)) < 2_000_000
-    assert wait["deadline"] <= resume["t"]
+    suspends = [e for e in rec.events if e["ev"] == "suspend"]
+    waits = [(e["waiting_on"]["label"], e["waiting_on"].get("delay_ns")) for e in suspends]
+    assert waits == [
+        ("sleep 0.2s", 200_000_000),
+        ("sleep 1e-05s", 10_000),
+        ("gather (1)", None),
+        ("sleep 0.003s", 3_000_000),
+    ]
+    for suspend in suspends[:2] + suspends[3:]:
+        resume = next(
+            e for e in rec.events
+            if e["ev"] == "resume" and e["task"] == suspend["task"] and e["t"] > suspend["t"]
+        )  # fmt: skip
+        deadline, delay = suspend["waiting_on"]["deadline"], suspend["waiting_on"]["delay_ns"]
+        assert abs(deadline - (suspend["t"] + delay)) < 2_000_000
+        assert deadline <= resume["t"]
 
 
 def test_gather_wait_names_its_children_and_outcomes(record):

@@ -424,3 +424,35 @@ def test_a_task_asyncio_refuses_to_make_is_not_recorded_and_warns_as_in_plain_py
     assert outputs["stderr"] == plain.stderr
     assert "coroutine 'work' was never awaited\n  asyncio.Task(work(), bogus=1)" in plain.stderr
     assert [e["coro"] for e in rec.events if e["ev"] == "create" and not e["internal"]] == ["main"]
+
+
+def test_a_tasks_arguments_are_shown_short_and_only_where_showing_runs_no_program_code(record):
+    rec = record(
+        """
+        import asyncio
+
+        class Client:
+            async def fetch(self, path):
+                await asyncio.sleep(0)
+
+        class Loud:
+            def __repr__(self):
+                raise RuntimeError("never asked")
+
+        async def work(url, retries, data, flag, nothing):
+            await asyncio.sleep(0)
+
+        async def main():
+            await asyncio.create_task(work("https://example.com/a/long/path", 3, [1], True, None))
+            await asyncio.create_task(work(b"raw", 2.5, Loud(), False, "s"))
+            await asyncio.create_task(Client().fetch("/x"))
+
+        asyncio.run(main())
+        """
+    )
+    creates = [e for e in rec.events if e["ev"] == "create" and not e["internal"]]
+    assert [(e["coro"], e["args"]) for e in creates[1:]] == [
+        ("work", "'https://example.com/..., 3, ..., True, None"),  # 24 characters at most each
+        ("work", "b'raw', 2.5, ..., False, 's'"),
+        ("Client.fetch", "'/x'"),  # not self
+    ]

@@ -126,6 +126,7 @@ static PyObject *str_Task;
 static PyObject *str_children;
 static PyObject *str_empty;
 static PyObject *str_cr_code, *str_cr_frame, *str_cr_await;
+static PyObject *str_when;
 static PyObject *str_gi_code, *str_gi_frame, *str_gi_yieldfrom;
 static PyObject *str_ag_code, *str_ag_frame, *str_ag_await;
 
@@ -810,6 +811,8 @@ typedef struct {
     PyObject *handed_back;     /* the dict inside the WeakKeyDictionary of handed-back futures */
     PyObject *wait_handlers;   /* WaitNamer.by_code: code -> its wait handler, or a file's name */
     PyObject *owner_waits;     /* WaitNamer.owner_waits: id(object) -> (code, wait fields) */
+    PyObject *sleep_locals;    /* WaitNamer.sleep_locals: (sleep's code, delay's and h's index) */
+    double loop_offset;        /* the loop's clock (ns) minus the recorder's */
     CodeCacheEntry *code_cache;       /* wait_handlers' entries, and user lines' `where` */
     PyObject *step_proxy;      /* borrowed: the proxy whose step runs now, or NULL */
     int64_t *step_clock;       /* the native watchdog's slot, or NULL: [0] the step's start,
@@ -827,6 +830,7 @@ LoopSlots_traverse(LoopSlots *self, visitproc visit, void *arg)
     Py_VISIT(self->handed_back);
     Py_VISIT(self->wait_handlers);
     Py_VISIT(self->owner_waits);
+    Py_VISIT(self->sleep_locals);
     return code_cache_traverse(self->code_cache, visit, arg);
 }
 
@@ -838,6 +842,7 @@ LoopSlots_clear(LoopSlots *self)
     Py_CLEAR(self->handed_back);
     Py_CLEAR(self->wait_handlers);
     Py_CLEAR(self->owner_waits);
+    Py_CLEAR(self->sleep_locals);
     code_cache_free(&self->code_cache);
     return 0;
 }
@@ -926,6 +931,8 @@ static PyMemberDef LoopSlots_members[] = {
     {"handed_back_refs", T_OBJECT, offsetof(LoopSlots, handed_back), 0, NULL},
     {"wait_handlers", T_OBJECT, offsetof(LoopSlots, wait_handlers), 0, NULL},
     {"owner_waits", T_OBJECT, offsetof(LoopSlots, owner_waits), 0, NULL},
+    {"sleep_locals", T_OBJECT, offsetof(LoopSlots, sleep_locals), 0, NULL},
+    {"loop_offset", T_DOUBLE, offsetof(LoopSlots, loop_offset), 0, NULL},
     {NULL},
 };
 
@@ -1333,13 +1340,76 @@ owner_wait(LoopSlots *state, PyObject *owner, PyObject *code)
     return PyTuple_GET_ITEM(kept, 1);
 }
 
+#ifdef WALK_INTERPRETER_FRAMES
+/* An int64 of a float, as Python's int() of it, if it fits (-2**63 < x < 2**63 - 1); else
+   NONE_ID, as waits.py and loops.py say a time no run reaches. */
+static long long
+ns_or_none(double ns)
+{
+    return ns > -9223372036854775808.0 && ns < 9223372036854775808.0 ? (long long)ns : NONE_ID;
+}
+
+/* waits.WaitNamer._sleep, read from asyncio.sleep's frame (``sleep``, suspended in its
+   ``await future``): its fields (new reference), or NULL (no error) where Python should name
+   it: a delay that is not a plain int or float, no timer handle. */
+static PyObject *
+sleep_wait(LoopSlots *state, PyObject *sleep, PyObject *code)
+{
+    PyObject *spec = state->sleep_locals;
+    if (spec == NULL || !PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 3 ||
+        PyTuple_GET_ITEM(spec, 0) != code) {
+        return NULL;
+    }
+    Py_ssize_t delay_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 1));
+    Py_ssize_t handle_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 2));
+    Py_ssize_t size = ((PyCodeObject *)code)->co_nlocalsplus;
+    if (delay_at < 0 || handle_at < 0 || delay_at >= size || handle_at >= size) {
+        PyErr_Clear();
+        return NULL;
+    }
+    _PyInterpreterFrame *frame = (_PyInterpreterFrame *)((PyGenObject *)sleep)->gi_iframe;
+    PyObject *delay = frame->localsplus[delay_at], *handle = frame->localsplus[handle_at];
+    if (delay == NULL || handle == NULL ||
+        (!PyFloat_CheckExact(delay) && !PyLong_CheckExact(delay))) {
+        return NULL;
+    }
+    double seconds = PyFloat_CheckExact(delay) ? PyFloat_AS_DOUBLE(delay)
+                                               : PyLong_AsDouble(delay);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *when = PyObject_CallMethodNoArgs(handle, str_when);
+    double at = when == NULL ? -1.0 : PyFloat_AsDouble(when);
+    Py_XDECREF(when);
+    if (at == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    char *shown = PyOS_double_to_string(seconds, 'g', 6, 0, NULL); /* f"{delay:g}" */
+    if (shown == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *label = PyUnicode_FromFormat("sleep %ss", shown);
+    PyMem_Free(shown);
+    long long deadline = ns_or_none(at * 1e9 - state->loop_offset - (double)state->t0);
+    PyObject *fields = label == NULL ? NULL
+                                     : Py_BuildValue("(sOiLL)", "sleep", label, NONE_ID, deadline,
+                                                     ns_or_none(seconds * 1e9));
+    Py_XDECREF(label);
+    PyErr_Clear();
+    return fields;
+}
+#endif
+
 /* What the suspended task waits on, as waits.WaitNamer.describe says it, for the common cases:
    an await chain of coroutines and generators through asyncio and the program's own code, down
    to a known primitive (its handler, in Python, names it from its frame, unless it kept the
    name for that object), a task or a gather. 1 with *fields, (kind, label, obj, deadline, ref),
    and *where (new references); or 0 (and no error) for anything else: a library's code on the
    way, an opaque awaitable, a wait for an executor's future, a code object seen for the first
-   time. Those go to Python. */
+   time, the program's own code in a task whose entry is still sought. Those go to Python. */
 static int
 fast_wait(LoopSlots *state, TaskCoroutine *self, PyObject *yielded, PyObject **fields,
           PyObject **where)
@@ -1388,12 +1458,20 @@ fast_wait(LoopSlots *state, TaskCoroutine *self, PyObject *yielded, PyObject **f
         Py_SETREF(node, awaited);
     }
     Py_DECREF(node);
+    if (self->seek_entry && user_code != NULL) {
+        followed = 0; /* the program's own code in a library's task: its entry, in Python */
+    }
     if (followed && !PyErr_Occurred()) {
         *where = user_file == NULL ? Py_NewRef(str_empty)
                                    : where_of(state, user_file, user_code, user_offset);
     }
     if (*where != NULL && known != NULL) {
         *fields = Py_XNewRef(owner_wait(state, known_owner, known_code));
+#ifdef WALK_INTERPRETER_FRAMES
+        if (*fields == NULL && !PyErr_Occurred()) {
+            *fields = sleep_wait(state, known_node, known_code);
+        }
+#endif
         PyObject *frame = *fields == NULL && !PyErr_Occurred() ? frame_of(known_node) : NULL;
         if (frame != NULL) {
             PyObject *args[2] = {frame, yielded};
@@ -1421,12 +1499,12 @@ fast_wait(LoopSlots *state, TaskCoroutine *self, PyObject *yielded, PyObject **f
 }
 
 /* The ``suspend`` of a step that yielded ``yielded``: named in C when fast_wait can, and
-   without a timeout or an entry to look for; else by proxy.record_suspend. */
+   without a timeout; else by proxy.record_suspend. */
 static void
 record_suspend(TaskCoroutine *self, LoopSlots *state, PyObject *yielded, long long end)
 {
-    int plain = !self->seek_entry && state->timeouts != NULL &&
-                PyDict_CheckExact(state->timeouts) && PyDict_GET_SIZE(state->timeouts) == 0;
+    int plain = state->timeouts != NULL && PyDict_CheckExact(state->timeouts) &&
+                PyDict_GET_SIZE(state->timeouts) == 0;
     PyObject *fields, *where;
     if (!plain || yielded == Py_None || !fast_wait(state, self, yielded, &fields, &where)) {
         call_hook4(record_suspend_hook, (PyObject *)self, (PyObject *)state, yielded, end);
@@ -2146,6 +2224,56 @@ coroutine_names(PyObject *coro, PyObject **code, PyObject **qualname)
            PyUnicode_CheckExact(*qualname) && PyUnicode_GET_LENGTH(*qualname) > 0;
 }
 
+#ifdef WALK_INTERPRETER_FRAMES
+#define ARG_REPR_LIMIT 24 /* tasks._ARG_REPR_LIMIT */
+
+/* tasks.coroutine_args of a coroutine not started yet (new reference), read from its frame
+   without making a frame object (which the coroutine would carry to its end); NULL (no error)
+   for one that has started: Python reads it. */
+static PyObject *
+coroutine_args_from_frame(PyObject *coro, PyCodeObject *code)
+{
+    if (((PyCoroObject *)coro)->cr_frame_state != FRAME_CREATED) {
+        return NULL;
+    }
+    _PyInterpreterFrame *frame = (_PyInterpreterFrame *)((PyCoroObject *)coro)->cr_iframe;
+    Py_ssize_t first = 0, n = code->co_argcount;
+    PyObject *name = n > 0 ? PyTuple_GET_ITEM(code->co_localsplusnames, 0) : NULL;
+    if (name != NULL && (PyUnicode_CompareWithASCIIString(name, "self") == 0 ||
+                         PyUnicode_CompareWithASCIIString(name, "cls") == 0)) {
+        first = 1;
+    }
+    PyObject *shown = PyList_New(0);
+    for (Py_ssize_t i = first; shown != NULL && i < n; i++) {
+        PyObject *value = frame->localsplus[i] != NULL ? frame->localsplus[i] : Py_None;
+        PyObject *text;
+        if (value == Py_None || PyBool_Check(value) || PyLong_CheckExact(value) ||
+            PyFloat_CheckExact(value) || PyUnicode_CheckExact(value) || PyBytes_CheckExact(value)) {
+            text = PyObject_Repr(value); /* a builtin's repr: none of the program's code */
+            if (text != NULL && PyUnicode_GET_LENGTH(text) > ARG_REPR_LIMIT) {
+                PyObject *cut = PyUnicode_Substring(text, 0, ARG_REPR_LIMIT - 3);
+                Py_SETREF(text, cut == NULL ? NULL : PyUnicode_FromFormat("%U...", cut));
+                Py_XDECREF(cut);
+            }
+        } else {
+            text = PyUnicode_FromString("...");
+        }
+        if (text == NULL || PyList_Append(shown, text) < 0) {
+            Py_CLEAR(shown);
+        }
+        Py_XDECREF(text);
+    }
+    if (shown == NULL) {
+        return NULL;
+    }
+    PyObject *separator = PyUnicode_FromString(", ");
+    PyObject *args = separator == NULL ? NULL : PyUnicode_Join(separator, shown);
+    Py_XDECREF(separator);
+    Py_DECREF(shown);
+    return args;
+}
+#endif
+
 /* Fill in the proxy's create facts of its coroutine (seek_entry, args, qualname, internal):
    for a coroutine, from its code object's cached facts; for anything else, from
    tasks.creation_facts. */
@@ -2175,9 +2303,15 @@ set_facts(CreationRecorder *self, TaskCoroutine *proxy, PyObject *coro)
         }
         seek = PyTuple_GET_ITEM(facts, 0);
         internal = PyTuple_GET_ITEM(facts, 1);
-        args = ((PyCodeObject *)code)->co_argcount == 0
-                   ? Py_NewRef(str_empty)
-                   : PyObject_CallOneArg(self->coroutine_args, coro);
+        args = ((PyCodeObject *)code)->co_argcount == 0 ? Py_NewRef(str_empty) : NULL;
+#ifdef WALK_INTERPRETER_FRAMES
+        if (args == NULL) {
+            args = coroutine_args_from_frame(coro, (PyCodeObject *)code);
+        }
+#endif
+        if (args == NULL && !PyErr_Occurred()) {
+            args = PyObject_CallOneArg(self->coroutine_args, coro);
+        }
         proxy->qualname = Py_NewRef(qualname);
     } else {
         found = PyObject_CallOneArg(self->creation_facts, coro);
@@ -2674,11 +2808,12 @@ PyInit__native(void)
     str_ag_frame = PyUnicode_InternFromString("ag_frame");
     str_ag_await = PyUnicode_InternFromString("ag_await");
     str_loop = PyUnicode_InternFromString("loop");
+    str_when = PyUnicode_InternFromString("when");
     str_coro = PyUnicode_InternFromString("coro");
     str_source_traceback = PyUnicode_InternFromString("_source_traceback");
     str_get_loop = PyUnicode_InternFromString("get_loop");
     str_creation_failed = PyUnicode_InternFromString("a task's creation");
-    if (str_loop == NULL || str_coro == NULL || str_source_traceback == NULL ||
+    if (str_loop == NULL || str_when == NULL || str_coro == NULL || str_source_traceback == NULL ||
         str_get_loop == NULL || str_creation_failed == NULL ||str_woken == NULL || str_task_id_attr == NULL || str_throw == NULL ||
         str_get_name == NULL || str_get_coro == NULL || str_loop_ref == NULL || str_qualname == NULL || str_Task == NULL || str_children == NULL || str_empty == NULL || str_cr_code == NULL ||
         str_cr_frame == NULL || str_cr_await == NULL || str_gi_code == NULL ||

@@ -91,7 +91,7 @@ class PythonLoopSlots:
     __slots__ = (
         "step_start", "step_task", "nested_in", "nested_ns", "_callback_start", "t0",
         "block_threshold_ns", "thread_id", "events", "timeouts", "handed_back_refs",
-        "wait_handlers", "owner_waits", "step_clock",
+        "wait_handlers", "owner_waits", "sleep_locals", "loop_offset", "step_clock",
     )  # fmt: skip
     step_start: int  # 0 = no step running
     step_task: int
@@ -106,6 +106,8 @@ class PythonLoopSlots:
     handed_back_refs: dict[Any, Any]  # the dict inside LoopState.handed_back
     wait_handlers: dict[Any, Any]  # WaitNamer.by_code
     owner_waits: dict[int, Any]  # WaitNamer.owner_waits
+    sleep_locals: tuple[Any, int, int]  # WaitNamer.sleep_locals
+    loop_offset: float  # the loop's clock (ns) minus the recorder's
     # The native watchdog's copy of step_start and callback_start (a ``_stackwatch.Slot``; a
     # list nobody reads where it is not built): ``step_clock[0]``, written at each step's start
     # and end, and ``step_clock[1]``.

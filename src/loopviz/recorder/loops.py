@@ -98,6 +98,8 @@ class LoopState(core.LoopSlots):
         self.waits = WaitNamer(self.loop_time_to_ns, task_id_of, self.jobs.get_by_future)
         self.wait_handlers = self.waits.by_code
         self.owner_waits = self.waits.owner_waits
+        self.sleep_locals = self.waits.sleep_locals
+        self.loop_offset = offset  # loop_time_to_ns's, for the native core
 
     def long_step(self, start: int, end: int) -> bool:
         """Whether the step from ``start`` to ``end`` held the loop past the threshold by itself,

@@ -124,6 +124,11 @@ class WaitNamer:
         self._job_of = job_of_future
         self._objects = ObjectIds()
         self.owner_waits = self._objects.waits  # the native core reads it (see keep_wait)
+        # where asyncio.sleep keeps what _sleep reads: the native core reads them in its frame
+        sleep_code = asyncio.tasks.sleep.__code__
+        self.sleep_locals = (
+            sleep_code, sleep_code.co_varnames.index("delay"), sleep_code.co_varnames.index("h")
+        )
         self.entry: CodeType | None = None  # see _walk
         # code object -> its handler if it is a known primitive, else the display path of a
         # user file, or "" (see _handler_for); the native core reads it too
