@@ -418,8 +418,8 @@ def test_a_task_asyncio_refuses_to_make_is_not_recorded_and_warns_as_in_plain_py
         [sys.executable, str(rec.session.target.script)], capture_output=True, text=True, check=True
     )
     outputs = {e["stream"]: e["text"] for e in rec.events if e["ev"] == "output"}
-    refused = "'bogus' is an invalid keyword argument for Task()\n"
-    assert outputs["stdout"] == plain.stdout == refused
+    assert outputs["stdout"] == plain.stdout  # asyncio's own words (they vary by version)
+    assert "'bogus'" in plain.stdout
     # the coroutine is the program's to warn about, at the program's line
     assert outputs["stderr"] == plain.stderr
     assert "coroutine 'work' was never awaited\n  asyncio.Task(work(), bogus=1)" in plain.stderr
