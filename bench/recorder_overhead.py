@@ -10,6 +10,12 @@ counted. ``loopviz`` is the native core when it is built; ``loopviz-py`` the sam
 overhead as a share of viztracer's (the target is at most half). The viztracer column appears
 when ``viztracer`` is installed next to this Python (``pip install viztracer`` in the benchmark's
 environment only; it is not a loopviz dependency). ``--uvloop`` runs every workload on uvloop.
+
+Echo is also run a second time as ``echo/heap``, with glibc's malloc thresholds pinned for every
+tool alike. Its socket reads allocate 256 KiB buffers, which glibc serves by mmap (a page-faulting
+system call pair per read) or from the heap, depending on what the process allocated and freed
+before: any code loaded first (the recorder's, a tracer's) can move that threshold, and the
+workload's time by ±40%. Pinned, the row shows what recording itself costs.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from workloads import WORKLOADS  # noqa: E402
+
+# Workloads whose time depends on glibc's malloc state (see the docstring), and the pinning.
+HEAP_SENSITIVE = {"echo"}
+STEADY_HEAP = {"MALLOC_MMAP_THRESHOLD_": "4194304", "MALLOC_TRIM_THRESHOLD_": "134217728"}
 
 
 def run(command: list[str], env: dict[str, str]) -> float:
@@ -73,17 +83,20 @@ def main() -> None:
         if viztracer:
             viz = [*viztracer, "-o", str(Path(scratch) / "viz.json"), script]
             commands["viztracer"] = (viz, env)
-        for name in options.workloads:
+        rows = [(name, name, {}) for name in options.workloads]
+        rows += [(f"{name}/heap", name, STEADY_HEAP) for name in options.workloads
+                 if name in HEAP_SENSITIVE]  # fmt: skip
+        for label, name, heap in rows:
             times: dict[str, list[float]] = {tool: [] for tool in commands}
             for _ in range(options.rounds):
                 for tool, (command, tool_env) in commands.items():
-                    times[tool].append(run([*command, name], tool_env))
+                    times[tool].append(run([*command, name], {**tool_env, **heap}))
             median = {tool: statistics.median(samples) for tool, samples in times.items()}
             plain = median["plain"]
             ratio = median["loopviz"] / plain
             python_ratio = median["loopviz-py"] / plain
             line = (
-                f"{name:<12} {plain:>8.4f} {median['loopviz']:>8.4f} {ratio:>5.2f}×"
+                f"{label:<12} {plain:>8.4f} {median['loopviz']:>8.4f} {ratio:>5.2f}×"
                 f" {median['loopviz-py']:>10.4f} {python_ratio:>5.2f}×"
             )
             if viztracer:
