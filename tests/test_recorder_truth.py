@@ -442,10 +442,21 @@ def test_a_tasks_arguments_are_shown_short_and_only_where_showing_runs_no_progra
         async def work(url, retries, data, flag, nothing):
             await asyncio.sleep(0)
 
+        async def closes_over(n):
+            await asyncio.sleep(0)
+            return (lambda: n)()  # n lives in a cell from the start
+
         async def main():
             await asyncio.create_task(work("https://example.com/a/long/path", 3, [1], True, None))
             await asyncio.create_task(work(b"raw", 2.5, Loud(), False, "s"))
             await asyncio.create_task(Client().fetch("/x"))
+            await asyncio.create_task(closes_over(7))
+            coro = closes_over(8)
+            try:
+                asyncio.Task.__init__(object(), coro)  # not a task: asyncio's TypeError
+            except TypeError:
+                print("TypeError")
+            coro.close()
 
         asyncio.run(main())
         """
@@ -455,4 +466,7 @@ def test_a_tasks_arguments_are_shown_short_and_only_where_showing_runs_no_progra
         ("work", "'https://example.com/..., 3, ..., True, None"),  # 24 characters at most each
         ("work", "b'raw', 2.5, ..., False, 's'"),
         ("Client.fetch", "'/x'"),  # not self
+        ("closes_over", "7"),
     ]
+    assert [e["text"] for e in rec.events if e["ev"] == "output"] == ["TypeError\n"]
+    assert rec.session.exit_code == 0

@@ -22,6 +22,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 #include <structmember.h>
@@ -728,7 +729,9 @@ static PyTypeObject EventBufferType = {
    address makes an int at each lookup), and the cache never grows. Each entry holds its
    code, so that no other object has that address while the entry lives. */
 #define CODE_CACHE_SIZE 1024
-#define HANDLER_KEY (-1) /* the key of a code's wait handler; a `where` is keyed by its offset */
+/* the key of a code's wait handler; a `where` is keyed by its offset (never negative, save -1
+   for a frame not started) */
+#define HANDLER_KEY INT_MIN
 
 typedef struct {
     PyObject *code;
@@ -2098,8 +2101,8 @@ state_for(CreationRecorder *self, PyObject *loop)
     return state;
 }
 
-#define FACTS_KEY (-1)
-#define OUTSIDE_KEY (-2)
+#define FACTS_KEY INT_MIN /* (an offset is never negative, save -1 for a frame not started) */
+#define OUTSIDE_KEY (INT_MIN + 1)
 
 /* Whether ``code`` is outside asyncio and loopviz (borrowed): True, or None for inside; NULL
    (no error) where tasks.spawn_site has not looked at it yet. */
@@ -2245,7 +2248,13 @@ coroutine_args_from_frame(PyObject *coro, PyCodeObject *code)
     }
     PyObject *shown = PyList_New(0);
     for (Py_ssize_t i = first; shown != NULL && i < n; i++) {
-        PyObject *value = frame->localsplus[i] != NULL ? frame->localsplus[i] : Py_None;
+        PyObject *value = frame->localsplus[i];
+        if (value != NULL && PyCell_Check(value)) { /* an argument a closure uses: its cell */
+            value = PyCell_GET(value);
+        }
+        if (value == NULL) { /* (as f_locals.get gives it) */
+            value = Py_None;
+        }
         PyObject *text;
         if (value == Py_None || PyBool_Check(value) || PyLong_CheckExact(value) ||
             PyFloat_CheckExact(value) || PyUnicode_CheckExact(value) || PyBytes_CheckExact(value)) {
@@ -2281,28 +2290,47 @@ static int
 set_facts(CreationRecorder *self, TaskCoroutine *proxy, PyObject *coro)
 {
     PyObject *code, *qualname;
-    PyObject *seek, *args, *internal;
-    PyObject *found = NULL;
-    if (coroutine_names(coro, &code, &qualname)) {
-        PyObject *facts = code_cache_get(self->cache, code, FACTS_KEY); /* borrowed */
+    PyObject *facts, *args = NULL;
+    PyObject *found = NULL; /* a tuple of facts this call holds */
+    int is_coroutine = coroutine_names(coro, &code, &qualname);
+    if (is_coroutine) {
+        facts = code_cache_get(self->cache, code, FACTS_KEY); /* borrowed */
         if (facts == NULL) {
-            found = PyObject_CallOneArg(self->code_facts, code);
+            found = facts = PyObject_CallOneArg(self->code_facts, code);
+            if (found != NULL && (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2)) {
+                Py_CLEAR(found);
+                PyErr_SetString(PyExc_TypeError, "code_facts() gives (seek_entry, internal)");
+            }
+            if (found != NULL && code_cache_put(&self->cache, code, FACTS_KEY, found) < 0) {
+                Py_CLEAR(found);
+            }
             if (found == NULL) {
                 return -1;
             }
-            if (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2) {
-                Py_DECREF(found);
-                PyErr_SetString(PyExc_TypeError, "code_facts() gives (seek_entry, internal)");
-                return -1;
-            }
-            facts = found;
-            if (code_cache_put(&self->cache, code, FACTS_KEY, found) < 0) {
-                Py_DECREF(found);
-                return -1;
-            }
         }
-        seek = PyTuple_GET_ITEM(facts, 0);
-        internal = PyTuple_GET_ITEM(facts, 1);
+    } else {
+        found = facts = PyObject_CallOneArg(self->creation_facts, coro);
+        if (found != NULL && (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 4)) {
+            Py_CLEAR(found);
+            PyErr_SetString(PyExc_TypeError, "creation_facts() gives (seek, args, name, internal)");
+        }
+        if (found == NULL) {
+            return -1;
+        }
+        args = Py_NewRef(PyTuple_GET_ITEM(found, 1));
+        qualname = PyTuple_GET_ITEM(found, 2);
+    }
+    /* taken before any Python code runs: a cache entry may be replaced meanwhile */
+    int seek_entry = PyObject_IsTrue(PyTuple_GET_ITEM(facts, 0));
+    proxy->internal = Py_NewRef(PyTuple_GET_ITEM(facts, PyTuple_GET_SIZE(facts) - 1));
+    proxy->qualname = Py_NewRef(qualname);
+    Py_XDECREF(found);
+    if (seek_entry < 0) {
+        Py_XDECREF(args);
+        return -1;
+    }
+    proxy->seek_entry = (char)seek_entry;
+    if (is_coroutine) {
         args = ((PyCodeObject *)code)->co_argcount == 0 ? Py_NewRef(str_empty) : NULL;
 #ifdef WALK_INTERPRETER_FRAMES
         if (args == NULL) {
@@ -2312,31 +2340,9 @@ set_facts(CreationRecorder *self, TaskCoroutine *proxy, PyObject *coro)
         if (args == NULL && !PyErr_Occurred()) {
             args = PyObject_CallOneArg(self->coroutine_args, coro);
         }
-        proxy->qualname = Py_NewRef(qualname);
-    } else {
-        found = PyObject_CallOneArg(self->creation_facts, coro);
-        if (found == NULL) {
-            return -1;
-        }
-        if (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 4) {
-            Py_DECREF(found);
-            PyErr_SetString(PyExc_TypeError, "creation_facts() gives (seek, args, name, internal)");
-            return -1;
-        }
-        seek = PyTuple_GET_ITEM(found, 0);
-        args = Py_NewRef(PyTuple_GET_ITEM(found, 1));
-        proxy->qualname = Py_NewRef(PyTuple_GET_ITEM(found, 2));
-        internal = PyTuple_GET_ITEM(found, 3);
     }
-    int seek_entry = PyObject_IsTrue(seek);
-    proxy->internal = Py_NewRef(internal);
     proxy->args = args;
-    Py_XDECREF(found);
-    if (seek_entry < 0 || args == NULL) {
-        return -1;
-    }
-    proxy->seek_entry = (char)seek_entry;
-    return 0;
+    return args == NULL ? -1 : 0;
 }
 
 /* (task, coro, loop) -> the proxy for ``coro``, its ``create`` queued in ``events`` (sent once
@@ -2623,7 +2629,7 @@ finish_creation(TaskInit *init, PyObject *task, TaskCoroutine *proxy)
             PyErr_SetString(PyExc_TypeError, "state_of() gives a LoopState");
             return -1;
         }
-        proxy->state = state;
+        Py_XSETREF(proxy->state, state);
     }
     PyObject *trace = PyObject_GetAttr(task, str_source_traceback);
     if (trace == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
@@ -2660,6 +2666,12 @@ TaskInit_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, Py
         return NULL;
     }
     PyObject *task = args[0];
+    if (!PyObject_TypeCheck(task, (PyTypeObject *)init->base)) { /* as super().__init__ says */
+        PyErr_Format(PyExc_TypeError,
+                     "descriptor '__init__' requires a '%s' object but received a '%s'",
+                     ((PyTypeObject *)init->base)->tp_name, Py_TYPE(task)->tp_name);
+        return NULL;
+    }
     PyObject *const *kwvalues = args + nargs;
     PyObject *coro = nargs >= 2 ? args[1] : NULL, *loop = Py_None;
     Py_ssize_t coro_at = -1; /* `coro` passed by name: passed first, by position, here */

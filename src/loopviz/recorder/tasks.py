@@ -79,6 +79,8 @@ def make_task_class(installer: LoopInstaller) -> type[asyncio.Task[Any]]:
         else:
 
             def __init__(self, coro: Any, *args: Any, **kwargs: Any) -> None:
+                if not isinstance(self, _CTask):  # not a task: asyncio's own TypeError
+                    _CTask.__init__(self, coro, *args, **kwargs)
                 try:
                     proxy = None
                     if iscoroutine(coro) and type(coro) is not TaskProxy:
