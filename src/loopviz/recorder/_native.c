@@ -1207,9 +1207,9 @@ read_link(PyObject *node, Link *link)
         return LINK_GIVE_UP;
     }
     link->offset = _PyInterpreterFrame_LASTI(frame) * (int)sizeof(_Py_CODEUNIT);
-    PyObject *first = frame->localsplus[0];
-    if (((PyCodeObject *)link->code)->co_argcount > 0 && first != NULL && !PyCell_Check(first)) {
-        link->owner = first;
+    if (((PyCodeObject *)link->code)->co_argcount > 0) {
+        PyObject *first = frame->localsplus[0];
+        link->owner = first != NULL && !PyCell_Check(first) ? first : NULL;
     }
     return LINK_FOLLOW;
 #else
